@@ -1,0 +1,52 @@
+//! Command-line pieces shared by every subcommand, spelled the way kubectl spells them.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// `-f/--filename` and `-R/--recursive`, as in `kubectl apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FileArgs {
+    /// Files or directories to read App Mesh manifests from; `-` reads standard input.
+    /// Multi-document YAML, JSON and `kind: List` are accepted.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
+    pub filenames: Vec<PathBuf>,
+
+    /// Descend into sub-directories of the directories given with -f.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+/// The data formats written to standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Multi-document YAML, ready for `kubectl apply -f -`.
+    Yaml,
+    /// One `v1 List` holding every object.
+    Json,
+}
+
+/// `--color`: whether the human report on standard error uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when standard error is a terminal and NO_COLOR is unset.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour text written to standard error.
+    pub fn enabled_for_stderr(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Exit codes. Scripts rely on them, so they are part of the interface and documented in the
+//! README; never change the meaning of a code.
+
+/// Everything asked for was done.
+pub const SUCCESS: i32 = 0;
+/// The command could not do its job: unreadable or invalid input, cluster unreachable, …
+pub const FAILURE: i32 = 1;
+/// Command-line usage error (clap's own code).
+pub const USAGE: i32 = 2;
+/// convert --strict: the conversion succeeded but something was not carried over exactly.
+pub const NOT_EXACT: i32 = 3;
+/// Our own output failed Istio validation: a bug in appmesh2istio; nothing was written.
+pub const INTERNAL: i32 = 4;

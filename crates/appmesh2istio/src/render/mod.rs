@@ -1,0 +1,7 @@
+//! Rendering: data for standard output, reports for standard error.
+
+mod objects;
+mod report;
+
+pub use objects::{Manifest, RenderError, kustomization, output_file_name, to_json_list, to_yaml_stream, write_output_dir};
+pub use report::{report_json, report_table};

@@ -1,0 +1,118 @@
+//! The conversion report as a table (standard error) or JSON (`--report FILE`).
+
+use std::collections::BTreeMap;
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::findings::{Fidelity, catalog};
+use crate::report::ConversionReport;
+
+use super::RenderError;
+
+fn fidelity_cell(f: Fidelity, color: bool) -> Cell {
+    let cell = Cell::new(f.to_string());
+    if !color {
+        return cell;
+    }
+    cell.fg(match f {
+        Fidelity::Exact => Color::Green,
+        Fidelity::Approximated => Color::Yellow,
+        Fidelity::NotConverted => Color::Red,
+    })
+}
+
+/// The human report: one row per source object, then one hint per code that appeared.
+pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) -> String {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = width {
+        table.set_width(w);
+    }
+    if !color {
+        table.force_no_tty();
+    }
+    table.set_header(vec!["SOURCE", "BECAME", "FIDELITY", "DETAILS"]);
+    for s in &report.sources {
+        let became = if s.produced.is_empty() {
+            "-".to_owned()
+        } else {
+            s.produced.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n")
+        };
+        let details = s
+            .findings
+            .iter()
+            .map(|f| match &f.field {
+                Some(field) => format!("{} {}: {}", f.code, field, f.message),
+                None => format!("{} {}", f.code, f.message),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        table.add_row(vec![
+            Cell::new(s.subject.to_string()),
+            Cell::new(became),
+            fidelity_cell(s.fidelity, color),
+            Cell::new(details),
+        ]);
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    let sum = &report.summary;
+    out.push_str(&format!(
+        "{} source objects: {} exact, {} approximated, {} not converted; {} Istio objects generated.\n",
+        sum.sources, sum.exact, sum.approximated, sum.not_converted, sum.generated
+    ));
+    let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in report.findings() {
+        *codes.entry(f.code.as_str()).or_default() += 1;
+    }
+    if !codes.is_empty() {
+        out.push_str("\nWhat the codes mean and what to do:\n");
+        for (code, count) in codes {
+            if let Some(entry) = catalog().get(code) {
+                out.push_str(&format!("  {code} {} ({count}x, {}): {}\n", entry.title, entry.severity, entry.hint));
+            }
+        }
+    }
+    out
+}
+
+/// The same report as JSON, for scripts.
+pub fn report_json(report: &ConversionReport) -> Result<String, RenderError> {
+    let mut text = serde_json::to_string_pretty(report)
+        .map_err(|e| RenderError::Serialise { what: "report".into(), message: e.to_string() })?;
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::Finding;
+    use crate::origin::ObjectRef;
+    use crate::report::ReportBuilder;
+
+    #[test]
+    fn table_lists_sources_outputs_fidelity_and_hints() {
+        let vn = ObjectRef::new("VirtualNode", Some("shop"), "cart");
+        let mut b = ReportBuilder::default();
+        b.produced(&vn, &ObjectRef::new("DestinationRule", Some("shop"), "cart"));
+        b.finding(Finding::new("AMI1001", vn.clone(), "unknown field hostName").at_field("spec.serviceDiscovery.dns.hostName"));
+        b.set_generated(1);
+        let text = report_table(&b.finish(true), false, Some(200));
+        assert!(text.contains("VirtualNode shop/cart"), "{text}");
+        assert!(text.contains("DestinationRule shop/cart"), "{text}");
+        assert!(text.contains("approximated"), "{text}");
+        assert!(text.contains("AMI1001 spec.serviceDiscovery.dns.hostName: unknown field hostName"), "{text}");
+        assert!(text.contains("AMI1001 Unknown field (1x, warning)"), "{text}");
+        assert!(text.contains("1 source objects: 0 exact, 1 approximated, 0 not converted; 1 Istio objects generated."));
+        assert!(!text.contains('\u{1b}'), "no colour codes when colour is off");
+    }
+
+    #[test]
+    fn json_report_is_versioned() {
+        let v: serde_json::Value = serde_json::from_str(&report_json(&ReportBuilder::default().finish(false)).unwrap()).unwrap();
+        assert_eq!(v["apiVersion"], "appmesh2istio.io/v1alpha1");
+        assert_eq!(v["kind"], "ConversionReport");
+        assert_eq!(v["preserveDefaults"], false);
+    }
+}

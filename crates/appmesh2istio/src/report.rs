@@ -1,0 +1,150 @@
+//! convert's report: for each source object, what it became and how faithfully.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::findings::{Fidelity, Finding, Severity};
+use crate::origin::{ObjectRef, Origin};
+
+/// What happened to one App Mesh object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceEntry {
+    pub subject: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// The Istio objects this source contributed to (an object may have several sources).
+    pub produced: Vec<ObjectRef>,
+    pub fidelity: Fidelity,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub sources: usize,
+    pub generated: usize,
+    pub exact: usize,
+    pub approximated: usize,
+    pub not_converted: usize,
+}
+
+/// The machine-readable report (`--report FILE`). Its shape is versioned by `apiVersion`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversionReport {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub preserve_defaults: bool,
+    pub summary: Summary,
+    pub sources: Vec<SourceEntry>,
+}
+
+impl ConversionReport {
+    /// The least faithful outcome over all sources (`Exact` when there were none).
+    pub fn worst_fidelity(&self) -> Fidelity {
+        self.sources.iter().map(|s| s.fidelity).max().unwrap_or(Fidelity::Exact)
+    }
+
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.sources.iter().flat_map(|s| s.findings.iter())
+    }
+}
+
+/// Collects report entries while conversion runs; order of insertion does not matter, the
+/// finished report is sorted so that the same input always gives the same report.
+#[derive(Debug, Default)]
+pub struct ReportBuilder {
+    entries: BTreeMap<ObjectRef, (Option<Origin>, BTreeSet<ObjectRef>, Vec<Finding>)>,
+    generated: usize,
+}
+
+impl ReportBuilder {
+    /// Register a source object, even if it produces nothing and has no findings.
+    pub fn source(&mut self, subject: &ObjectRef, origin: Option<&Origin>) {
+        let entry = self.entries.entry(subject.clone()).or_default();
+        if entry.0.is_none() {
+            entry.0 = origin.cloned();
+        }
+    }
+
+    pub fn produced(&mut self, subject: &ObjectRef, output: &ObjectRef) {
+        self.entries.entry(subject.clone()).or_default().1.insert(output.clone());
+    }
+
+    pub fn finding(&mut self, finding: Finding) {
+        let entry = self.entries.entry(finding.subject.clone()).or_default();
+        if entry.0.is_none() {
+            entry.0 = finding.origin.clone();
+        }
+        if !entry.2.contains(&finding) {
+            entry.2.push(finding);
+        }
+    }
+
+    pub fn findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for f in findings {
+            self.finding(f);
+        }
+    }
+
+    pub fn set_generated(&mut self, count: usize) {
+        self.generated = count;
+    }
+
+    pub fn finish(self, preserve_defaults: bool) -> ConversionReport {
+        let mut summary = Summary { generated: self.generated, ..Summary::default() };
+        let sources: Vec<SourceEntry> = self
+            .entries
+            .into_iter()
+            .map(|(subject, (origin, produced, mut findings))| {
+                findings.sort_by(|a, b| {
+                    b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.field.cmp(&b.field))
+                });
+                let worst = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Info);
+                let fidelity = Fidelity::of(worst);
+                match fidelity {
+                    Fidelity::Exact => summary.exact += 1,
+                    Fidelity::Approximated => summary.approximated += 1,
+                    Fidelity::NotConverted => summary.not_converted += 1,
+                }
+                SourceEntry { subject, origin, produced: produced.into_iter().collect(), fidelity, findings }
+            })
+            .collect();
+        summary.sources = sources.len();
+        ConversionReport {
+            api_version: "appmesh2istio.io/v1alpha1",
+            kind: "ConversionReport",
+            preserve_defaults,
+            summary,
+            sources,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fidelity_is_the_worst_finding_and_sources_are_sorted() {
+        let vn = ObjectRef::new("VirtualNode", Some("ns"), "b");
+        let vs = ObjectRef::new("VirtualService", Some("ns"), "a");
+        let mut b = ReportBuilder::default();
+        b.source(&vn, None);
+        b.source(&vs, None);
+        b.produced(&vs, &ObjectRef::new("VirtualService", Some("ns"), "a"));
+        b.finding(Finding::new("AMI2001", vs.clone(), "timeout"));
+        b.finding(Finding::new("AMI1001", vn.clone(), "unknown"));
+        b.finding(Finding::new("AMI1001", vn.clone(), "unknown"));
+        let r = b.finish(true);
+        assert_eq!(r.sources[0].subject, vn);
+        assert_eq!(r.sources[0].fidelity, Fidelity::Approximated);
+        assert_eq!(r.sources[0].findings.len(), 1, "duplicates are merged");
+        assert_eq!(r.sources[1].fidelity, Fidelity::Exact);
+        assert_eq!(r.summary.approximated, 1);
+        assert_eq!(r.summary.exact, 1);
+        assert_eq!(r.worst_fidelity(), Fidelity::Approximated);
+    }
+}
