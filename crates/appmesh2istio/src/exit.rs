@@ -11,3 +11,7 @@ pub const USAGE: i32 = 2;
 pub const NOT_EXACT: i32 = 3;
 /// Our own output failed Istio validation: a bug in appmesh2istio; nothing was written.
 pub const INTERNAL: i32 = 4;
+/// precheck: a check found something at or above `--fail-on` (default: error). The report says
+/// what. (When precheck cannot run at all, e.g. the cluster is unreachable, it exits with
+/// [`FAILURE`].)
+pub const CHECKS_FAILED: i32 = 5;

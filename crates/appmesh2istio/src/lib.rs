@@ -6,9 +6,16 @@
 //! `render` (YAML/JSON/directory on stdout, report on stderr).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod appmesh;
 pub mod cli;
+pub mod cluster;
 pub mod exit;
 pub mod findings;
+pub mod istio;
+pub mod k8s;
+pub mod load;
 pub mod origin;
+pub mod precheck;
 pub mod render;
 pub mod report;
+pub mod validate;

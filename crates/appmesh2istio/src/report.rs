@@ -56,30 +56,37 @@ impl ConversionReport {
 /// finished report is sorted so that the same input always gives the same report.
 #[derive(Debug, Default)]
 pub struct ReportBuilder {
-    entries: BTreeMap<ObjectRef, (Option<Origin>, BTreeSet<ObjectRef>, Vec<Finding>)>,
+    entries: BTreeMap<ObjectRef, PendingEntry>,
     generated: usize,
+}
+
+#[derive(Debug, Default)]
+struct PendingEntry {
+    origin: Option<Origin>,
+    produced: BTreeSet<ObjectRef>,
+    findings: Vec<Finding>,
 }
 
 impl ReportBuilder {
     /// Register a source object, even if it produces nothing and has no findings.
     pub fn source(&mut self, subject: &ObjectRef, origin: Option<&Origin>) {
         let entry = self.entries.entry(subject.clone()).or_default();
-        if entry.0.is_none() {
-            entry.0 = origin.cloned();
+        if entry.origin.is_none() {
+            entry.origin = origin.cloned();
         }
     }
 
     pub fn produced(&mut self, subject: &ObjectRef, output: &ObjectRef) {
-        self.entries.entry(subject.clone()).or_default().1.insert(output.clone());
+        self.entries.entry(subject.clone()).or_default().produced.insert(output.clone());
     }
 
     pub fn finding(&mut self, finding: Finding) {
         let entry = self.entries.entry(finding.subject.clone()).or_default();
-        if entry.0.is_none() {
-            entry.0 = finding.origin.clone();
+        if entry.origin.is_none() {
+            entry.origin = finding.origin.clone();
         }
-        if !entry.2.contains(&finding) {
-            entry.2.push(finding);
+        if !entry.findings.contains(&finding) {
+            entry.findings.push(finding);
         }
     }
 
@@ -98,7 +105,7 @@ impl ReportBuilder {
         let sources: Vec<SourceEntry> = self
             .entries
             .into_iter()
-            .map(|(subject, (origin, produced, mut findings))| {
+            .map(|(subject, PendingEntry { origin, produced, mut findings })| {
                 findings.sort_by(|a, b| {
                     b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.field.cmp(&b.field))
                 });

@@ -1,0 +1,173 @@
+//! How a VirtualNode is addressed in Istio: the one place that decides, so routes, gateway
+//! routes and the node's own policies (DestinationRule, ServiceEntry) always agree.
+//!
+//! - DNS discovery: the node's `hostname` (usually its own per-version Kubernetes Service) is
+//!   the Istio host. App Mesh's Envoy resolves that name and balances over every address it
+//!   returns, regardless of `podSelector`, which is exactly what an Istio destination on the
+//!   same host does: no subset is needed, and the mapping is exact.
+//! - Cloud Map discovery: App Mesh registers the node's pods in a Cloud Map service and
+//!   clients receive the instances matching the node's `attributes`. Istio gets a
+//!   ServiceEntry for `<serviceName>.<namespaceName>` selecting the pods, and the node becomes
+//!   a subset of it (a DNS-1123 label derived from the node name; the VirtualNode module
+//!   creates both).
+
+use crate::appmesh::VirtualNode;
+use crate::appmesh::common::PortProtocol;
+use crate::load::Inventory;
+
+use super::names;
+
+/// Where traffic for one VirtualNode goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddress {
+    /// Fully qualified Istio host.
+    pub host: String,
+    /// Set for Cloud Map nodes: the subset of `host` this node is.
+    pub subset: Option<String>,
+    pub discovery: Discovery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    Dns,
+    CloudMap,
+}
+
+/// The host for a Cloud Map service, as App Mesh clients (and our ServiceEntry) name it.
+pub fn cloud_map_host(namespace_name: &str, service_name: &str) -> String {
+    format!("{}.{}", service_name.to_ascii_lowercase(), namespace_name.to_ascii_lowercase().trim_end_matches('.'))
+}
+
+/// The subset name of a Cloud Map VirtualNode.
+pub fn cloud_map_subset(node_name: &str) -> String {
+    names::dns1123_label(node_name, 63)
+}
+
+/// How `node` (in `namespace`) is addressed; `None` when it has no service discovery
+/// (App Mesh then cannot route to it either: the webhook only allows that without listeners).
+pub fn node_address(node: &VirtualNode, namespace: &str, cluster_domain: &str) -> Option<NodeAddress> {
+    let discovery = node.spec.service_discovery.as_ref()?;
+    if let Some(dns) = &discovery.dns {
+        return Some(NodeAddress {
+            host: names::qualify_host(&dns.hostname, namespace, cluster_domain),
+            subset: None,
+            discovery: Discovery::Dns,
+        });
+    }
+    let cloud_map = discovery.aws_cloud_map.as_ref()?;
+    Some(NodeAddress {
+        host: cloud_map_host(&cloud_map.namespace_name, &cloud_map.service_name),
+        subset: Some(cloud_map_subset(node.metadata.name.as_deref().unwrap_or_default())),
+        discovery: Discovery::CloudMap,
+    })
+}
+
+/// The listener of `node` a target reaches: the one on `port` if given, else the only one.
+pub fn target_listener(node: &VirtualNode, port: Option<i64>) -> Option<(i64, PortProtocol)> {
+    let listeners = &node.spec.listeners;
+    match port {
+        Some(p) => listeners.iter().find(|l| l.port_mapping.port == p).map(|l| (p, l.port_mapping.protocol)),
+        None if listeners.len() == 1 => listeners.first().map(|l| (l.port_mapping.port, l.port_mapping.protocol)),
+        None => None,
+    }
+}
+
+/// The Service port Istio must be told for a node listener port.
+///
+/// App Mesh's Envoy connects to `<hostname>:<listener port>`, while an Istio destination
+/// port is a *Service* port. When the node's host is a Kubernetes Service in the input, the
+/// Service port whose targetPort (or port) is the listener port is used; otherwise the
+/// listener port itself, which is right whenever the Service exposes the container port as
+/// is (what App Mesh required for DNS discovery to work at all).
+pub fn service_port(inventory: &Inventory, host: &str, listener_port: i64, cluster_domain: &str) -> i64 {
+    let Some((ns, name)) = names::service_of_host(host, cluster_domain) else {
+        return listener_port;
+    };
+    let Some(service) = inventory.services.iter().map(|s| &s.object).find(|s| s.namespace == ns && s.name == name) else {
+        return listener_port;
+    };
+    let listener = listener_port.to_string();
+    service
+        .ports
+        .iter()
+        .find(|p| p.target_port.as_deref() == Some(listener.as_str()))
+        .or_else(|| service.ports.iter().find(|p| p.port == listener_port && p.target_port.is_none()))
+        .map_or(listener_port, |p| p.port)
+}
+
+/// Whether the node's host has more than one port in the input, so destinations must name one
+/// (Istio IST0112) — or the node itself has several listeners.
+pub fn needs_explicit_port(inventory: &Inventory, node: &VirtualNode, host: &str, cluster_domain: &str) -> bool {
+    if node.spec.listeners.len() > 1 {
+        return true;
+    }
+    names::service_of_host(host, cluster_domain).is_some_and(|(ns, name)| {
+        inventory.services.iter().any(|s| s.object.namespace == ns && s.object.name == name && s.object.ports.len() > 1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appmesh::AppMeshObject;
+    use crate::load::{LoadOptions, load_str};
+
+    fn load(text: &str) -> Inventory {
+        load_str("t.yaml", text, &LoadOptions::default()).unwrap()
+    }
+
+    fn node(inv: &Inventory) -> &VirtualNode {
+        inv.appmesh
+            .iter()
+            .find_map(|s| match &s.object {
+                AppMeshObject::VirtualNode(n) => Some(n),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    const DNS_NODE: &str = "apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: cart-v1, namespace: shop}
+spec:
+  listeners: [{portMapping: {port: 8080, protocol: http}}]
+  serviceDiscovery: {dns: {hostname: cart-v1.shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cart-v1, namespace: shop}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: admin, port: 9000}]
+";
+
+    #[test]
+    fn dns_nodes_are_their_hostname_and_map_listener_to_service_ports() {
+        let inv = load(DNS_NODE);
+        let n = node(&inv);
+        let addr = node_address(n, "shop", "cluster.local").unwrap();
+        assert_eq!(addr.host, "cart-v1.shop.svc.cluster.local");
+        assert_eq!(addr.subset, None);
+        assert_eq!(service_port(&inv, &addr.host, 8080, "cluster.local"), 80);
+        assert_eq!(service_port(&inv, &addr.host, 9000, "cluster.local"), 9000);
+        assert!(needs_explicit_port(&inv, n, &addr.host, "cluster.local"));
+        assert_eq!(target_listener(n, None), Some((8080, PortProtocol::Http)));
+        assert_eq!(target_listener(n, Some(9999)), None);
+    }
+
+    #[test]
+    fn cloud_map_nodes_are_subsets_of_their_service() {
+        let inv = load(
+            "apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: colorteller_blue, namespace: demo}
+spec:
+  serviceDiscovery: {awsCloudMap: {namespaceName: Demo.pvt.aws.local, serviceName: colorteller}}
+",
+        );
+        let addr = node_address(node(&inv), "demo", "cluster.local").unwrap();
+        assert_eq!(addr.host, "colorteller.demo.pvt.aws.local");
+        let subset = addr.subset.unwrap();
+        assert!(names::is_dns1123_label(&subset) && subset.starts_with("colorteller-blue-"), "{subset}");
+        assert_eq!(addr.discovery, Discovery::CloudMap);
+    }
+}

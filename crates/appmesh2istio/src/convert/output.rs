@@ -1,0 +1,227 @@
+//! The set of Istio objects being generated, with the App Mesh objects each came from.
+//!
+//! Several App Mesh objects can feed one Istio object (a VirtualService and its router
+//! become one VirtualService; route idle timeouts, node policies and subsets all land in the
+//! one DestinationRule of a host), so translation modules ask for objects by what they are
+//! about (a host, a workload) instead of building them independently. Istio honours only
+//! one DestinationRule per host and one mesh VirtualService per host, which this enforces
+//! by construction.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::istio::{
+    DestinationRule, DestinationRuleSpec, IstioObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    Metadata, VirtualService, VirtualServiceSpec,
+};
+use crate::origin::ObjectRef;
+
+use super::SOURCE_ANNOTATION;
+use super::names;
+
+/// Key of one generated object: kind, namespace, name.
+pub type OutputKey = (&'static str, String, String);
+
+#[derive(Debug)]
+struct Entry<T> {
+    object: T,
+    sources: BTreeSet<ObjectRef>,
+}
+
+impl<T> Entry<T> {
+    fn new(object: T, source: &ObjectRef) -> Entry<T> {
+        Entry { object, sources: BTreeSet::from([source.clone()]) }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct OutputSet {
+    entries: BTreeMap<OutputKey, Entry<IstioObject>>,
+    /// Keyed by host: Istio applies one DestinationRule per host.
+    destination_rules: BTreeMap<String, Entry<DestinationRule>>,
+    /// Keyed by host: Istio merges mesh VirtualServices per host badly (IST0109).
+    mesh_virtual_services: BTreeMap<String, Entry<VirtualService>>,
+}
+
+fn key_of(object: &IstioObject) -> OutputKey {
+    (object.kind(), object.namespace().unwrap_or_default().to_owned(), object.name().to_owned())
+}
+
+impl OutputSet {
+    fn taken(&self, kind: &'static str, namespace: &str, name: &str) -> bool {
+        let same = |m: &Metadata| m.namespace.as_deref() == Some(namespace) && m.name == name;
+        self.entries.contains_key(&(kind, namespace.to_owned(), name.to_owned()))
+            || (kind == DestinationRule::KIND && self.destination_rules.values().any(|e| same(&e.object.metadata)))
+            || (kind == VirtualService::KIND && self.mesh_virtual_services.values().any(|e| same(&e.object.metadata)))
+    }
+
+    /// A name for a new object of `kind` in `namespace` that no other object uses yet:
+    /// `preferred` (sanitised) if free, else with a hash of `disambiguator` appended.
+    pub fn free_name(&self, kind: &'static str, namespace: &str, preferred: &str, disambiguator: &str) -> String {
+        let base = names::object_name(preferred);
+        if !self.taken(kind, namespace, &base) {
+            return base;
+        }
+        let hashed = format!("{}-{}", names::dns1123_label(preferred, 55), names::short_hash(disambiguator));
+        let mut candidate = hashed.clone();
+        let mut n = 2;
+        while self.taken(kind, namespace, &candidate) {
+            candidate = format!("{hashed}-{n}");
+            n += 1;
+        }
+        candidate
+    }
+
+    /// Add a new object. If an object with the same kind, namespace and name exists, the
+    /// new one is renamed (never silently replaced). Returns its final key.
+    pub fn insert(&mut self, object: impl Into<IstioObject>, source: &ObjectRef) -> OutputKey {
+        let mut object = object.into();
+        let mut key = key_of(&object);
+        if self.taken(key.0, &key.1, &key.2) {
+            let name = self.free_name(key.0, &key.1, &key.2, &source.to_string());
+            object.metadata_mut().name = name;
+            key = key_of(&object);
+        }
+        self.entries.insert(key.clone(), Entry::new(object, source));
+        key
+    }
+
+    pub fn get_mut(&mut self, key: &OutputKey) -> Option<&mut IstioObject> {
+        self.entries.get_mut(key).map(|e| &mut e.object)
+    }
+
+    pub fn get(&self, key: &OutputKey) -> Option<&IstioObject> {
+        self.entries.get(key).map(|e| &e.object)
+    }
+
+    /// Record that `source` also contributed to the object at `key`.
+    pub fn add_source(&mut self, key: &OutputKey, source: &ObjectRef) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.sources.insert(source.clone());
+        }
+    }
+
+    /// The one DestinationRule for `host`, created in `namespace` if it does not exist yet.
+    pub fn destination_rule(&mut self, host: &str, namespace: &str, source: &ObjectRef) -> &mut DestinationRuleSpec {
+        if !self.destination_rules.contains_key(host) {
+            let name = self.free_name(DestinationRule::KIND, namespace, &names::name_for_host(host), host);
+            let dr = DestinationRule::new(
+                Metadata::new(name, namespace),
+                DestinationRuleSpec { host: host.to_owned(), ..DestinationRuleSpec::default() },
+            );
+            self.destination_rules.insert(host.to_owned(), Entry::new(dr, source));
+        }
+        let entry = self.destination_rules.entry(host.to_owned()).or_insert_with(|| {
+            Entry::new(DestinationRule::new(Metadata::default(), DestinationRuleSpec::default()), source)
+        });
+        entry.sources.insert(source.clone());
+        &mut entry.object.spec
+    }
+
+    /// The one mesh-bound VirtualService for `host`, created as `name` in `namespace` if new.
+    pub fn mesh_virtual_service(
+        &mut self,
+        host: &str,
+        namespace: &str,
+        name: &str,
+        source: &ObjectRef,
+    ) -> &mut VirtualServiceSpec {
+        if !self.mesh_virtual_services.contains_key(host) {
+            let name = self.free_name(VirtualService::KIND, namespace, name, host);
+            let vs = VirtualService::new(
+                Metadata::new(name, namespace),
+                VirtualServiceSpec { hosts: vec![host.to_owned()], ..VirtualServiceSpec::default() },
+            );
+            self.mesh_virtual_services.insert(host.to_owned(), Entry::new(vs, source));
+        }
+        let entry = self.mesh_virtual_services.entry(host.to_owned()).or_insert_with(|| {
+            Entry::new(VirtualService::new(Metadata::default(), VirtualServiceSpec::default()), source)
+        });
+        entry.sources.insert(source.clone());
+        &mut entry.object.spec
+    }
+
+    pub fn has_mesh_virtual_service(&self, host: &str) -> bool {
+        self.mesh_virtual_services.contains_key(host)
+    }
+
+    /// Every object, sorted, stamped with our label and the source annotation, with the
+    /// sources of each. DestinationRules that ended up with nothing to say are dropped (an
+    /// empty one is invalid in Istio and would mean nothing anyway), as are VirtualServices
+    /// without routes.
+    pub fn finish(self) -> Vec<(IstioObject, Vec<ObjectRef>)> {
+        let destination_rules = self
+            .destination_rules
+            .into_values()
+            .filter(|e| e.object.spec.traffic_policy.as_ref().is_some_and(|t| !t.is_empty()) || !e.object.spec.subsets.is_empty())
+            .map(|e| Entry { object: IstioObject::from(e.object), sources: e.sources });
+        let virtual_services = self
+            .mesh_virtual_services
+            .into_values()
+            .filter(|e| !e.object.spec.http.is_empty() || !e.object.spec.tcp.is_empty())
+            .map(|e| Entry { object: IstioObject::from(e.object), sources: e.sources });
+        let mut out: Vec<(IstioObject, Vec<ObjectRef>)> = self
+            .entries
+            .into_values()
+            .chain(destination_rules)
+            .chain(virtual_services)
+            .map(|e| {
+                let sources: Vec<ObjectRef> = e.sources.into_iter().collect();
+                let mut object = e.object;
+                let meta = object.metadata_mut();
+                meta.labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
+                meta.annotations.insert(
+                    SOURCE_ANNOTATION.to_owned(),
+                    sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                );
+                (object, sources)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::istio::{HttpRoute, TrafficPolicy};
+
+    #[test]
+    fn one_destination_rule_per_host_collecting_all_sources() {
+        let mut set = OutputSet::default();
+        let a = ObjectRef::new("VirtualNode", Some("shop"), "cart-v1");
+        let b = ObjectRef::new("VirtualRouter", Some("shop"), "cart");
+        set.destination_rule("cart.shop.svc.cluster.local", "shop", &a).traffic_policy = Some(TrafficPolicy::default());
+        let dr = set.destination_rule("cart.shop.svc.cluster.local", "shop", &b);
+        dr.subsets.push(crate::istio::Subset { name: "v1".into(), ..Default::default() });
+        let out = set.finish();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0.name(), "cart");
+        assert_eq!(out[0].1, vec![a, b]);
+        assert_eq!(out[0].0.metadata().annotations[SOURCE_ANNOTATION], "VirtualNode shop/cart-v1, VirtualRouter shop/cart");
+        assert_eq!(out[0].0.metadata().labels[MANAGED_BY_LABEL], MANAGED_BY_VALUE);
+    }
+
+    #[test]
+    fn empty_destination_rules_and_routeless_virtual_services_are_dropped() {
+        let mut set = OutputSet::default();
+        let src = ObjectRef::new("VirtualService", Some("shop"), "cart");
+        set.destination_rule("cart.shop.svc.cluster.local", "shop", &src);
+        set.mesh_virtual_service("cart.shop.svc.cluster.local", "shop", "cart", &src);
+        set.mesh_virtual_service("pay.shop.svc.cluster.local", "shop", "pay", &src).http.push(HttpRoute::default());
+        let out = set.finish();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0.name(), "pay");
+    }
+
+    #[test]
+    fn name_clashes_are_renamed_not_replaced() {
+        let mut set = OutputSet::default();
+        let src = ObjectRef::new("VirtualService", Some("shop"), "cart");
+        set.mesh_virtual_service("cart.shop.svc.cluster.local", "shop", "cart", &src).http.push(HttpRoute::default());
+        set.mesh_virtual_service("cart.other.example.com", "shop", "cart", &src).http.push(HttpRoute::default());
+        let out = set.finish();
+        assert_eq!(out.len(), 2);
+        assert_ne!(out[0].0.name(), out[1].0.name());
+    }
+}

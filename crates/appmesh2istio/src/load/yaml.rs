@@ -1,0 +1,366 @@
+//! YAML (and JSON, a subset of YAML 1.2) into one JSON value per document, with the line where
+//! each document (and each item of a `kind: List`) starts, under explicit resource limits.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+/// Resource limits for parsing one input source.
+///
+/// serde-saphyr's defaults (1,024 documents, 250,000 nodes) refuse ordinary large inputs such
+/// as a `kubectl get -A -o yaml` dump of a big cluster; these defaults accept tens of thousands
+/// of documents while alias expansion (billion-laughs bombs) and nesting depth stay bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlLimits {
+    pub max_documents: usize,
+    pub max_nodes: usize,
+    /// Nesting depth of mappings and sequences.
+    pub max_depth: usize,
+    /// Alias (`*ref`) occurrences in one source.
+    pub max_aliases: usize,
+    /// Events replayed by alias expansion in one source: what an alias bomb inflates.
+    pub max_alias_replayed_events: usize,
+    /// Total bytes of scalar text in one source.
+    pub max_scalar_bytes: usize,
+}
+
+impl Default for YamlLimits {
+    fn default() -> Self {
+        YamlLimits {
+            max_documents: 1_000_000,
+            max_nodes: 50_000_000,
+            max_depth: 256,
+            max_aliases: 50_000,
+            max_alias_replayed_events: 1_000_000,
+            max_scalar_bytes: 1 << 30,
+        }
+    }
+}
+
+impl YamlLimits {
+    fn options(&self) -> serde_saphyr::Options {
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_documents = self.max_documents;
+        budget.max_nodes = self.max_nodes;
+        // Every node is at most two events (start/end) plus per-document events.
+        budget.max_events = self.max_nodes.saturating_mul(2).saturating_add(self.max_documents * 4);
+        budget.max_depth = self.max_depth;
+        budget.max_aliases = self.max_aliases;
+        budget.max_total_scalar_bytes = self.max_scalar_bytes;
+        budget.max_recorded_anchor_events = self.max_alias_replayed_events;
+        budget.flow_nesting_limit = self.max_depth;
+        let mut options = serde_saphyr::Options::default();
+        options.budget = Some(budget);
+        options.alias_limits.max_total_replayed_events = self.max_alias_replayed_events;
+        // Comments are never used; not emitting them saves work on large inputs.
+        options.emit_comments = false;
+        // Messages are single-line: the loader names file, line and column itself.
+        options.with_snippet = false;
+        options
+    }
+}
+
+/// One document (or one item of a List document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawDocument {
+    /// 1-based line of the document's first node.
+    pub line: usize,
+    pub value: Value,
+}
+
+/// A YAML syntax error or a limit breach, with its position when the parser gave one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// Parse every document of `text`. Empty documents are dropped. A root mapping's `items`
+/// entries keep their own line numbers (see [`ParsedDocument::items`]).
+pub fn parse_documents(text: &str, limits: &YamlLimits) -> Result<Vec<ParsedDocument>, YamlError> {
+    let docs: Vec<Spanned<Root>> = serde_saphyr::from_str_multiple_with_options(text, limits.options())
+        .map_err(|e| to_yaml_error(&e))?;
+    Ok(docs
+        .into_iter()
+        .map(|doc| {
+            let line = to_line(doc.referenced.line());
+            match doc.value {
+                Root::Map { map, items } => ParsedDocument {
+                    document: RawDocument { line, value: Value::Object(map) },
+                    items: items.map(|items| {
+                        items
+                            .into_iter()
+                            .map(|item| RawDocument { line: to_line(item.referenced.line()), value: item.value })
+                            .collect()
+                    }),
+                },
+                Root::Other(value) => {
+                    ParsedDocument { document: RawDocument { line, value }, items: None }
+                }
+            }
+        })
+        .collect())
+}
+
+/// A parsed document. For a root mapping with an `items` sequence, the items are also given
+/// separately with their own lines (and left out of `document.value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedDocument {
+    pub document: RawDocument,
+    pub items: Option<Vec<RawDocument>>,
+}
+
+fn to_line(line: u64) -> usize {
+    usize::try_from(line).unwrap_or(usize::MAX).max(1)
+}
+
+fn to_yaml_error(err: &serde_saphyr::Error) -> YamlError {
+    let location = err.location().filter(|l| l.line() > 0);
+    let raw = err.without_snippet().to_string();
+    // The message repeats the position ("... at line 3, column 7 (defined at ...)"): the
+    // loader prints it once, in front.
+    let message = match raw.find(" at line ") {
+        Some(at) if location.is_some() => raw[..at].to_owned(),
+        _ => raw,
+    };
+    let message = if message.starts_with("budget breached") || message.contains("alias replay") {
+        format!(
+            "{message}: the input exceeds the loader's safety limits (an alias/anchor bomb, \
+             absurd nesting, or more content than a cluster could hold)"
+        )
+    } else {
+        message
+    };
+    YamlError {
+        line: location.map(|l| to_line(l.line())),
+        column: location.map(|l| to_line(l.column())),
+        message,
+    }
+}
+
+/// A document root: a mapping (with its `items` split out, each spanned) or anything else.
+enum Root {
+    Map { map: Map<String, Value>, items: Option<Vec<Spanned<Value>>> },
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Root {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RootVisitor)
+    }
+}
+
+struct RootVisitor;
+
+/// `items` is read as a sequence of spanned values when it is one, as a plain value otherwise.
+enum Items {
+    Seq(Vec<Spanned<Value>>),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = Items;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Value>>()? {
+                    out.push(item);
+                }
+                Ok(Items::Seq(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Items, A::Error> {
+                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Items::Other)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Items, E> {
+                Ok(Items::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Items, E> {
+                Ok(Items::Other(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Items, E> {
+                Ok(Items::Other(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Items, E> {
+                Ok(Items::Other(Value::from(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Items, E> {
+                Ok(Items::Other(Value::from(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Items, E> {
+                Ok(Items::Other(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Items, E> {
+                Ok(Items::Other(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Items, D::Error> {
+                Items::deserialize(d)
+            }
+        }
+        deserializer.deserialize_any(ItemsVisitor)
+    }
+}
+
+impl<'de> Visitor<'de> for RootVisitor {
+    type Value = Root;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Root, A::Error> {
+        let mut map = Map::new();
+        let mut items = None;
+        while let Some(key) = access.next_key::<String>()? {
+            if key == "items" {
+                match access.next_value::<Items>()? {
+                    Items::Seq(seq) => items = Some(seq),
+                    Items::Other(value) => {
+                        map.insert(key, value);
+                    }
+                }
+            } else {
+                let value = access.next_value::<Value>()?;
+                map.insert(key, value);
+            }
+        }
+        Ok(Root::Map { map, items })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Root, A::Error> {
+        // A bare sequence is no Kubernetes object; keep it as a value so it is counted as skipped.
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            out.push(item);
+        }
+        Ok(Root::Other(Value::Array(out)))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Root, E> {
+        Ok(Root::Other(Value::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Root, E> {
+        Ok(Root::Other(Value::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Root, E> {
+        Ok(Root::Other(Value::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Root, E> {
+        Ok(Root::Other(Value::from(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Root, E> {
+        Ok(Root::Other(Value::from(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Root, E> {
+        Ok(Root::Other(Value::Null))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Root, E> {
+        Ok(Root::Other(Value::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Root, D::Error> {
+        Root::deserialize(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Vec<ParsedDocument> {
+        parse_documents(text, &YamlLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn document_lines_are_those_of_their_first_node() {
+        let docs = parse("# head\n---\na: 1\n---\n\n# c\nb: 2\n---\n---\nc: 3\n");
+        let lines: Vec<_> = docs.iter().map(|d| d.document.line).collect();
+        assert_eq!(lines, vec![3, 7, 10]);
+    }
+
+    #[test]
+    fn list_items_keep_their_lines() {
+        let docs = parse("apiVersion: v1\nkind: List\nitems:\n- kind: A\n  x: 1\n- kind: B\n");
+        let items = docs[0].items.as_ref().unwrap();
+        assert_eq!(items.iter().map(|i| i.line).collect::<Vec<_>>(), vec![4, 6]);
+        assert_eq!(items[1].value["kind"], "B");
+        assert!(docs[0].document.value.get("items").is_none());
+    }
+
+    #[test]
+    fn json_with_tabs_parses() {
+        let docs = parse("{\n\t\"kind\": \"List\",\n\t\"items\": [\n\t\t{\"kind\": \"A\"}\n\t]\n}\n");
+        assert_eq!(docs[0].items.as_ref().unwrap()[0].line, 4);
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let err = parse_documents("a: b\nc: [\n  d: e: f\n", &YamlLimits::default()).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(3), Some(7)));
+        assert!(!err.message.contains("at line"), "{}", err.message);
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+            let refs = vec![format!("*{prev}"); 10].join(",");
+            bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let err = parse_documents(&bomb, &YamlLimits::default()).unwrap_err();
+        assert!(err.message.contains("safety limits"), "{}", err.message);
+        assert!(err.line.is_some());
+    }
+
+    /// Runs `f` with the stack the loader gives its thread (see `LOAD_STACK_BYTES`).
+    fn with_load_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            std::thread::Builder::new().stack_size(super::super::LOAD_STACK_BYTES).spawn_scoped(s, f).unwrap().join().unwrap()
+        })
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_accepted() {
+        with_load_stack(|| {
+            let mut block = String::new();
+            for depth in 0..250 {
+                block.push_str(&" ".repeat(depth));
+                block.push_str("k:\n");
+            }
+            block.push_str(&" ".repeat(250));
+            block.push_str("k: v\n");
+            assert!(parse_documents(&block, &YamlLimits::default()).is_ok());
+        });
+    }
+
+    #[test]
+    fn absurd_nesting_is_refused() {
+        with_load_stack(absurd_nesting_is_refused_here);
+    }
+
+    fn absurd_nesting_is_refused_here() {
+        let deep = format!("a: {}1{}\n", "[".repeat(300), "]".repeat(300));
+        assert!(parse_documents(&deep, &YamlLimits::default()).is_err());
+        let mut block = String::new();
+        for depth in 0..300 {
+            block.push_str(&" ".repeat(depth));
+            block.push_str("k:\n");
+        }
+        assert!(parse_documents(&block, &YamlLimits::default()).is_err());
+        let fine = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(parse_documents(&fine, &YamlLimits::default()).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_as_kubectl_does() {
+        let err = parse_documents("a: 1\na: 2\n", &YamlLimits::default()).unwrap_err();
+        assert!(err.message.contains("duplicate"), "{}", err.message);
+        assert_eq!(err.line, Some(2));
+    }
+}

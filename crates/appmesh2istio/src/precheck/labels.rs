@@ -1,0 +1,119 @@
+//! Label selectors and the two injectors' selection rules, as the API server and the webhooks
+//! apply them.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// App Mesh's namespace label (and pod annotation) for its sidecar injector.
+pub const APPMESH_INJECT: &str = "appmesh.k8s.aws/sidecarInjectorWebhook";
+pub const ISTIO_INJECTION: &str = "istio-injection";
+pub const ISTIO_REV: &str = "istio.io/rev";
+pub const ISTIO_TAG: &str = "istio.io/tag";
+pub const FARGATE_PROFILE: &str = "eks.amazonaws.com/fargate-profile";
+
+/// A string map at `pointer`; non-string scalars are read as their text.
+pub fn string_map(value: &Value, pointer: &str) -> BTreeMap<String, String> {
+    let Some(Value::Object(map)) = value.pointer(pointer) else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k.clone(), s.clone())),
+            Value::Number(n) => Some((k.clone(), n.to_string())),
+            Value::Bool(b) => Some((k.clone(), b.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `metav1.LabelSelector` semantics: an absent selector (`None`, JSON null) selects nothing,
+/// `{}` selects everything; `matchLabels` and `matchExpressions` are ANDed.
+pub fn selector_matches(selector: Option<&Value>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(Value::Object(selector)) = selector else {
+        return false;
+    };
+    if let Some(Value::Object(match_labels)) = selector.get("matchLabels") {
+        for (k, v) in match_labels {
+            let want = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if labels.get(k) != Some(&want) {
+                return false;
+            }
+        }
+    }
+    if let Some(Value::Array(expressions)) = selector.get("matchExpressions") {
+        for e in expressions {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let operator = e.get("operator").and_then(Value::as_str).unwrap_or("");
+            let values: Vec<&str> =
+                e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let actual = labels.get(key).map(String::as_str);
+            let ok = match operator {
+                "In" => actual.is_some_and(|a| values.contains(&a)),
+                "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
+                "Exists" => actual.is_some(),
+                "DoesNotExist" => actual.is_none(),
+                // An operator the API server would have rejected: select nothing.
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// App Mesh's injector intercepts pods of namespaces labelled `enabled` or `disabled` (the
+/// value is the namespace default; pods may override it with the annotation).
+pub fn appmesh_injection(ns_labels: &BTreeMap<String, String>) -> Option<&str> {
+    ns_labels.get(APPMESH_INJECT).map(String::as_str).filter(|v| matches!(*v, "enabled" | "disabled"))
+}
+
+/// The label that makes Istio inject a namespace's pods, if any (istio-discovery mutating
+/// webhook selectors: `istio-injection=enabled`, or `istio.io/rev` when `istio-injection` is
+/// absent; `istio-injection` wins).
+pub fn istio_injection(ns_labels: &BTreeMap<String, String>) -> Option<String> {
+    match ns_labels.get(ISTIO_INJECTION) {
+        Some(v) if v == "enabled" => Some(format!("{ISTIO_INJECTION}=enabled")),
+        Some(_) => None,
+        None => ns_labels.get(ISTIO_REV).map(|rev| format!("{ISTIO_REV}={rev}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn selectors_follow_metav1_semantics() {
+        let l = labels(&[("mesh", "m"), ("env", "prod")]);
+        assert!(!selector_matches(None, &l), "nil selects nothing");
+        assert!(!selector_matches(Some(&Value::Null), &l));
+        assert!(selector_matches(Some(&json!({})), &l), "{{}} selects everything");
+        assert!(selector_matches(Some(&json!({"matchLabels": {"mesh": "m"}})), &l));
+        assert!(!selector_matches(Some(&json!({"matchLabels": {"mesh": "x"}})), &l));
+        let e = json!({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                                            {"key": "team", "operator": "DoesNotExist"}]});
+        assert!(selector_matches(Some(&e), &l));
+        let e = json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]});
+        assert!(!selector_matches(Some(&e), &l));
+    }
+
+    #[test]
+    fn injection_labels() {
+        assert_eq!(appmesh_injection(&labels(&[(APPMESH_INJECT, "enabled")])), Some("enabled"));
+        assert_eq!(appmesh_injection(&labels(&[(APPMESH_INJECT, "off")])), None);
+        assert_eq!(istio_injection(&labels(&[(ISTIO_INJECTION, "enabled")])).as_deref(), Some("istio-injection=enabled"));
+        assert_eq!(istio_injection(&labels(&[(ISTIO_REV, "1-30")])).as_deref(), Some("istio.io/rev=1-30"));
+        assert_eq!(istio_injection(&labels(&[(ISTIO_INJECTION, "disabled"), (ISTIO_REV, "1-30")])), None);
+    }
+}

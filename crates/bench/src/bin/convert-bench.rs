@@ -1,0 +1,386 @@
+//! Convert benchmark: time and peak memory of converting synthetic App Mesh manifests to Istio
+//! YAML, against the floor of merely parsing and re-serialising the same documents.
+//!
+//! Run: `cargo run --release -p appmesh2istio-bench --bin convert-bench`
+//! (`--sizes 1000,10000` by default; `--strict` exits 1 when a target is missed).
+//!
+//! Timings run in this process (warm-up, then the median of several runs). Peak memory is the
+//! kernel's high-water mark of resident memory (`VmHWM`) of a fresh child process (this binary
+//! re-executed with `--child idle|floor|convert --objects N`) that generates the input, does the
+//! work once and reads its own `/proc/self/status`. The `idle` child generates the input and
+//! stops: its figure is the part of every other figure that is not the work itself.
+
+use std::hint::black_box;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use appmesh2istio_bench::{SyntheticMesh, large_stream_options};
+
+/// Convert time at most this multiple of the floor's.
+const RATIO_TARGET: f64 = 2.5;
+/// Growth: 10x the input costs at most 12x the time, i.e. 1.2x the size ratio.
+const GROWTH_SLACK: f64 = 1.2;
+/// Convert peak memory at most this multiple of the floor's, at the largest size.
+const MEMORY_TARGET: f64 = 2.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Idle,
+    Floor,
+    Convert,
+}
+
+impl Case {
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "idle" => Case::Idle,
+            "floor" => Case::Floor,
+            "convert" => Case::Convert,
+            other => bail!("unknown case {other:?} (idle, floor, convert)"),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Case::Idle => "idle",
+            Case::Floor => "floor",
+            Case::Convert => "convert",
+        }
+    }
+
+    /// Does the work once; returns the length of the output so nothing is optimised away.
+    fn run(self, input: &str) -> Result<usize> {
+        match self {
+            Case::Idle => Ok(0),
+            Case::Floor => floor(input),
+            Case::Convert => convert(input).map(|out| out.len()),
+        }
+    }
+}
+
+/// The floor: parse every document into a generic value and serialise them all again, with
+/// serde-saphyr, the YAML library the converter itself uses.
+fn floor(input: &str) -> Result<usize> {
+    let values = serde_saphyr::from_multiple_with_options::<serde_json::Value>(
+        input,
+        large_stream_options(),
+    )
+    .context("floor: parse")?;
+    let out = serde_saphyr::to_string_multiple(&values).context("floor: serialise")?;
+    Ok(out.len())
+}
+
+/// The converter: load → resolve → convert → render, ending with the YAML text of the Istio
+/// objects, exactly what `kubectl appmesh2istio convert -f` writes to standard output.
+fn convert(input: &str) -> Result<String> {
+    CONVERT_PIPELINE(input)
+}
+
+type Pipeline = fn(&str) -> Result<String>;
+const CONVERT_PIPELINE: Pipeline = |_input| bail!("convert pipeline not wired yet");
+
+fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Child mode: generate, work once, print `vmhwm_kib=<n> output_bytes=<n>`.
+fn child(case: Case, objects: usize) -> Result<()> {
+    let input = SyntheticMesh::with_appmesh_objects(objects).generate();
+    let output = case.run(black_box(&input))?;
+    let hwm = vm_hwm_kib().context("VmHWM not available in /proc/self/status")?;
+    println!("vmhwm_kib={hwm} output_bytes={output}");
+    Ok(())
+}
+
+fn peak_of_child(case: Case, objects: usize) -> Result<u64> {
+    let exe = std::env::current_exe().context("locate own executable")?;
+    let out = Command::new(exe)
+        .args(["--child", case.name(), "--objects", &objects.to_string()])
+        .output()
+        .with_context(|| format!("run {} child", case.name()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "{} child for {objects} objects failed: {}",
+            case.name(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    stdout
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("vmhwm_kib="))
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("{} child printed no vmhwm_kib: {stdout:?}", case.name()))
+}
+
+/// Median wall time of `runs` runs after `warmup` unmeasured ones.
+fn median_time(case: Case, input: &str, warmup: usize, runs: usize) -> Result<Duration> {
+    for _ in 0..warmup {
+        black_box(case.run(black_box(input))?);
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        black_box(case.run(black_box(input))?);
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times.get(runs / 2).copied().context("no runs")
+}
+
+struct SizeResult {
+    objects: usize,
+    documents: usize,
+    input_bytes: usize,
+    output_bytes: Option<usize>,
+    floor: Duration,
+    convert: Option<Duration>,
+    convert_error: Option<String>,
+    idle_kib: u64,
+    floor_kib: u64,
+    convert_kib: Option<u64>,
+}
+
+fn measure(objects: usize, runs: usize) -> Result<SizeResult> {
+    let mesh = SyntheticMesh::with_appmesh_objects(objects);
+    let input = mesh.generate();
+    let floor_time = median_time(Case::Floor, &input, 1, runs)?;
+    let (convert_time, convert_error, output_bytes) = match convert(&input) {
+        Ok(out) => (
+            Some(median_time(Case::Convert, &input, 1, runs)?),
+            None,
+            Some(out.len()),
+        ),
+        Err(e) => (None, Some(format!("{e:#}")), None),
+    };
+    let idle_kib = peak_of_child(Case::Idle, objects)?;
+    let floor_kib = peak_of_child(Case::Floor, objects)?;
+    let convert_kib = if convert_time.is_some() {
+        Some(peak_of_child(Case::Convert, objects)?)
+    } else {
+        None
+    };
+    Ok(SizeResult {
+        objects: mesh.object_count(),
+        documents: mesh.object_counts().total(),
+        input_bytes: input.len(),
+        output_bytes,
+        floor: floor_time,
+        convert: convert_time,
+        convert_error,
+        idle_kib,
+        floor_kib,
+        convert_kib,
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "FAIL" }
+}
+
+struct Args {
+    sizes: Vec<usize>,
+    strict: bool,
+    child: Option<(Case, usize)>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        sizes: vec![1_000, 10_000],
+        strict: false,
+        child: None,
+    };
+    let mut child_case = None;
+    let mut child_objects = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--strict" => args.strict = true,
+            "--sizes" => {
+                let list = it.next().context("--sizes needs a value like 1000,10000")?;
+                args.sizes = list
+                    .split(',')
+                    .map(|s| s.trim().replace('_', "").parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("bad --sizes {list:?}"))?;
+                if args.sizes.is_empty() || args.sizes.contains(&0) {
+                    bail!("--sizes must list positive object counts");
+                }
+            }
+            "--child" => {
+                child_case = Some(Case::parse(&it.next().context("--child needs a case")?)?)
+            }
+            "--objects" => {
+                child_objects = Some(it.next().context("--objects needs a number")?.parse()?)
+            }
+            // `cargo bench` passes --bench to every bench target; accept it harmlessly.
+            "--bench" => {}
+            "-h" | "--help" => {
+                println!(
+                    "usage: convert-bench [--sizes 1000,10000] [--strict]\n\
+                     Times converting synthetic App Mesh manifests against parse+serialise (the floor)."
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if let Some(case) = child_case {
+        args.child = Some((case, child_objects.context("--child needs --objects N")?));
+    }
+    Ok(args)
+}
+
+fn main() -> Result<ExitCode> {
+    let args = parse_args()?;
+    if let Some((case, objects)) = args.child {
+        child(case, objects)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: debug build; run with --release for meaningful figures");
+    }
+
+    let mut results = Vec::new();
+    let largest = args.sizes.iter().copied().max().unwrap_or_default();
+    for &objects in &args.sizes {
+        // 5 runs for the small sizes, 3 for the largest (each after one warm-up).
+        let runs = if objects == largest && args.sizes.len() > 1 {
+            3
+        } else {
+            5
+        };
+        eprintln!(
+            "measuring {objects} App Mesh objects ({runs} runs after 1 warm-up, then 3 child processes)..."
+        );
+        results.push((runs, measure(objects, runs)?));
+    }
+
+    let mut all_pass = true;
+    println!("convert-bench: synthetic App Mesh manifests -> Istio YAML");
+    println!(
+        "floor   = serde-saphyr parse (from_multiple -> serde_json::Value) + to_string_multiple"
+    );
+    println!("convert = load_sources -> resolve -> convert -> render::to_yaml_stream");
+    println!();
+    println!(
+        "{:>7} {:>6} {:>9} {:>4} {:>11} {:>11} {:>7}  {:<13} {:>10} {:>10} {:>10} {:>7}",
+        "objects",
+        "docs",
+        "input",
+        "runs",
+        "floor",
+        "convert",
+        "ratio",
+        "<=2.5x",
+        "idle MiB",
+        "floor MiB",
+        "conv MiB",
+        "mem"
+    );
+    for (runs, r) in &results {
+        let (convert, ratio, ratio_verdict) = match r.convert {
+            Some(c) => {
+                let ratio = c.as_secs_f64() / r.floor.as_secs_f64();
+                all_pass &= ratio <= RATIO_TARGET;
+                (
+                    ms(c),
+                    format!("{ratio:.2}x"),
+                    verdict(ratio <= RATIO_TARGET),
+                )
+            }
+            None => ("n/a".into(), "n/a".into(), "NOT MEASURED"),
+        };
+        let (convert_mib, mem) = match r.convert_kib {
+            Some(c) => (mib(c), format!("{:.2}x", c as f64 / r.floor_kib as f64)),
+            None => ("n/a".into(), "n/a".into()),
+        };
+        println!(
+            "{:>7} {:>6} {:>6} KiB {:>4} {:>11} {:>11} {:>7}  {:<13} {:>10} {:>10} {:>10} {:>7}",
+            r.objects,
+            r.documents,
+            r.input_bytes / 1024,
+            runs,
+            ms(r.floor),
+            convert,
+            ratio,
+            ratio_verdict,
+            mib(r.idle_kib),
+            mib(r.floor_kib),
+            convert_mib,
+            mem
+        );
+    }
+    println!();
+
+    if let (Some((_, small)), Some((_, large))) = (results.first(), results.last())
+        && results.len() > 1
+    {
+        let size_ratio = large.objects as f64 / small.objects as f64;
+        let limit = GROWTH_SLACK * size_ratio;
+        let floor_growth = large.floor.as_secs_f64() / small.floor.as_secs_f64();
+        print!(
+            "growth {}->{} objects ({size_ratio:.1}x input, target <= {limit:.1}x time): floor {floor_growth:.2}x",
+            small.objects, large.objects
+        );
+        match (small.convert, large.convert) {
+            (Some(s), Some(l)) => {
+                let growth = l.as_secs_f64() / s.as_secs_f64();
+                all_pass &= growth <= limit;
+                println!(", convert {growth:.2}x  {}", verdict(growth <= limit));
+            }
+            _ => println!(", convert n/a  NOT MEASURED"),
+        }
+    }
+    if let Some((_, large)) = results.last() {
+        print!(
+            "peak memory at {} objects (VmHWM of a fresh process; idle = input generated, no work: {} MiB): floor {} MiB",
+            large.objects,
+            mib(large.idle_kib),
+            mib(large.floor_kib)
+        );
+        match large.convert_kib {
+            Some(c) => {
+                let ratio = c as f64 / large.floor_kib as f64;
+                all_pass &= ratio <= MEMORY_TARGET;
+                println!(
+                    ", convert {} MiB = {ratio:.2}x (target <= {MEMORY_TARGET}x)  {}",
+                    mib(c),
+                    verdict(ratio <= MEMORY_TARGET)
+                );
+            }
+            None => println!(", convert n/a  NOT MEASURED"),
+        }
+        if let Some(out) = large.output_bytes {
+            println!(
+                "convert output at {} objects: {} KiB of Istio YAML",
+                large.objects,
+                out / 1024
+            );
+        }
+    }
+    let mut measured = true;
+    for (_, r) in &results {
+        if let Some(e) = &r.convert_error {
+            measured = false;
+            println!("convert not measured at {} objects: {e}", r.objects);
+        }
+    }
+    if args.strict && !(all_pass && measured) {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

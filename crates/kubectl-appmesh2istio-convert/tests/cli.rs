@@ -1,0 +1,122 @@
+//! The convert binary as a user runs it: streams, exit codes, formats.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+fn convert() -> Command {
+    let mut cmd = Command::cargo_bin("kubectl-appmesh2istio-convert").unwrap();
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn help_reads_as_a_kubectl_plugin() {
+    convert()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Usage: kubectl appmesh2istio convert"))
+        .stdout(predicate::str::contains("Exit codes:"));
+}
+
+#[test]
+fn yaml_goes_to_stdout_and_the_report_to_stderr() {
+    let out = convert().arg("-f").arg(data("shop.yaml")).assert().success().get_output().clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stdout.starts_with("---\napiVersion: networking.istio.io/v1\n"), "{stdout}");
+    assert!(stdout.contains("kind: VirtualService"), "{stdout}");
+    assert!(stdout.contains("app.kubernetes.io/managed-by: appmesh2istio"), "{stdout}");
+    assert!(!stdout.contains("SOURCE"), "report must not leak into stdout");
+    assert!(stderr.contains("SOURCE") && stderr.contains("VirtualNode shop/cart-v1"), "{stderr}");
+}
+
+#[test]
+fn stdin_and_json_output() {
+    let input = fs::read(data("shop.yaml")).unwrap();
+    let out = convert().args(["-f", "-", "-o", "json", "-q"]).write_stdin(input).assert().success().get_output().clone();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert!(list["items"].as_array().unwrap().iter().any(|o| o["kind"] == "VirtualService"));
+    assert!(out.stderr.is_empty(), "-q silences the report: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn same_input_gives_byte_identical_output() {
+    let a = convert().arg("-f").arg(data("shop.yaml")).output().unwrap();
+    let b = convert().arg("-f").arg(data("shop.yaml")).output().unwrap();
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn strict_exits_3_when_something_is_approximated_and_0_when_exact() {
+    // The health check cannot be carried over exactly.
+    convert().arg("-f").arg(data("shop.yaml")).arg("--strict").assert().code(3);
+    convert().arg("-f").arg(data("exact.yaml")).arg("--strict").assert().code(0);
+}
+
+#[test]
+fn a_template_is_refused_with_its_location_and_nothing_on_stdout() {
+    convert()
+        .arg("-f")
+        .arg(data("template.yaml"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("template.yaml:5"))
+        .stderr(predicate::str::contains("envsubst"));
+}
+
+#[test]
+fn missing_input_is_a_clear_error() {
+    convert().assert().code(1).stderr(predicate::str::contains("no input"));
+    convert().args(["-f", "/nonexistent/x.yaml"]).assert().code(1).stdout(predicate::str::is_empty()).stderr(predicate::str::contains("/nonexistent/x.yaml"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    convert().arg("--no-such-flag").assert().code(2);
+}
+
+#[test]
+fn output_dir_and_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("istio");
+    let report = dir.path().join("report.json");
+    convert()
+        .arg("-f")
+        .arg(data("shop.yaml"))
+        .arg("--output-dir")
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty());
+    let kustomization = fs::read_to_string(out.join("kustomization.yaml")).unwrap();
+    assert!(kustomization.contains("virtualservice_shop_cart.yaml"), "{kustomization}");
+    assert!(out.join("virtualservice_shop_cart.yaml").is_file());
+    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(report["kind"], "ConversionReport");
+    let sources = report["sources"].as_array().unwrap();
+    let vn = sources.iter().find(|s| s["subject"]["name"] == "cart-v1").unwrap();
+    assert_eq!(vn["fidelity"], "approximated");
+}
+
+#[test]
+fn install_adds_an_istio_operator() {
+    let out = convert().arg("-f").arg(data("shop.yaml")).arg("--install").arg("-q").output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("kind: IstioOperator"), "{stdout}");
+    assert!(stdout.contains("outboundTrafficPolicy"), "{stdout}");
+}

@@ -1,0 +1,112 @@
+//! Real-world test: every file of `../shared/corpus/appmesh/` (App Mesh manifests from public
+//! repositories, many of them templates or broken YAML) either converts into output that
+//! passes our validator and the Istio CRD schemas, or fails with a located, readable error.
+//! Never a panic. Skipped with a notice when `../shared` is absent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use appmesh2istio::convert::{ConvertError, ConvertOptions, convert};
+use appmesh2istio::load::{LoadOptions, load_str};
+use appmesh2istio::resolve::resolve;
+use appmesh2istio_tests::schema::istio_schema;
+use appmesh2istio_tests::workspace_root;
+
+fn corpus_files() -> Option<Vec<PathBuf>> {
+    let root = workspace_root().join("../shared/corpus/appmesh");
+    if !root.is_dir() {
+        eprintln!("skipped corpus_convert: {} is absent", root.display());
+        return None;
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if !matches!(path.file_name().and_then(|n| n.to_str()), Some("INDEX.md" | "index.json")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Some(files)
+}
+
+enum Outcome {
+    Converted { objects: usize, not_exact: usize },
+    Refused(String),
+}
+
+fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let inventory = match load_str(name, text, &LoadOptions::default()) {
+        Ok(inv) => inv,
+        Err(e) => return Ok(Outcome::Refused(e.to_string())),
+    };
+    let resolved = resolve(&inventory);
+    for install in [false, true] {
+        let opts = ConvertOptions { install, ..ConvertOptions::default() };
+        match convert(&inventory, &resolved, &opts) {
+            Ok(conversion) => {
+                if let Some(schema) = istio_schema() {
+                    for object in &conversion.objects {
+                        let value = serde_json::to_value(object).unwrap();
+                        if value["kind"] == "IstioOperator" {
+                            continue;
+                        }
+                        schema.validate(&value).map_err(|e| format!("{} {} fails the CRD schema: {e:?}", value["kind"], value["metadata"]["name"]))?;
+                    }
+                }
+                if install {
+                    return Ok(Outcome::Converted {
+                        objects: conversion.objects.len(),
+                        not_exact: conversion.report.sources.iter().filter(|s| s.fidelity != appmesh2istio::findings::Fidelity::Exact).count(),
+                    });
+                }
+            }
+            Err(ConvertError::InvalidOutput(v)) => {
+                return Err(format!("our output is invalid: {}", v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")));
+            }
+        }
+    }
+    unreachable!("the loop returns on its second pass")
+}
+
+#[test]
+fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
+    let Some(files) = corpus_files() else { return };
+    assert!(files.len() >= 100, "corpus looks incomplete: {} files", files.len());
+    let (mut converted, mut refused, mut objects, mut not_exact) = (0, 0, 0, 0);
+    let mut problems = Vec::new();
+    for path in &files {
+        let text = String::from_utf8_lossy(&fs::read(path).unwrap()).into_owned();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        match catch_unwind(AssertUnwindSafe(|| convert_file(path, &text))) {
+            Err(_) => problems.push(format!("{}: PANIC", path.display())),
+            Ok(Err(e)) => problems.push(format!("{}: {e}", path.display())),
+            Ok(Ok(Outcome::Converted { objects: n, not_exact: m })) => {
+                converted += 1;
+                objects += n;
+                not_exact += m;
+            }
+            Ok(Ok(Outcome::Refused(message))) => {
+                refused += 1;
+                // A refusal must say where: the file name and a line number.
+                let located = message.contains(&name) && regex::Regex::new(r":\d+").unwrap().is_match(&message);
+                if !located {
+                    problems.push(format!("{}: error without file and line: {message}", path.display()));
+                }
+            }
+        }
+    }
+    println!(
+        "corpus: {} files: {converted} converted ({objects} Istio objects, {not_exact} sources not exact), {refused} refused with a located error",
+        files.len()
+    );
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+    assert!(converted > refused, "most corpus files are real manifests and must convert");
+}
