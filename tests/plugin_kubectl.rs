@@ -57,7 +57,7 @@ fn direct(binary: &Path, args: &[&str]) -> Output {
 
 fn fixture() -> String {
     workspace_root()
-        .join("tests/fixtures/plugin/virtualnode.yaml")
+        .join("tests/fixtures/plugin/web-service.yaml")
         .display()
         .to_string()
 }

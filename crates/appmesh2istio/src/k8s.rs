@@ -157,7 +157,9 @@ impl Workload {
 
     /// Whether the pod template carries App Mesh's iptables init container.
     pub fn has_proxyinit(&self) -> bool {
-        self.init_containers.iter().any(|c| c.name == PROXYINIT_CONTAINER)
+        self.init_containers
+            .iter()
+            .any(|c| c.name == PROXYINIT_CONTAINER)
     }
 }
 
@@ -222,7 +224,9 @@ pub fn service_from_value(value: &Value, default_namespace: &str) -> Option<Serv
         })
         .unwrap_or_default();
     Some(Service {
-        namespace: str_at(value, "/metadata/namespace").unwrap_or(default_namespace).to_owned(),
+        namespace: str_at(value, "/metadata/namespace")
+            .unwrap_or(default_namespace)
+            .to_owned(),
         name: str_at(value, "/metadata/name")?.to_owned(),
         labels: string_map(value.pointer("/metadata/labels")),
         selector: match value.pointer("/spec/selector") {
@@ -250,7 +254,11 @@ fn containers(value: Option<&Value>) -> Vec<Container> {
                 ports: c
                     .get("ports")
                     .and_then(Value::as_array)
-                    .map(|ps| ps.iter().filter_map(|p| int_at(p, "/containerPort")).collect())
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| int_at(p, "/containerPort"))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
         })
@@ -266,7 +274,10 @@ pub fn workload_from_value(
     // A Pod is its own template; the others carry one at spec.template.
     let (pod_meta, pod_spec) = match kind {
         WorkloadKind::Pod => (value.get("metadata"), value.get("spec")),
-        _ => (value.pointer("/spec/template/metadata"), value.pointer("/spec/template/spec")),
+        _ => (
+            value.pointer("/spec/template/metadata"),
+            value.pointer("/spec/template/spec"),
+        ),
     };
     let selector = match kind {
         WorkloadKind::Pod => None,
@@ -276,7 +287,9 @@ pub fn workload_from_value(
     };
     Some(Workload {
         kind,
-        namespace: str_at(value, "/metadata/namespace").unwrap_or(default_namespace).to_owned(),
+        namespace: str_at(value, "/metadata/namespace")
+            .unwrap_or(default_namespace)
+            .to_owned(),
         name: str_at(value, "/metadata/name")?.to_owned(),
         labels: string_map(value.pointer("/metadata/labels")),
         selector,
@@ -329,7 +342,12 @@ mod tests {
         assert_eq!(w.containers[0].ports, vec![8080]);
         assert_eq!(w.containers[1].run_as_user, Some(1337));
         assert_eq!(
-            w.selector.unwrap().match_labels.unwrap().get("app").map(String::as_str),
+            w.selector
+                .unwrap()
+                .match_labels
+                .unwrap()
+                .get("app")
+                .map(String::as_str),
             Some("web")
         );
     }

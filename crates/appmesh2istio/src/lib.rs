@@ -9,6 +9,7 @@
 pub mod appmesh;
 pub mod cli;
 pub mod cluster;
+pub mod convert;
 pub mod exit;
 pub mod findings;
 pub mod istio;
@@ -18,4 +19,5 @@ pub mod origin;
 pub mod precheck;
 pub mod render;
 pub mod report;
+pub mod resolve;
 pub mod validate;

@@ -96,6 +96,16 @@ impl ReportBuilder {
         }
     }
 
+    /// Give every source that produced nothing and has no finding the finding `make` builds,
+    /// so that no object is ever dropped silently.
+    pub fn flag_silent_sources(&mut self, make: impl Fn(&ObjectRef) -> Finding) {
+        for (subject, entry) in &mut self.entries {
+            if entry.produced.is_empty() && entry.findings.is_empty() {
+                entry.findings.push(make(subject));
+            }
+        }
+    }
+
     pub fn set_generated(&mut self, count: usize) {
         self.generated = count;
     }

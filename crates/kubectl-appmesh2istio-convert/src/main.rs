@@ -122,9 +122,9 @@ fn read_sources(files: &FileArgs) -> anyhow::Result<Vec<InputSource>> {
         if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
             io::stdin().read_to_end(&mut bytes).context("cannot read standard input")?;
-            sources.push(InputSource::Bytes { name: "-".into(), bytes });
+            sources.push(InputSource::stdin(bytes));
         } else {
-            sources.push(InputSource::Path(path.clone()));
+            sources.push(InputSource::path(path.clone(), files.recursive));
         }
     }
     Ok(sources)
@@ -144,8 +144,7 @@ fn parse_selector(text: &str) -> anyhow::Result<std::collections::BTreeMap<Strin
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     let sources = read_sources(&cli.files)?;
-    let load_opts = LoadOptions { recursive: cli.files.recursive, ..LoadOptions::default() };
-    let inventory = match load_sources(&sources, &load_opts) {
+    let inventory = match load_sources(&sources, &LoadOptions::default()) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,4 +1,4 @@
-//! The realistic App Mesh "before" state (`fixtures/before-state.yaml`):
+//! The realistic App Mesh "before" state (`examples/shop/app.yaml`):
 //! loaded with one call, its pods injected with App Mesh sidecars by the
 //! webhook and made Ready by the kubelet stand-in.
 
@@ -14,12 +14,15 @@ use serde_json::Value;
 use crate::binaries;
 use crate::cluster::TestCluster;
 
-/// The file under `fixtures/`.
-pub const BEFORE_STATE_FILE: &str = "before-state.yaml";
+/// The file under `examples/shop/`.
+pub const BEFORE_STATE_FILE: &str = "app.yaml";
 
 /// The application name used in the fixture; loaders replace it in every
 /// string value to load independent copies.
 pub const FIXTURE_APP: &str = "shop";
+
+/// The App Mesh controller's namespace in the fixture (not renamed).
+pub const CONTROLLER_NAMESPACE: &str = "appmesh-system";
 
 const FIELD_MANAGER: &str = "test-cluster-before-state";
 
@@ -36,6 +39,8 @@ pub struct BeforeState {
     pub unmeshed_namespace: String,
     /// The namespace of the VirtualGateway.
     pub gateway_namespace: String,
+    /// Where the App Mesh controller's Deployment runs (shared by all copies).
+    pub controller_namespace: String,
     /// (namespace, name) of every Deployment, all Available when returned.
     pub deployments: Vec<(String, String)>,
     /// The documents applied, in order.
@@ -83,6 +88,7 @@ fn describe(documents: Vec<Value>, app: &str) -> Result<BeforeState> {
         let name = text_at(document, "/metadata/name").to_owned();
         match text_at(document, "/kind") {
             "Namespace" if document.pointer("/metadata/labels/mesh").is_some() => meshed.push(name),
+            "Namespace" if name == CONTROLLER_NAMESPACE => {}
             "Namespace" => unmeshed.push(name),
             "VirtualGateway" => {
                 gateway_namespace = text_at(document, "/metadata/namespace").to_owned()
@@ -102,6 +108,7 @@ fn describe(documents: Vec<Value>, app: &str) -> Result<BeforeState> {
         meshed_namespaces: meshed,
         unmeshed_namespace: unmeshed_namespace.clone(),
         gateway_namespace,
+        controller_namespace: CONTROLLER_NAMESPACE.to_owned(),
         deployments,
         documents,
     })

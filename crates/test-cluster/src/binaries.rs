@@ -35,9 +35,10 @@ pub fn script_path() -> PathBuf {
     workspace_root().join("scripts").join("test-apiserver.sh")
 }
 
-/// This crate's own fixtures (the App Mesh "before" state).
+/// Where the App Mesh "before" state lives: the repository's `examples/shop/`, which the
+/// README's example and the demo use too.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop")
 }
 
 /// The bin dir, from the environment override or the script's cache layout.

@@ -243,6 +243,17 @@ async fn create_node(client: &kube::Client) -> Result<()> {
     api.patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .context("marking the fake Node Ready")?;
+    // The TaintNodesByCondition admission plugin taints new Nodes not-ready;
+    // the node lifecycle controller (disabled here: it would evict our pods
+    // for lack of kubelet heartbeats) would lift it once Ready. DaemonSets
+    // do not tolerate it.
+    api.patch(
+        NODE_NAME,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"taints": null}})),
+    )
+    .await
+    .context("removing the not-ready taint from the fake Node")?;
     Ok(())
 }
 

@@ -1102,3 +1102,70 @@ fn shared_cluster_is_reused() {
     );
     eprintln!("shared cluster started in {:?}", cluster.startup_time());
 }
+
+#[tokio::test]
+async fn statefulsets_and_daemonsets_become_ready_too() {
+    let Some(cluster) = cluster_or_skip("statefulsets_and_daemonsets_become_ready_too") else {
+        return;
+    };
+    let namespace = cluster.fresh_namespace("workload-kinds").unwrap();
+    let client = cluster.client().unwrap();
+    let template = |app: &str| {
+        json!({"metadata": {"labels": {"app": app}},
+               "spec": {"containers": [{"name": app, "image": format!("registry.example.com/{app}:1")}]}})
+    };
+    let statefulset: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "ledger-db"},
+        "spec": {"replicas": 2, "serviceName": "ledger-db", "selector": {"matchLabels": {"app": "ledger-db"}},
+                 "template": template("ledger-db")}
+    }))
+    .unwrap();
+    let daemonset: k8s_openapi::api::apps::v1::DaemonSet = serde_json::from_value(json!({
+        "metadata": {"name": "node-agent"},
+        "spec": {"selector": {"matchLabels": {"app": "node-agent"}}, "template": template("node-agent")}
+    }))
+    .unwrap();
+    let statefulsets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), &namespace);
+    let daemonsets: Api<k8s_openapi::api::apps::v1::DaemonSet> =
+        Api::namespaced(client.clone(), &namespace);
+    statefulsets
+        .create(&PostParams::default(), &statefulset)
+        .await
+        .unwrap();
+    daemonsets
+        .create(&PostParams::default(), &daemonset)
+        .await
+        .unwrap();
+    // StatefulSet pods start one after the other, each only once the
+    // previous one is Ready: both being ready proves the ordering worked.
+    eventually(
+        "the StatefulSet to be ready",
+        Duration::from_secs(60),
+        || async {
+            let status = statefulsets.get("ledger-db").await.ok()?.status?;
+            (status.ready_replicas == Some(2)).then_some(())
+        },
+    )
+    .await;
+    let daemon = eventually(
+        "the DaemonSet to be ready on the one node",
+        Duration::from_secs(60),
+        || async {
+            let status = daemonsets.get("node-agent").await.ok()?.status?;
+            (status.number_ready == 1 && status.desired_number_scheduled == 1).then_some(status)
+        },
+    )
+    .await;
+    assert_eq!(daemon.number_available, Some(1));
+    let pods: Api<Pod> = Api::namespaced(client, &namespace);
+    let names: Vec<String> = pods
+        .list(&ListParams::default().labels("app=ledger-db"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|pod| pod.metadata.name)
+        .collect();
+    assert_eq!(names, ["ledger-db-0", "ledger-db-1"]);
+}

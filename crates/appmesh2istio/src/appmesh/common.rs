@@ -327,7 +327,11 @@ pub struct ClientPolicyTls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce: Option<bool>,
     /// Restricts the policy to these backend ports; empty = all ports.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ports: Vec<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<ClientTlsCertificate>,
@@ -418,11 +422,20 @@ mod tests {
 
     #[test]
     fn duration_to_millis() {
-        let s = Duration { unit: DurationUnit::Seconds, value: 15 };
-        let ms = Duration { unit: DurationUnit::Milliseconds, value: 250 };
+        let s = Duration {
+            unit: DurationUnit::Seconds,
+            value: 15,
+        };
+        let ms = Duration {
+            unit: DurationUnit::Milliseconds,
+            value: 250,
+        };
         assert_eq!(s.to_millis(), 15_000);
         assert_eq!(ms.to_millis(), 250);
-        let huge = Duration { unit: DurationUnit::Seconds, value: i64::MAX };
+        let huge = Duration {
+            unit: DurationUnit::Seconds,
+            value: i64::MAX,
+        };
         assert_eq!(huge.to_millis(), i64::MAX);
     }
 
@@ -439,9 +452,15 @@ mod tests {
 
     #[test]
     fn reference_namespace_defaults_to_referrer() {
-        let r = NamespacedReference { name: "a".into(), namespace: None };
+        let r = NamespacedReference {
+            name: "a".into(),
+            namespace: None,
+        };
         assert_eq!(r.namespace_or("ns1"), "ns1");
-        let r = NamespacedReference { name: "a".into(), namespace: Some("ns2".into()) };
+        let r = NamespacedReference {
+            name: "a".into(),
+            namespace: Some("ns2".into()),
+        };
         assert_eq!(r.namespace_or("ns1"), "ns2");
     }
 }

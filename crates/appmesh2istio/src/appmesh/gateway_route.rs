@@ -4,9 +4,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    GrpcRouteMetadataMatchMethod, HeaderMatchMethod, HttpMethod, HttpPathMatch,
-    HttpQueryParameter, MeshReference, VirtualGatewayReference, VirtualServiceReference,
-    null_as_default,
+    GrpcRouteMetadataMatchMethod, HeaderMatchMethod, HttpMethod, HttpPathMatch, HttpQueryParameter,
+    MeshReference, VirtualGatewayReference, VirtualServiceReference, null_as_default,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +49,11 @@ pub struct GatewayRouteSpec {
 pub struct GatewayRouteVirtualService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_service_ref: Option<VirtualServiceReference>,
-    #[serde(default, rename = "virtualServiceARN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualServiceARN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_service_arn: Option<String>,
 }
 
@@ -141,9 +144,17 @@ pub struct HttpGatewayRouteMatch {
     pub path: Option<HttpPathMatch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<GatewayRouteHostnameMatch>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub headers: Vec<HttpGatewayRouteHeader>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub query_parameters: Vec<HttpQueryParameter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
@@ -184,7 +195,11 @@ pub struct GrpcGatewayRouteMatch {
     pub service_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<GatewayRouteHostnameMatch>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub metadata: Vec<GrpcGatewayRouteMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,

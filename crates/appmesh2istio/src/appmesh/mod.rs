@@ -89,6 +89,9 @@ impl fmt::Display for AppMeshKind {
 }
 
 /// One App Mesh object of any kind.
+// Variants are not boxed: every kind but Mesh and BackendGroup is about as large as the
+// largest, objects are stored once each, and boxing would make every match site deref.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AppMeshObject {
@@ -227,11 +230,18 @@ where
         let message = err.into_inner().to_string();
         // serde reports a missing field at its parent; point at the field itself.
         if let Some(field) = missing_field_name(&message) {
-            path = if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+            path = if path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
         }
         DecodeError { path, message }
     });
-    Decoded { object, unknown_fields }
+    Decoded {
+        object,
+        unknown_fields,
+    }
 }
 
 fn missing_field_name(message: &str) -> Option<&str> {
@@ -310,7 +320,9 @@ mod tests {
             "apiVersion": API_VERSION, "kind": "VirtualRouter", "metadata": {"name": "r"},
             "spec": {"routes": [{"name": "x", "httpRoute": {"action": {"weightedTargets": []}}}]}
         });
-        let err = decode(AppMeshKind::VirtualRouter, value).object.unwrap_err();
+        let err = decode(AppMeshKind::VirtualRouter, value)
+            .object
+            .unwrap_err();
         assert_eq!(err.path, "spec.routes[0].httpRoute.match");
         assert!(err.message.contains("missing field `match`"));
     }
@@ -358,13 +370,17 @@ mod tests {
             "metadata": {"name": "g"}, "spec": {"virtualservices": [{"name": "*"}]}});
         let d = decode(AppMeshKind::BackendGroup, bg);
         assert!(d.unknown_fields.is_empty());
-        let Ok(AppMeshObject::BackendGroup(bg)) = d.object else { panic!("bg expected") };
+        let Ok(AppMeshObject::BackendGroup(bg)) = d.object else {
+            panic!("bg expected")
+        };
         assert_eq!(bg.spec.virtual_services[0].name, "*");
         let mesh = json!({"apiVersion": API_VERSION, "kind": "Mesh", "metadata": {"name": "m"},
             "spec": {"meshServiceDiscovery": {"ipPreference": "IPv6_ONLY"}}});
         let d = decode(AppMeshKind::Mesh, mesh);
         assert!(d.unknown_fields.is_empty());
-        let Ok(AppMeshObject::Mesh(m)) = d.object else { panic!("mesh expected") };
+        let Ok(AppMeshObject::Mesh(m)) = d.object else {
+            panic!("mesh expected")
+        };
         assert_eq!(
             m.spec.mesh_service_discovery.unwrap().ip_preference,
             Some(mesh::IpPreference::Ipv6Only)

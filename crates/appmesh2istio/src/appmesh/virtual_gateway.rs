@@ -38,7 +38,11 @@ pub struct VirtualGatewaySpec {
     /// Gateway pods. nil selects none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_selector: Option<LabelSelector>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub listeners: Vec<VirtualGatewayListener>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,

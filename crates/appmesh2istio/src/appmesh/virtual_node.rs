@@ -33,13 +33,25 @@ pub struct VirtualNodeSpec {
     /// Pods (same namespace) that get this node's Envoy config. nil selects no pod, `{}` all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_selector: Option<LabelSelector>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub listeners: Vec<Listener>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_discovery: Option<ServiceDiscovery>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub backends: Vec<Backend>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub backend_groups: Vec<BackendGroupReference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_defaults: Option<BackendDefaults>,
@@ -137,7 +149,11 @@ pub struct AwsCloudMapServiceDiscovery {
     pub namespace_name: String,
     pub service_name: String,
     /// Clients only receive instances carrying all these attributes (a subset selector).
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attributes: Vec<AwsCloudMapInstanceAttribute>,
 }
 
@@ -177,7 +193,11 @@ pub struct Backend {
 pub struct VirtualServiceBackend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_service_ref: Option<VirtualServiceReference>,
-    #[serde(default, rename = "virtualServiceARN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualServiceARN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_service_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_policy: Option<ClientPolicy>,

@@ -29,9 +29,17 @@ pub struct VirtualRouterSpec {
     /// Defaults to `<name>_<namespace>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_name: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub listeners: Vec<VirtualRouterListener>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub routes: Vec<Route>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh_ref: Option<MeshReference>,
@@ -67,7 +75,11 @@ pub struct Route {
 pub struct WeightedTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_node_ref: Option<VirtualNodeReference>,
-    #[serde(default, rename = "virtualNodeARN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualNodeARN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_node_arn: Option<String>,
     pub weight: i64,
     /// Target listener port; required when the target node has several listeners.
@@ -101,7 +113,11 @@ pub struct HttpRoute {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRouteMatch {
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub headers: Vec<HttpRouteHeader>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
@@ -110,7 +126,11 @@ pub struct HttpRouteMatch {
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<HttpPathMatch>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub query_parameters: Vec<HttpQueryParameter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<HttpScheme>,
@@ -158,9 +178,17 @@ pub enum GrpcRetryPolicyEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRetryPolicy {
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub http_retry_events: Vec<HttpRetryPolicyEvent>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tcp_retry_events: Vec<TcpRetryPolicyEvent>,
     pub per_retry_timeout: Duration,
     pub max_retries: i64,
@@ -187,7 +215,11 @@ pub struct GrpcRouteMatch {
     /// Requires `serviceName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method_name: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub metadata: Vec<GrpcRouteMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
@@ -206,11 +238,23 @@ pub struct GrpcRouteMetadata {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrpcRetryPolicy {
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub grpc_retry_events: Vec<GrpcRetryPolicyEvent>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub http_retry_events: Vec<HttpRetryPolicyEvent>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tcp_retry_events: Vec<TcpRetryPolicyEvent>,
     pub per_retry_timeout: Duration,
     pub max_retries: i64,

@@ -46,7 +46,11 @@ pub struct VirtualServiceProvider {
 pub struct VirtualNodeServiceProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_node_ref: Option<VirtualNodeReference>,
-    #[serde(default, rename = "virtualNodeARN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualNodeARN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_node_arn: Option<String>,
 }
 
@@ -55,6 +59,10 @@ pub struct VirtualNodeServiceProvider {
 pub struct VirtualRouterServiceProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_router_ref: Option<VirtualRouterReference>,
-    #[serde(default, rename = "virtualRouterARN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualRouterARN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_router_arn: Option<String>,
 }

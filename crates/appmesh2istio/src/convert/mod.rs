@@ -15,15 +15,28 @@ use crate::report::{ConversionReport, ReportBuilder};
 use crate::resolve::Resolved;
 use crate::validate::{self, Violation, ViolationSeverity};
 
+pub(crate) mod access_log;
+mod backend_group;
+mod gateway_route;
 pub mod defaults;
 pub mod destinations;
+pub(crate) mod matches;
+mod mesh;
 pub mod names;
 pub mod output;
+pub(crate) mod retries;
+mod virtual_gateway;
+mod virtual_node;
+mod virtual_router;
+mod virtual_service;
 
 pub use output::{OutputKey, OutputSet};
 
 /// Annotation naming the App Mesh object(s) a generated object came from.
 pub const SOURCE_ANNOTATION: &str = "appmesh2istio.io/source";
+
+/// Catalog code for a source that produced nothing and has no finding saying why.
+const SILENT_SOURCE: &str = "AMI2004";
 
 /// How to convert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +85,7 @@ pub enum ConvertError {
 /// What every translation module works with.
 pub struct Context<'a> {
     pub inventory: &'a Inventory,
-    pub resolved: &'a Resolved,
+    pub resolved: &'a Resolved<'a>,
     pub opts: &'a ConvertOptions,
     pub output: OutputSet,
     pub report: ReportBuilder,
@@ -99,7 +112,7 @@ impl Context<'_> {
 }
 
 /// Convert everything in `inventory` (as resolved) into Istio configuration.
-pub fn convert(inventory: &Inventory, resolved: &Resolved, opts: &ConvertOptions) -> Result<Conversion, ConvertError> {
+pub fn convert(inventory: &Inventory, resolved: &Resolved<'_>, opts: &ConvertOptions) -> Result<Conversion, ConvertError> {
     let mut ctx = Context { inventory, resolved, opts, output: OutputSet::default(), report: ReportBuilder::default() };
     for sourced in &inventory.appmesh {
         ctx.report.source(&sourced.object.object_ref(), Some(&sourced.origin));
@@ -133,12 +146,24 @@ pub fn convert(inventory: &Inventory, resolved: &Resolved, opts: &ConvertOptions
             report.produced(source, &object.object_ref());
         }
     }
+    report.flag_silent_sources(|subject| {
+        Finding::new(SILENT_SOURCE, subject.clone(), "no Istio object was generated for it and no reason was given")
+    });
     report.set_generated(objects.len());
     Ok(Conversion { objects, report: report.finish(opts.preserve_defaults) })
 }
 
 /// The order matters only for naming: objects that own a host's name are created first.
-fn translate(_ctx: &mut Context<'_>) {}
+fn translate(ctx: &mut Context<'_>) {
+    // First: per-node objects (Sidecar, ServiceEntry, subsets) take the plain names.
+    virtual_node::convert_virtual_nodes(ctx);
+    backend_group::convert_backend_groups(ctx);
+    virtual_service::convert_virtual_services(ctx);
+    // Gateways (and the VirtualServices of their routes), then the mesh-wide settings, which
+    // collect the ingress ports and access-log providers of everything before.
+    virtual_gateway::translate(ctx);
+    mesh::translate(ctx);
+}
 
 impl Manifest for IstioObject {
     fn kind(&self) -> &str {

@@ -93,6 +93,12 @@ impl OutputSet {
         self.entries.get(key).map(|e| &e.object)
     }
 
+    /// The key of the first object (in key order, DestinationRules and mesh VirtualServices
+    /// excepted) for which `wanted` holds, e.g. the ServiceEntry another module made for a host.
+    pub fn find_key(&self, wanted: impl Fn(&IstioObject) -> bool) -> Option<OutputKey> {
+        self.entries.iter().find(|(_, e)| wanted(&e.object)).map(|(k, _)| k.clone())
+    }
+
     /// Record that `source` also contributed to the object at `key`.
     pub fn add_source(&mut self, key: &OutputKey, source: &ObjectRef) {
         if let Some(e) = self.entries.get_mut(key) {

@@ -39,13 +39,20 @@ pub enum InputSource {
 impl InputSource {
     /// Standard input's content, named `-` as on the command line.
     pub fn stdin(bytes: Vec<u8>) -> InputSource {
-        InputSource::Bytes { name: "-".to_owned(), bytes }
+        InputSource::Bytes {
+            name: "-".to_owned(),
+            bytes,
+        }
     }
 
     /// A path from the command line: a directory or a file.
     pub fn path(path: impl Into<PathBuf>, recursive: bool) -> InputSource {
         let path = path.into();
-        if path.is_dir() { InputSource::Directory { path, recursive } } else { InputSource::File(path) }
+        if path.is_dir() {
+            InputSource::Directory { path, recursive }
+        } else {
+            InputSource::File(path)
+        }
     }
 }
 
@@ -58,7 +65,10 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { default_namespace: "default".to_owned(), limits: YamlLimits::default() }
+        LoadOptions {
+            default_namespace: "default".to_owned(),
+            limits: YamlLimits::default(),
+        }
     }
 }
 
@@ -109,13 +119,23 @@ pub enum LoadError {
         if *recursive { " or its subdirectories" } else { " (use --recursive for subdirectories)" })]
     NoInputFiles { path: PathBuf, recursive: bool },
     #[error("{}:{}: invalid YAML: {message}", display_path(path), position(*line, *column))]
-    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String },
+    Yaml {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     #[error(
         "{}:{line}:{column}: this looks like a template ({marker}): render it first \
          (envsubst < file, or helm template ...)",
         display_path(path)
     )]
-    Template { path: PathBuf, line: usize, column: usize, marker: String },
+    Template {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        marker: String,
+    },
 }
 
 impl LoadError {
@@ -141,7 +161,11 @@ impl LoadError {
 }
 
 fn display_path(path: &Path) -> String {
-    if path.as_os_str() == "-" { "<stdin>".to_owned() } else { path.display().to_string() }
+    if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// `line:column`, or `line 1` wording when the parser gave no position (budget breaches found
@@ -179,7 +203,10 @@ pub fn load_sources(sources: &[InputSource], opts: &LoadOptions) -> Result<Inven
 }
 
 fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inventory, LoadError> {
-    let mut loader = Loader { opts, inventory: Inventory::default() };
+    let mut loader = Loader {
+        opts,
+        inventory: Inventory::default(),
+    };
     for source in sources {
         match source {
             InputSource::File(path) => {
@@ -190,7 +217,10 @@ fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inve
                 let mut files = Vec::new();
                 collect_files(path, *recursive, &mut files)?;
                 if files.is_empty() {
-                    return Err(LoadError::NoInputFiles { path: path.clone(), recursive: *recursive });
+                    return Err(LoadError::NoInputFiles {
+                        path: path.clone(),
+                        recursive: *recursive,
+                    });
                 }
                 for file in files {
                     let bytes = read(&file)?;
@@ -207,29 +237,49 @@ fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inve
 
 /// Load one text, as if read from a file named `name` (tests, embedded inputs).
 pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Inventory, LoadError> {
-    load_sources(&[InputSource::Bytes { name: name.to_owned(), bytes: text.as_bytes().to_vec() }], opts)
+    load_sources(
+        &[InputSource::Bytes {
+            name: name.to_owned(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        opts,
+    )
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
-    std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn has_manifest_extension(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 /// The manifest files of `dir`, sorted by name (directories after files at each level) so
 /// output order does not depend on the filesystem.
 fn collect_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io = |source| LoadError::Io { path: dir.to_owned(), source };
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
+    let io = |source| LoadError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
     entries.sort();
     let mut subdirs = Vec::new();
     for path in entries {
         // Symlinked directories are not followed, so a link cycle cannot recurse forever.
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
         if meta.is_dir() {
             subdirs.push(path);
         } else if has_manifest_extension(&path) && path.is_file() {
@@ -254,7 +304,11 @@ impl Loader<'_> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let text = std::str::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
             path: path.to_owned(),
-            line: bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1,
+            line: bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1,
         })?;
         if let Some(marker) = find_template_marker(text) {
             return Err(LoadError::Template {
@@ -282,7 +336,10 @@ impl Loader<'_> {
                     // `items` at the root of something that is not a List: put it back.
                     let mut value = doc.document.value;
                     if let Value::Object(map) = &mut value {
-                        map.insert("items".to_owned(), Value::Array(items.into_iter().map(|i| i.value).collect()));
+                        map.insert(
+                            "items".to_owned(),
+                            Value::Array(items.into_iter().map(|i| i.value).collect()),
+                        );
                     }
                     self.add(path, doc.document.line, value);
                 }
@@ -295,8 +352,16 @@ impl Loader<'_> {
     fn add(&mut self, path: &Path, line: usize, value: Value) {
         self.inventory.documents += 1;
         let origin = Origin::file(path, line);
-        let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_owned();
-        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("").to_owned();
+        let api_version = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let (group, version) = match api_version.rsplit_once('/') {
             Some((g, v)) => (g, v),
             None => ("", api_version.as_str()),
@@ -327,7 +392,11 @@ impl Loader<'_> {
 
     fn add_appmesh(&mut self, origin: Origin, kind: &str, version: &str, value: Value) {
         let known = AppMeshKind::from_kind(kind);
-        let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let namespace = match known {
             Some(AppMeshKind::Mesh) => None,
             _ => Some(
@@ -338,7 +407,11 @@ impl Loader<'_> {
                     .to_owned(),
             ),
         };
-        let subject = ObjectRef::new(if kind.is_empty() { "(no kind)" } else { kind }, namespace.as_deref(), &name);
+        let subject = ObjectRef::new(
+            if kind.is_empty() { "(no kind)" } else { kind },
+            namespace.as_deref(),
+            &name,
+        );
         let Some(kind) = known.filter(|_| version == appmesh::VERSION) else {
             let message = if known.is_some() {
                 format!(
@@ -347,10 +420,14 @@ impl Loader<'_> {
                     appmesh::API_VERSION
                 )
             } else {
-                format!("`{kind}` is not an App Mesh kind (known: Mesh, VirtualNode, VirtualService, VirtualRouter, VirtualGateway, GatewayRoute, BackendGroup)")
+                format!(
+                    "`{kind}` is not an App Mesh kind (known: Mesh, VirtualNode, VirtualService, VirtualRouter, VirtualGateway, GatewayRoute, BackendGroup)"
+                )
             };
             self.inventory.findings.push(
-                Finding::new("AMI1002", subject, message).at_field("kind").with_origin(Some(origin)),
+                Finding::new("AMI1002", subject, message)
+                    .at_field("kind")
+                    .with_origin(Some(origin)),
             );
             return;
         };
@@ -363,7 +440,9 @@ impl Loader<'_> {
             }
             message.push_str("; it is ignored, as the API server drops it");
             self.inventory.findings.push(
-                Finding::new("AMI1001", subject.clone(), message).at_field(field).with_origin(Some(origin.clone())),
+                Finding::new("AMI1001", subject.clone(), message)
+                    .at_field(field)
+                    .with_origin(Some(origin.clone())),
             );
         }
         let mut object = match decoded.object {
@@ -384,9 +463,13 @@ impl Loader<'_> {
         };
         if name.is_empty() {
             self.inventory.findings.push(
-                Finding::new("AMI1003", subject, "metadata.name is required; this object is not converted")
-                    .at_field("metadata.name")
-                    .with_origin(Some(origin)),
+                Finding::new(
+                    "AMI1003",
+                    subject,
+                    "metadata.name is required; this object is not converted",
+                )
+                .at_field("metadata.name")
+                .with_origin(Some(origin)),
             );
             return;
         }
@@ -399,7 +482,10 @@ impl Loader<'_> {
 
 /// `kind: List` (kubectl) or `<Kind>List` (API lists) with items.
 fn is_list(value: &Value) -> bool {
-    value.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List"))
+    value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k == "List" || k.ends_with("List"))
 }
 
 /// Keys that v1beta1 (or common misspellings) used where v1beta2 has another name.
@@ -431,14 +517,21 @@ fn v1beta1_spelling(key: &str) -> Option<&'static str> {
 fn dedupe(inventory: &mut Inventory) {
     let mut last: HashMap<(AppMeshKind, Option<String>, String), usize> = HashMap::new();
     for (i, s) in inventory.appmesh.iter().enumerate() {
-        let key = (s.object.kind(), s.object.namespace().map(str::to_owned), s.object.name().to_owned());
+        let key = (
+            s.object.kind(),
+            s.object.namespace().map(str::to_owned),
+            s.object.name().to_owned(),
+        );
         if let Some(previous) = last.insert(key, i) {
             let earlier = &inventory.appmesh[previous];
             inventory.findings.push(
                 Finding::new(
                     "AMI1004",
                     s.object.object_ref(),
-                    format!("defined again at {}; the definition at {} is ignored", s.origin, earlier.origin),
+                    format!(
+                        "defined again at {}; the definition at {} is ignored",
+                        s.origin, earlier.origin
+                    ),
                 )
                 .with_origin(Some(s.origin.clone())),
             );
@@ -468,9 +561,18 @@ fn dedupe(inventory: &mut Inventory) {
             });
         }
     }
-    last_wins(&mut inventory.namespaces, |n| (String::new(), n.name.clone()));
-    last_wins(&mut inventory.services, |s| (s.namespace.clone(), s.name.clone()));
-    last_wins(&mut inventory.workloads, |w| (format!("{}/{}", w.kind.as_str(), w.namespace), w.name.clone()));
+    last_wins(&mut inventory.namespaces, |n| {
+        (String::new(), n.name.clone())
+    });
+    last_wins(&mut inventory.services, |s| {
+        (s.namespace.clone(), s.name.clone())
+    });
+    last_wins(&mut inventory.workloads, |w| {
+        (
+            format!("{}/{}", w.kind.as_str(), w.namespace),
+            w.name.clone(),
+        )
+    });
 }
 
 impl fmt::Display for Inventory {

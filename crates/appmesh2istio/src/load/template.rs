@@ -19,7 +19,11 @@ pub fn find_template_marker(text: &str) -> Option<TemplateMarker> {
     for (index, line) in text.lines().enumerate() {
         let code = strip_comment(line);
         if let Some((column, marker)) = first_marker(code) {
-            return Some(TemplateMarker { line: index + 1, column, text: marker });
+            return Some(TemplateMarker {
+                line: index + 1,
+                column,
+                text: marker,
+            });
         }
     }
     None
@@ -56,7 +60,10 @@ fn strip_comment(line: &str) -> &str {
 fn first_marker(code: &str) -> Option<(usize, String)> {
     let dollar = code.match_indices("${").find(|(i, _)| {
         // envsubst and shell variables start with a letter or underscore.
-        code[i + 2..].chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        code[i + 2..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
     });
     let braces = code.find("{{");
     let start = match (dollar.map(|(i, _)| i), braces) {
@@ -98,14 +105,20 @@ mod tests {
 
     #[test]
     fn comments_are_not_templates() {
-        assert_eq!(find_template_marker("# export ${MESH}\na: b # {{ x }}\n"), None);
+        assert_eq!(
+            find_template_marker("# export ${MESH}\na: b # {{ x }}\n"),
+            None
+        );
         let quoted = "a: \"x # ${MESH}\"\n";
         assert_eq!(find_template_marker(quoted).map(|m| m.column), Some(9));
     }
 
     #[test]
     fn plain_dollar_and_braces_are_not_templates() {
-        assert_eq!(find_template_marker("a: '$HOME ${1} {x}'\nb: {c: {d: e}}\n"), None);
+        assert_eq!(
+            find_template_marker("a: '$HOME ${1} {x}'\nb: {c: {d: e}}\n"),
+            None
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ impl YamlLimits {
         budget.max_documents = self.max_documents;
         budget.max_nodes = self.max_nodes;
         // Every node is at most two events (start/end) plus per-document events.
-        budget.max_events = self.max_nodes.saturating_mul(2).saturating_add(self.max_documents * 4);
+        budget.max_events = self
+            .max_nodes
+            .saturating_mul(2)
+            .saturating_add(self.max_documents * 4);
         budget.max_depth = self.max_depth;
         budget.max_aliases = self.max_aliases;
         budget.max_total_scalar_bytes = self.max_scalar_bytes;
@@ -81,25 +84,33 @@ pub struct YamlError {
 /// Parse every document of `text`. Empty documents are dropped. A root mapping's `items`
 /// entries keep their own line numbers (see [`ParsedDocument::items`]).
 pub fn parse_documents(text: &str, limits: &YamlLimits) -> Result<Vec<ParsedDocument>, YamlError> {
-    let docs: Vec<Spanned<Root>> = serde_saphyr::from_str_multiple_with_options(text, limits.options())
-        .map_err(|e| to_yaml_error(&e))?;
+    let docs: Vec<Spanned<Root>> =
+        serde_saphyr::from_str_multiple_with_options(text, limits.options())
+            .map_err(|e| to_yaml_error(&e))?;
     Ok(docs
         .into_iter()
         .map(|doc| {
             let line = to_line(doc.referenced.line());
             match doc.value {
                 Root::Map { map, items } => ParsedDocument {
-                    document: RawDocument { line, value: Value::Object(map) },
+                    document: RawDocument {
+                        line,
+                        value: Value::Object(map),
+                    },
                     items: items.map(|items| {
                         items
                             .into_iter()
-                            .map(|item| RawDocument { line: to_line(item.referenced.line()), value: item.value })
+                            .map(|item| RawDocument {
+                                line: to_line(item.referenced.line()),
+                                value: item.value,
+                            })
                             .collect()
                     }),
                 },
-                Root::Other(value) => {
-                    ParsedDocument { document: RawDocument { line, value }, items: None }
-                }
+                Root::Other(value) => ParsedDocument {
+                    document: RawDocument { line, value },
+                    items: None,
+                },
             }
         })
         .collect())
@@ -143,7 +154,10 @@ fn to_yaml_error(err: &serde_saphyr::Error) -> YamlError {
 
 /// A document root: a mapping (with its `items` split out, each spanned) or anything else.
 enum Root {
-    Map { map: Map<String, Value>, items: Option<Vec<Spanned<Value>>> },
+    Map {
+        map: Map<String, Value>,
+        items: Option<Vec<Spanned<Value>>>,
+    },
     Other(Value),
 }
 
@@ -295,7 +309,8 @@ mod tests {
 
     #[test]
     fn json_with_tabs_parses() {
-        let docs = parse("{\n\t\"kind\": \"List\",\n\t\"items\": [\n\t\t{\"kind\": \"A\"}\n\t]\n}\n");
+        let docs =
+            parse("{\n\t\"kind\": \"List\",\n\t\"items\": [\n\t\t{\"kind\": \"A\"}\n\t]\n}\n");
         assert_eq!(docs[0].items.as_ref().unwrap()[0].line, 4);
     }
 
@@ -309,7 +324,10 @@ mod tests {
     #[test]
     fn alias_bomb_is_refused() {
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
-        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
             let refs = vec![format!("*{prev}"); 10].join(",");
             bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
         }
@@ -321,7 +339,12 @@ mod tests {
     /// Runs `f` with the stack the loader gives its thread (see `LOAD_STACK_BYTES`).
     fn with_load_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         std::thread::scope(|s| {
-            std::thread::Builder::new().stack_size(super::super::LOAD_STACK_BYTES).spawn_scoped(s, f).unwrap().join().unwrap()
+            std::thread::Builder::new()
+                .stack_size(super::super::LOAD_STACK_BYTES)
+                .spawn_scoped(s, f)
+                .unwrap()
+                .join()
+                .unwrap()
         })
     }
 

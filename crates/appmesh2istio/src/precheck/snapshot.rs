@@ -144,6 +144,9 @@ pub enum ConversionOutcome {
     Converted(ConversionReport),
     /// The engine failed (a bug, or unreadable input): the message says why.
     Failed(String),
+    /// convert's own output broke an Istio rule (a bug in appmesh2istio; convert exits 4): the
+    /// violations, as convert's AMI9001 findings.
+    InvalidOutput(Vec<crate::findings::Finding>),
 }
 
 /// A right a later step needs, and which step.
@@ -630,12 +633,17 @@ fn label_permissions(answers: Vec<AccessAnswer>) -> Vec<Permission> {
 // ---------------------------------------------------------------------------------------------
 // Conversion readiness
 
-/// Run the convert engine exactly as `convert` would on the same objects.
+/// Run the convert engine exactly as `convert` (with its default options) would on the same
+/// objects: resolve, translate, validate.
 pub fn conversion_of(inventory: &Inventory) -> Data<ConversionOutcome> {
-    Data::Unavailable(format!(
-        "the convert engine is not part of this build yet ({} App Mesh objects loaded)",
-        inventory.appmesh.len()
-    ))
+    let resolved = crate::resolve::resolve(inventory);
+    Data::Available(match crate::convert::convert(inventory, &resolved, &crate::convert::ConvertOptions::default()) {
+        Ok(conversion) => ConversionOutcome::Converted(conversion.report),
+        // convert refuses to print such output (exit code 4) and names the same violations.
+        Err(crate::convert::ConvertError::InvalidOutput(violations)) => {
+            ConversionOutcome::InvalidOutput(crate::validate::into_findings(violations))
+        }
+    })
 }
 
 /// Feed the objects read from the cluster through the loader (one JSON `List`, as `kubectl get
@@ -747,7 +755,7 @@ pub fn from_documents(paths: Vec<PathBuf>, documents: Vec<Object>, scope: Namesp
     let mut appmesh: BTreeMap<&'static str, Vec<Object>> = APPMESH_KINDS.iter().map(|k| (k.kind, Vec::new())).collect();
     for object in documents {
         if let Some(ns) = snap.scope.namespace()
-            && object.namespace().is_some_and(|n| n != ns)
+            && (object.namespace().is_some_and(|n| n != ns) || (object.kind() == "Namespace" && object.name() != ns))
         {
             continue;
         }
@@ -774,6 +782,9 @@ pub fn from_documents(paths: Vec<PathBuf>, documents: Vec<Object>, scope: Namesp
     snap.statefulsets = Data::Available(statefulsets);
     snap.daemonsets = Data::Available(daemonsets);
     snap.appmesh = appmesh.into_iter().map(|(k, v)| (k, Data::Available(v))).collect();
+    if let NamespaceScope::One(ns) = snap.scope.clone() {
+        keep_relevant_meshes(&mut snap, &ns);
+    }
     snap
 }
 

@@ -74,11 +74,28 @@ fn floor(input: &str) -> Result<usize> {
 /// The converter: load → resolve → convert → render, ending with the YAML text of the Istio
 /// objects, exactly what `kubectl appmesh2istio convert -f` writes to standard output.
 fn convert(input: &str) -> Result<String> {
-    CONVERT_PIPELINE(input)
+    use appmesh2istio::convert::{ConvertOptions, convert};
+    use appmesh2istio::load::{InputSource, LoadOptions, load_sources};
+    use appmesh2istio::render::to_yaml_stream;
+    use appmesh2istio::resolve::resolve;
+    // The library takes owned bytes (as read from a file or standard input): the copy is part
+    // of the measured cost.
+    let sources = [InputSource::Bytes {
+        name: "synthetic-mesh.yaml".to_owned(),
+        bytes: input.as_bytes().to_vec(),
+    }];
+    let inventory = load_sources(&sources, &LoadOptions::default()).context("load")?;
+    let resolved = resolve(&inventory);
+    let conversion =
+        convert(&inventory, &resolved, &ConvertOptions::default()).context("convert")?;
+    if conversion.objects.is_empty() {
+        bail!("conversion produced no Istio objects");
+    }
+    to_yaml_stream(&conversion.objects).context("render")
 }
 
-type Pipeline = fn(&str) -> Result<String>;
-const CONVERT_PIPELINE: Pipeline = |_input| bail!("convert pipeline not wired yet");
+/// What [`convert`] covers (printed with the results).
+const CONVERT_STAGES: &str = "load_sources -> resolve -> convert -> render::to_yaml_stream";
 
 fn vm_hwm_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -195,6 +212,14 @@ struct Args {
     sizes: Vec<usize>,
     strict: bool,
     child: Option<(Case, usize)>,
+    emit: Option<(Emit, usize)>,
+}
+
+/// `--emit input|output --objects N`: print the generated manifests or their conversion.
+#[derive(Debug, Clone, Copy)]
+enum Emit {
+    Input,
+    Output,
 }
 
 fn parse_args() -> Result<Args> {
@@ -223,6 +248,13 @@ fn parse_args() -> Result<Args> {
             "--child" => {
                 child_case = Some(Case::parse(&it.next().context("--child needs a case")?)?)
             }
+            "--emit" => {
+                emit = Some(match it.next().as_deref() {
+                    Some("input") => Emit::Input,
+                    Some("output") => Emit::Output,
+                    other => bail!("--emit takes input or output, not {other:?}"),
+                });
+            }
             "--objects" => {
                 child_objects = Some(it.next().context("--objects needs a number")?.parse()?)
             }
@@ -230,8 +262,10 @@ fn parse_args() -> Result<Args> {
             "--bench" => {}
             "-h" | "--help" => {
                 println!(
-                    "usage: convert-bench [--sizes 1000,10000] [--strict]\n\
-                     Times converting synthetic App Mesh manifests against parse+serialise (the floor)."
+                    "usage: convert-bench [--sizes 1000,10000] [--strict]\n       \
+                     convert-bench --emit input|output --objects N\n\
+                     Times converting synthetic App Mesh manifests against parse+serialise (the floor);\n\
+                     --emit prints the generated manifests or their conversion instead."
                 );
                 std::process::exit(0);
             }
@@ -241,6 +275,9 @@ fn parse_args() -> Result<Args> {
     if let Some(case) = child_case {
         args.child = Some((case, child_objects.context("--child needs --objects N")?));
     }
+    if let Some(what) = emit {
+        args.emit = Some((what, child_objects.context("--emit needs --objects N")?));
+    }
     Ok(args)
 }
 
@@ -248,6 +285,14 @@ fn main() -> Result<ExitCode> {
     let args = parse_args()?;
     if let Some((case, objects)) = args.child {
         child(case, objects)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some((what, objects)) = args.emit {
+        let input = SyntheticMesh::with_appmesh_objects(objects).generate();
+        match what {
+            Emit::Input => print!("{input}"),
+            Emit::Output => print!("{}", convert(&input)?),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if cfg!(debug_assertions) {
@@ -274,7 +319,7 @@ fn main() -> Result<ExitCode> {
     println!(
         "floor   = serde-saphyr parse (from_multiple -> serde_json::Value) + to_string_multiple"
     );
-    println!("convert = load_sources -> resolve -> convert -> render::to_yaml_stream");
+    println!("convert = {CONVERT_STAGES}");
     println!();
     println!(
         "{:>7} {:>6} {:>9} {:>4} {:>11} {:>11} {:>7}  {:<13} {:>10} {:>10} {:>10} {:>7}",

@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Start a cluster, print `READY <kubeconfig>` and run until SIGTERM/SIGINT.
     Up {
-        /// Load the App Mesh before state (fixtures/before-state.yaml).
+        /// Load the App Mesh before state (examples/shop/app.yaml).
         #[arg(long)]
         before_state: bool,
         /// Application name for the before state (replaces "shop" in it).

@@ -222,10 +222,12 @@ mod tests {
                 assert!(seen.insert(*code), "{code} used by two checks");
             }
         }
-        // And every precheck code (AMI3000-3999) in the catalog belongs to a check.
+        // And every precheck code (AMI3000-3999) in the catalog belongs to a check, with a
+        // whole hint (an unquoted ` #` in YAML silently cuts the text short).
         for entry in catalog().values() {
             if entry.code.starts_with("AMI3") {
                 assert!(seen.contains(entry.code.as_str()), "{} has no check", entry.code);
+                assert!(entry.hint.ends_with('.'), "{} hint looks truncated: {:?}", entry.code, entry.hint);
             }
         }
     }

@@ -25,6 +25,10 @@ pub fn conversion(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
             // convert's findings, unchanged: same codes, severities and messages as its report.
             out.findings.extend(report.findings().cloned());
         }
+        ConversionOutcome::InvalidOutput(violations) => {
+            out.details.push("convert would refuse this input: its generated configuration fails Istio validation".to_owned());
+            out.findings.extend(violations.iter().cloned());
+        }
         ConversionOutcome::Failed(message) => out.findings.push(Finding::new(
             "AMI3501",
             ObjectRef::new("Conversion", None, "convert"),
