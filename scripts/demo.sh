@@ -9,7 +9,7 @@
 # 2. starts a test cluster with the App Mesh "before" state (an online shop:
 #    4 meshed namespaces, 8 virtual services, a VirtualGateway, pods carrying
 #    App Mesh sidecars) via scripts/test-cluster.sh;
-# 3. runs `kubectl appmesh2istio precheck`, `convert --apply`, `label`,
+# 3. runs `kubectl appmesh2istio precheck`, `convert --apply --yes`, `label`,
 #    `rollout` with target/debug on PATH, printing each step's output;
 #    a subcommand that does not exist yet is reported as "not available yet";
 # 4. stops everything, also on Ctrl-C or failure.
@@ -88,8 +88,11 @@ step() {
 step precheck ${DEMO_PRECHECK_ARGS:---skip AMI3002}
 
 if has convert && kubectl appmesh2istio convert --help 2>/dev/null | grep -q -- '--apply'; then
+    # convert writes mesh-wide objects into istio-system, which `istioctl install` would have
+    # created; the demo cluster has no Istio control plane. The undo file goes with the cluster.
+    kubectl create namespace istio-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
     # shellcheck disable=SC2086
-    step convert --apply ${DEMO_CONVERT_ARGS:-}
+    step convert --apply --yes --undo-file "$work/appmesh2istio-undo.yaml" ${DEMO_CONVERT_ARGS:-}
 elif has convert; then
     banner "kubectl appmesh2istio convert (from the live App Mesh objects)"
     echo "convert --apply: not available yet; converting exported objects and applying with kubectl"

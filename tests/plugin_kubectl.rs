@@ -210,17 +210,26 @@ fn krew_layout_passes_arguments_stdin_and_exit_code_verbatim() {
 }
 
 #[test]
-fn krew_layout_reports_a_command_that_is_not_installed() {
-    let Some(k) = kubectl_or_skip("krew_layout_reports_a_command_that_is_not_installed") else {
+fn krew_layout_runs_precheck_or_reports_it_is_not_installed() {
+    let Some(k) = kubectl_or_skip("krew_layout_runs_precheck_or_reports_it_is_not_installed")
+    else {
         return;
     };
     let krew = krew_install();
-    let out = kubectl(&k, &krew.bin, &["appmesh2istio", "precheck", "--help"]);
+    let precheck = krew.store.join("kubectl-appmesh2istio-precheck");
+    let args = ["appmesh2istio", "precheck", "--help"];
     if plugin_binaries().contains_key("kubectl-appmesh2istio-precheck") {
+        let out = kubectl(&k, &krew.bin, &args);
         assert_eq!(out.code, Some(0), "{out:?}");
-        assert!(out.stdout.contains("precheck"), "{out:?}");
-        return;
+        assert!(
+            out.stdout.contains("kubectl appmesh2istio precheck"),
+            "{out:?}"
+        );
+        assert_eq!(out, direct(&precheck, &["--help"]));
+        // From here on a partial install, so that the error below is always checked.
+        std::fs::remove_file(&precheck).unwrap();
     }
+    let out = kubectl(&k, &krew.bin, &args);
     assert_eq!(out.code, Some(127), "{out:?}");
     assert_eq!(out.stdout, "");
     let store = krew.store.canonicalize().unwrap();

@@ -15,3 +15,7 @@ pub const INTERNAL: i32 = 4;
 /// what. (When precheck cannot run at all, e.g. the cluster is unreachable, it exits with
 /// [`FAILURE`].)
 pub const CHECKS_FAILED: i32 = 5;
+/// convert --apply: objects to be written already exist and are not managed by appmesh2istio
+/// (no `app.kubernetes.io/managed-by: appmesh2istio` label); nothing was changed. Rerun with
+/// `--force-conflicts` to take them over.
+pub const CONFLICTS: i32 = 6;

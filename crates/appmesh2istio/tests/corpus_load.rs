@@ -98,6 +98,7 @@ fn every_corpus_file_loads_or_fails_with_file_and_line() {
                 let kind = match &err {
                     LoadError::Template { .. } => "template",
                     LoadError::Yaml { .. } => "invalid YAML",
+                    LoadError::Limit { .. } => "over limits",
                     LoadError::NotUtf8 { .. } => "not UTF-8",
                     LoadError::Io { .. } => "I/O",
                     LoadError::NoInputFiles { .. } => "no files",

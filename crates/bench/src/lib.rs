@@ -22,6 +22,8 @@
 //! Output is deterministic: the same parameters always give the same bytes. Every object is
 //! valid against the App Mesh CRD schemas and the controller webhook's rules (see the tests).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use std::fmt::Write as _;
 
 /// Name of the generated Mesh (and value of the `mesh` namespace label).
@@ -448,7 +450,7 @@ spec:
         version: {ver}
 "
             );
-            if svc.global % 6 == 0 {
+            if svc.global.is_multiple_of(6) {
                 w!(
                     out,
                     "      annotations:
@@ -482,7 +484,8 @@ spec:
             let next = self.svc(svc.ns_index, (svc.local + 1) % self.services_per_namespace);
             backends.push((next.name, None));
         }
-        if self.namespaces > 1 && (svc.global % 2 == 0 || self.services_per_namespace == 1) {
+        if self.namespaces > 1 && (svc.global.is_multiple_of(2) || self.services_per_namespace == 1)
+        {
             let other = self.svc((svc.ns_index + 1) % self.namespaces, svc.local);
             backends.push((other.name, Some(other.namespace)));
         }
@@ -555,7 +558,7 @@ spec:
 "
             );
         }
-        if g % 3 == 0 {
+        if g.is_multiple_of(3) {
             // Matches the 30 s route timeout of the same service (App Mesh needs both raised).
             w!(
                 out,
@@ -593,7 +596,7 @@ spec:
                 }
             }
         }
-        if g % 2 == 0 {
+        if g.is_multiple_of(2) {
             w!(
                 out,
                 "  logging:
@@ -713,7 +716,7 @@ spec:
                 ver = version_name(version)
             );
         }
-        if g % 4 == 0 {
+        if g.is_multiple_of(4) {
             w!(
                 out,
                 "        retryPolicy:
@@ -726,7 +729,7 @@ spec:
 "
             );
         }
-        if g % 3 == 0 {
+        if g.is_multiple_of(3) {
             w!(
                 out,
                 "        timeout:

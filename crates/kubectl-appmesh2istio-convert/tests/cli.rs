@@ -8,7 +8,9 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn convert() -> Command {
@@ -23,30 +25,66 @@ fn help_reads_as_a_kubectl_plugin() {
         .arg("--help")
         .assert()
         .success()
-        .stdout(predicate::str::contains("Usage: kubectl appmesh2istio convert"))
+        .stdout(predicate::str::contains(
+            "Usage: kubectl appmesh2istio convert",
+        ))
         .stdout(predicate::str::contains("Exit codes:"));
 }
 
 #[test]
 fn yaml_goes_to_stdout_and_the_report_to_stderr() {
-    let out = convert().arg("-f").arg(data("shop.yaml")).assert().success().get_output().clone();
+    let out = convert()
+        .arg("-f")
+        .arg(data("shop.yaml"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stdout.starts_with("---\napiVersion: networking.istio.io/v1\n"), "{stdout}");
+    assert!(
+        stdout.starts_with("---\napiVersion: networking.istio.io/v1\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("kind: VirtualService"), "{stdout}");
-    assert!(stdout.contains("app.kubernetes.io/managed-by: appmesh2istio"), "{stdout}");
-    assert!(!stdout.contains("SOURCE"), "report must not leak into stdout");
-    assert!(stderr.contains("SOURCE") && stderr.contains("VirtualNode shop/cart-v1"), "{stderr}");
+    assert!(
+        stdout.contains("app.kubernetes.io/managed-by: appmesh2istio"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("SOURCE"),
+        "report must not leak into stdout"
+    );
+    assert!(
+        stderr.contains("SOURCE") && stderr.contains("VirtualNode shop/cart-v1"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn stdin_and_json_output() {
     let input = fs::read(data("shop.yaml")).unwrap();
-    let out = convert().args(["-f", "-", "-o", "json", "-q"]).write_stdin(input).assert().success().get_output().clone();
+    let out = convert()
+        .args(["-f", "-", "-o", "json", "-q"])
+        .write_stdin(input)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["kind"], "List");
-    assert!(list["items"].as_array().unwrap().iter().any(|o| o["kind"] == "VirtualService"));
-    assert!(out.stderr.is_empty(), "-q silences the report: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "VirtualService")
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "-q silences the report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -60,8 +98,18 @@ fn same_input_gives_byte_identical_output() {
 #[test]
 fn strict_exits_3_when_something_is_approximated_and_0_when_exact() {
     // The health check cannot be carried over exactly.
-    convert().arg("-f").arg(data("shop.yaml")).arg("--strict").assert().code(3);
-    convert().arg("-f").arg(data("exact.yaml")).arg("--strict").assert().code(0);
+    convert()
+        .arg("-f")
+        .arg(data("shop.yaml"))
+        .arg("--strict")
+        .assert()
+        .code(3);
+    convert()
+        .arg("-f")
+        .arg(data("exact.yaml"))
+        .arg("--strict")
+        .assert()
+        .code(0);
 }
 
 #[test]
@@ -78,13 +126,78 @@ fn a_template_is_refused_with_its_location_and_nothing_on_stdout() {
 
 #[test]
 fn missing_input_is_a_clear_error() {
-    convert().assert().code(1).stderr(predicate::str::contains("no input"));
-    convert().args(["-f", "/nonexistent/x.yaml"]).assert().code(1).stdout(predicate::str::is_empty()).stderr(predicate::str::contains("/nonexistent/x.yaml"));
+    // Without -f, convert reads the cluster; with no kubeconfig anywhere that is "no input".
+    let home = tempfile::tempdir().unwrap();
+    convert()
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("no input"));
+    convert()
+        .args(["-f", "/nonexistent/x.yaml"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("/nonexistent/x.yaml"));
 }
 
 #[test]
 fn usage_errors_exit_2() {
     convert().arg("--no-such-flag").assert().code(2);
+    // Apply flags without --apply, and -f with --from-cluster or --undo, are usage errors.
+    for args in [
+        &["-f", "x.yaml", "--dry-run=server"][..],
+        &["-f", "x.yaml", "--yes"],
+        &["-f", "x.yaml", "--force-conflicts"],
+        &["-f", "x.yaml", "--from-cluster"],
+        &["-f", "x.yaml", "--undo", "u.yaml"],
+        &["--apply", "--output-dir", "d"],
+        &["--apply", "--dry-run=sometimes"],
+    ] {
+        convert()
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty());
+    }
+}
+
+#[test]
+fn an_unreachable_cluster_exits_1_with_a_clear_message() {
+    // A kubeconfig whose server refuses connections (port 1 on loopback).
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\n\
+         clusters: [{name: nowhere, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n\
+         users: [{name: me, user: {token: t}}]\n\
+         contexts: [{name: nowhere, context: {cluster: nowhere, user: me}}]\n",
+    )
+    .unwrap();
+    for args in [&["--from-cluster"][..], &["--apply", "--yes", "-f"]] {
+        let mut cmd = convert();
+        cmd.arg("--kubeconfig").arg(&kubeconfig).args(args);
+        if args.contains(&"-f") {
+            cmd.arg(data("exact.yaml"));
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            stderr.contains("cannot reach the cluster at https://127.0.0.1:1/ (context nowhere)"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("onnection refused"),
+            "the cause is named: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -103,18 +216,31 @@ fn output_dir_and_json_report() {
         .success()
         .stdout(predicate::str::is_empty());
     let kustomization = fs::read_to_string(out.join("kustomization.yaml")).unwrap();
-    assert!(kustomization.contains("virtualservice_shop_cart.yaml"), "{kustomization}");
+    assert!(
+        kustomization.contains("virtualservice_shop_cart.yaml"),
+        "{kustomization}"
+    );
     assert!(out.join("virtualservice_shop_cart.yaml").is_file());
-    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(report).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(report).unwrap()).unwrap();
     assert_eq!(report["kind"], "ConversionReport");
     let sources = report["sources"].as_array().unwrap();
-    let vn = sources.iter().find(|s| s["subject"]["name"] == "cart-v1").unwrap();
+    let vn = sources
+        .iter()
+        .find(|s| s["subject"]["name"] == "cart-v1")
+        .unwrap();
     assert_eq!(vn["fidelity"], "approximated");
 }
 
 #[test]
 fn install_adds_an_istio_operator() {
-    let out = convert().arg("-f").arg(data("shop.yaml")).arg("--install").arg("-q").output().unwrap();
+    let out = convert()
+        .arg("-f")
+        .arg(data("shop.yaml"))
+        .arg("--install")
+        .arg("-q")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("kind: IstioOperator"), "{stdout}");

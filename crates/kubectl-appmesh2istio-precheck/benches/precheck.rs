@@ -66,7 +66,10 @@ async fn create_all(client: kube::Client, objects: Vec<Value>) -> Result<usize> 
                 match api.create(&PostParams::default(), &object).await {
                     Ok(_) => Ok(()),
                     Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-                    Err(e) => Err(anyhow::anyhow!("creating {kind} {:?}: {e}", object.metadata.name)),
+                    Err(e) => Err(anyhow::anyhow!(
+                        "creating {kind} {:?}: {e}",
+                        object.metadata.name
+                    )),
                 }
             }
         })
@@ -108,8 +111,11 @@ fn pod_for(deployment: &Value) -> Value {
 fn load(cluster: &TestCluster, mesh: &SyntheticMesh) -> Result<(usize, Duration)> {
     let started = Instant::now();
     let text = mesh.generate();
-    let mut docs: Vec<Value> = serde_saphyr::from_multiple_with_options(&text, appmesh2istio_bench::large_stream_options())
-        .context("parsing the synthetic mesh")?;
+    let mut docs: Vec<Value> = serde_saphyr::from_multiple_with_options(
+        &text,
+        appmesh2istio_bench::large_stream_options(),
+    )
+    .context("parsing the synthetic mesh")?;
     docs.retain(|d| !d.is_null());
     for d in &mut docs {
         if d["kind"] == "Service" {
@@ -120,13 +126,32 @@ fn load(cluster: &TestCluster, mesh: &SyntheticMesh) -> Result<(usize, Duration)
             d["spec"]["template"]["metadata"]["annotations"] = json!({});
         }
     }
-    let pods: Vec<Value> = docs.iter().filter(|d| d["kind"] == "Deployment").map(pod_for).collect();
+    let pods: Vec<Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .map(pod_for)
+        .collect();
     // Dependencies first: the App Mesh webhook resolves meshRef from namespace labels, and
     // GatewayRoutes attach to the VirtualGateway.
-    let waves: [&[&str]; 4] = [&["Namespace", "Mesh"], &["VirtualGateway"], &["Service", "Deployment", "VirtualNode", "VirtualRouter", "VirtualService"], &["GatewayRoute"]];
+    let waves: [&[&str]; 4] = [
+        &["Namespace", "Mesh"],
+        &["VirtualGateway"],
+        &[
+            "Service",
+            "Deployment",
+            "VirtualNode",
+            "VirtualRouter",
+            "VirtualService",
+        ],
+        &["GatewayRoute"],
+    ];
     let mut total = 0;
     for wave in waves {
-        let batch: Vec<Value> = docs.iter().filter(|d| wave.contains(&d["kind"].as_str().unwrap_or(""))).cloned().collect();
+        let batch: Vec<Value> = docs
+            .iter()
+            .filter(|d| wave.contains(&d["kind"].as_str().unwrap_or("")))
+            .cloned()
+            .collect();
         total += cluster.block_on(move |client| async move { create_all(client, batch).await })?;
     }
     total += cluster.block_on(move |client| async move { create_all(client, pods).await })?;
@@ -156,7 +181,13 @@ fn run_precheck(cluster: &TestCluster) -> Result<(Timing, Value)> {
     if report["completed"] != true {
         bail!("precheck did not complete: {report}");
     }
-    Ok((Timing { wall, requests: report["api"]["requests"].as_u64().unwrap_or(0) }, report))
+    Ok((
+        Timing {
+            wall,
+            requests: report["api"]["requests"].as_u64().unwrap_or(0),
+        },
+        report,
+    ))
 }
 
 fn run_kubectl(cluster: &TestCluster, verbose: bool) -> Result<Timing> {
@@ -169,9 +200,15 @@ fn run_kubectl(cluster: &TestCluster, verbose: bool) -> Result<Timing> {
     let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
     let wall = started.elapsed();
     if !out.status.success() {
-        bail!("kubectl get failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "kubectl get failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let requests = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains(" GET https://")).count() as u64;
+    let requests = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains(" GET https://"))
+        .count() as u64;
     Ok(Timing { wall, requests })
 }
 
@@ -207,7 +244,10 @@ fn main() -> Result<()> {
         counts.services
     );
     let (created, load_time) = load(&cluster, &mesh)?;
-    eprintln!("created {created} objects in {:.1} s", load_time.as_secs_f64());
+    eprintln!(
+        "created {created} objects in {:.1} s",
+        load_time.as_secs_f64()
+    );
 
     // Warm-up: kubectl fills its discovery cache, both warm the API server's caches.
     let kubectl_cold = run_kubectl(&cluster, true)?;
@@ -242,11 +282,24 @@ fn main() -> Result<()> {
         counts.deployments,
         created
     );
-    println!("| precheck -A -o json, wall time (median of {runs}) | {:.2} s |", p.as_secs_f64());
+    println!(
+        "| precheck -A -o json, wall time (median of {runs}) | {:.2} s |",
+        p.as_secs_f64()
+    );
     println!("| precheck API requests | {precheck_requests} |");
-    println!("| kubectl get <same kinds> -A -o json (median of {runs}, warm discovery cache) | {:.2} s |", f.as_secs_f64());
-    println!("| kubectl API requests (warm cache) | {kubectl_requests} (cold: {}, {:.2} s) |", kubectl_cold.requests, kubectl_cold.wall.as_secs_f64());
-    println!("| ratio precheck / floor | {:.2} (target <= 1.5) |", p.as_secs_f64() / f.as_secs_f64());
+    println!(
+        "| kubectl get <same kinds> -A -o json (median of {runs}, warm discovery cache) | {:.2} s |",
+        f.as_secs_f64()
+    );
+    println!(
+        "| kubectl API requests (warm cache) | {kubectl_requests} (cold: {}, {:.2} s) |",
+        kubectl_cold.requests,
+        kubectl_cold.wall.as_secs_f64()
+    );
+    println!(
+        "| ratio precheck / floor | {:.2} (target <= 1.5) |",
+        p.as_secs_f64() / f.as_secs_f64()
+    );
     println!("| workloads found with App Mesh sidecars | {pods} |");
     Ok(())
 }

@@ -123,7 +123,9 @@ fn parse_code(text: &str) -> Result<String, String> {
     if catalog().contains_key(&code) {
         Ok(code)
     } else {
-        Err(format!("unknown code {text:?} (the codes are listed in docs/codes.md)"))
+        Err(format!(
+            "unknown code {text:?} (the codes are listed in docs/codes.md)"
+        ))
     }
 }
 
@@ -160,7 +162,12 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
     };
     let selected = |c: Category| options.only.is_empty() || options.only.contains(&c);
     let snapshot = if cli.files.filenames.is_empty() {
-        read_cluster(cli, selected(Category::ClusterAccess), selected(Category::ConversionReadiness)).await
+        read_cluster(
+            cli,
+            selected(Category::ClusterAccess),
+            selected(Category::ConversionReadiness),
+        )
+        .await
     } else {
         match read_files(cli, selected(Category::ConversionReadiness))? {
             Some(s) => s,
@@ -171,13 +178,19 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
     let text = match cli.output {
         Format::Human => precheck::render_human(
             &report,
-            &RenderOptions { color: stdout_color(cli.color), max_findings: cli.max_findings },
+            &RenderOptions {
+                color: stdout_color(cli.color),
+                max_findings: cli.max_findings,
+            },
         ),
         Format::Json => precheck::render_json(&report)?,
         Format::Yaml => precheck::render_yaml(&report)?,
     };
     let mut stdout = io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => {}
         // A closed pipe (`| head`) is the reader's choice, not our failure.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
@@ -200,7 +213,12 @@ async fn read_cluster(cli: &Cli, permissions: bool, convert: bool) -> Snapshot {
         Err(e) => {
             // No usable kubeconfig: still a report (CI parses it), with exit code 1.
             let scope = cli.kube.scope(true, "default");
-            return Snapshot::not_connected(cli.kube.context.clone(), "-".to_owned(), scope, e.to_string());
+            return Snapshot::not_connected(
+                cli.kube.context.clone(),
+                "-".to_owned(),
+                scope,
+                e.to_string(),
+            );
         }
     };
     let read = ReadOptions {
@@ -219,14 +237,23 @@ fn read_files(cli: &Cli, convert: bool) -> anyhow::Result<Option<Snapshot>> {
     for path in &cli.files.filenames {
         if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
-            io::stdin().read_to_end(&mut bytes).context("cannot read standard input")?;
+            io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read standard input")?;
             sources.push(InputSource::stdin(bytes));
         } else {
             sources.push(InputSource::path(path.clone(), cli.files.recursive));
         }
     }
-    let namespace = if cli.kube.all_namespaces { None } else { cli.kube.namespace.clone() };
-    let load = LoadOptions { default_namespace: namespace.clone().unwrap_or_else(|| "default".into()), ..LoadOptions::default() };
+    let namespace = if cli.kube.all_namespaces {
+        None
+    } else {
+        cli.kube.namespace.clone()
+    };
+    let load = LoadOptions {
+        default_namespace: namespace.clone().unwrap_or_else(|| "default".into()),
+        ..LoadOptions::default()
+    };
     let scope = match namespace {
         Some(ns) => appmesh2istio::cluster::NamespaceScope::One(ns),
         None => appmesh2istio::cluster::NamespaceScope::All,

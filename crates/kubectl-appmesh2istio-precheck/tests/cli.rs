@@ -18,7 +18,9 @@ fn tests_dir() -> PathBuf {
 /// precheck run from `tests/`, so file names in the report are the stable `fixtures/...`.
 fn offline(args: &[&str]) -> Run {
     let mut cmd = precheck();
-    cmd.current_dir(tests_dir()).args(["-f", "fixtures/payments.yaml"]).args(args);
+    cmd.current_dir(tests_dir())
+        .args(["-f", "fixtures/payments.yaml"])
+        .args(args);
     run(cmd)
 }
 
@@ -40,7 +42,10 @@ fn golden(name: &str, actual: &str) {
 fn offline_human_report_matches_golden() {
     let run = offline(&[]);
     assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(!run.stdout.contains('\u{1b}'), "no colour when stdout is not a terminal");
+    assert!(
+        !run.stdout.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
     golden("offline.txt", &run.stdout);
 }
 
@@ -55,13 +60,21 @@ fn offline_json_report_matches_golden() {
     assert!(report.get("api").is_none(), "no API requests offline");
     // What only a cluster can tell is skipped, not passed.
     assert_eq!(check(&report, "AMI3001")["status"], "skipped");
-    assert_eq!(check(&report, "AMI3303")["skippedReason"], "offline (-f): no Pods in the files");
+    assert_eq!(
+        check(&report, "AMI3303")["skippedReason"],
+        "offline (-f): no Pods in the files"
+    );
     let f = expect_finding(&report, "AMI3301", "error", "Namespace payments");
     assert_eq!(f["origin"]["source"], "file");
     assert_eq!(f["origin"]["path"], "fixtures/payments.yaml");
     assert_eq!(f["origin"]["line"], 3);
     expect_finding(&report, "AMI3404", "error", "Deployment payments/ledger");
-    expect_finding(&report, "AMI3403", "warning", "DaemonSet payments/node-agent");
+    expect_finding(
+        &report,
+        "AMI3403",
+        "warning",
+        "DaemonSet payments/node-agent",
+    );
     expect_finding(&report, "AMI3603", "warning", "VirtualNode payments/ledger");
 }
 
@@ -87,14 +100,33 @@ fn only_skip_and_fail_on_select_what_counts() {
     let run = offline(&["-o", "json", "--only", "coexistence"]);
     assert_eq!(run.code, 5);
     let report = run.json();
-    let names: Vec<&str> = report["categories"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["coexistence"]);
     // Skipping both error codes: warnings remain, which --fail-on error ignores...
     assert_eq!(offline(&["--skip", "AMI3301,AMI3404"]).code, 0);
     // ...and --fail-on warning does not.
-    assert_eq!(offline(&["--skip", "ami3301", "--skip", "AMI3404", "--fail-on", "warning"]).code, 5);
+    assert_eq!(
+        offline(&[
+            "--skip",
+            "ami3301",
+            "--skip",
+            "AMI3404",
+            "--fail-on",
+            "warning"
+        ])
+        .code,
+        5
+    );
     // --only with a category that finds nothing above info.
-    assert_eq!(offline(&["--only", "conversion-readiness,cluster-access"]).code, 0);
+    assert_eq!(
+        offline(&["--only", "conversion-readiness,cluster-access"]).code,
+        0
+    );
 }
 
 #[test]
@@ -106,14 +138,23 @@ fn colour_follows_the_flag_and_no_color() {
     // auto: stdout is a pipe here, so no colour even when NO_COLOR is unset.
     assert!(!offline(&[]).stdout.contains('\u{1b}'));
     let mut cmd = precheck();
-    cmd.current_dir(tests_dir()).env("NO_COLOR", "1").args(["-f", "fixtures/payments.yaml", "--color", "auto"]);
+    cmd.current_dir(tests_dir()).env("NO_COLOR", "1").args([
+        "-f",
+        "fixtures/payments.yaml",
+        "--color",
+        "auto",
+    ]);
     assert!(!run(cmd).stdout.contains('\u{1b}'));
 }
 
 #[test]
 fn max_findings_limits_the_human_report_only() {
     let run = offline(&["--max-findings", "1", "--only", "appmesh"]);
-    assert!(run.stdout.contains("… and 1 more (-o json lists them all"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("… and 1 more (-o json lists them all"),
+        "{}",
+        run.stdout
+    );
     let json = offline(&["--max-findings", "1", "--only", "appmesh", "-o", "json"]).json();
     assert_eq!(findings(&json, "AMI3108").len(), 2);
 }
@@ -124,7 +165,11 @@ fn usage_errors_exit_2() {
     cmd.args(["--skip", "AMI0000"]);
     let r = run(cmd);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("unknown code \"AMI0000\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown code \"AMI0000\""),
+        "{}",
+        r.stderr
+    );
     let mut cmd = precheck();
     cmd.args(["--only", "mesh"]);
     assert_eq!(run(cmd).code, 2);
@@ -139,37 +184,75 @@ fn help_is_spelled_for_kubectl() {
     cmd.arg("--help");
     let r = run(cmd);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("Usage: kubectl appmesh2istio precheck"), "{}", r.stdout);
-    for flag in ["--kubeconfig", "--context", "--cluster", "--user", "-n, --namespace", "-A, --all-namespaces", "--request-timeout", "-f, --filename", "--only", "--skip", "--fail-on", "-o, --output"] {
+    assert!(
+        r.stdout.contains("Usage: kubectl appmesh2istio precheck"),
+        "{}",
+        r.stdout
+    );
+    for flag in [
+        "--kubeconfig",
+        "--context",
+        "--cluster",
+        "--user",
+        "-n, --namespace",
+        "-A, --all-namespaces",
+        "--request-timeout",
+        "-f, --filename",
+        "--only",
+        "--skip",
+        "--fail-on",
+        "-o, --output",
+    ] {
         assert!(r.stdout.contains(flag), "{flag} missing from --help");
     }
-    assert!(r.stdout.contains("5  a check found something at or above --fail-on"));
+    assert!(
+        r.stdout
+            .contains("5  a check found something at or above --fail-on")
+    );
 }
 
 #[test]
 fn no_cluster_configured_is_exit_code_1_with_a_report() {
     // KUBECONFIG points nowhere and this is not a pod: nothing to connect to.
     let mut cmd = precheck();
-    cmd.env_remove("KUBERNETES_SERVICE_HOST").env("HOME", "/nonexistent").args(["-o", "json"]);
+    cmd.env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", "/nonexistent")
+        .args(["-o", "json"]);
     let r = run(cmd);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let report = r.json();
     assert_eq!(report["completed"], false);
     let f = &findings(&report, "AMI3001")[0];
-    assert!(f["message"].as_str().unwrap().contains("no cluster configured"), "{f:#}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("no cluster configured"),
+        "{f:#}"
+    );
     // The human report says the same, and which exit code it is.
     let mut cmd = precheck();
-    cmd.env_remove("KUBERNETES_SERVICE_HOST").env("HOME", "/nonexistent");
+    cmd.env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", "/nonexistent");
     let r = run(cmd);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("precheck could not run: see the first check (exit code 1)."), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("precheck could not run: see the first check (exit code 1)."),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn unreadable_files_exit_1() {
     let r = offline_path("fixtures/does-not-exist.yaml");
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("does-not-exist.yaml: cannot read"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does-not-exist.yaml: cannot read"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.is_empty());
 }
 
@@ -189,7 +272,12 @@ fn stdin_and_namespace_scope_offline() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["source"]["files"][0], "-");

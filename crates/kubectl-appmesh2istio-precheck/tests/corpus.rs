@@ -15,7 +15,10 @@ fn corpus_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: {} not found (the shared reference material is absent)", dir.display());
+        eprintln!(
+            "skipped: {} not found (the shared reference material is absent)",
+            dir.display()
+        );
         None
     }
 }
@@ -26,8 +29,10 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         let path = entry.unwrap().path();
         if path.is_dir() {
             out.extend(files(&path));
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
-            && path.file_name().is_some_and(|n| n != "index.json")
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) && path.file_name().is_some_and(|n| n != "index.json")
         {
             out.push(path);
         }
@@ -38,11 +43,21 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 /// What convert itself reports for `path`, with its default options.
 fn convert_findings(path: &Path) -> Option<Vec<Finding>> {
-    let inventory = load_sources(&[InputSource::File(path.to_owned())], &LoadOptions::default()).ok()?;
+    let inventory = load_sources(
+        &[InputSource::File(path.to_owned())],
+        &LoadOptions::default(),
+    )
+    .ok()?;
     let resolved = appmesh2istio::resolve::resolve(&inventory);
-    match appmesh2istio::convert::convert(&inventory, &resolved, &appmesh2istio::convert::ConvertOptions::default()) {
+    match appmesh2istio::convert::convert(
+        &inventory,
+        &resolved,
+        &appmesh2istio::convert::ConvertOptions::default(),
+    ) {
         Ok(conversion) => Some(conversion.report.findings().cloned().collect()),
-        Err(appmesh2istio::convert::ConvertError::InvalidOutput(v)) => Some(appmesh2istio::validate::into_findings(v)),
+        Err(appmesh2istio::convert::ConvertError::InvalidOutput(v)) => {
+            Some(appmesh2istio::validate::into_findings(v))
+        }
     }
 }
 
@@ -60,11 +75,20 @@ fn corpus_conversion_readiness_agrees_with_convert() {
     let mut with_findings = 0;
     for path in files(&dir) {
         let sources = [InputSource::File(path.clone())];
-        let snapshot = match precheck::snapshot::read_files(&sources, &LoadOptions::default(), NamespaceScope::All, true) {
+        let snapshot = match precheck::snapshot::read_files(
+            &sources,
+            &LoadOptions::default(),
+            NamespaceScope::All,
+            true,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 // Templates and broken YAML: convert refuses them identically (same loader).
-                assert!(load_sources(&sources, &LoadOptions::default()).is_err(), "{}: {e}", path.display());
+                assert!(
+                    load_sources(&sources, &LoadOptions::default()).is_err(),
+                    "{}: {e}",
+                    path.display()
+                );
                 refused += 1;
                 continue;
             }
@@ -75,7 +99,12 @@ fn corpus_conversion_readiness_agrees_with_convert() {
         let readiness = report.checks().find(|c| c.code == "AMI3501").unwrap();
         let ours = sorted(readiness.findings.clone());
         let theirs = sorted(convert_findings(&path).unwrap());
-        assert_eq!(ours, theirs, "{}: precheck and convert disagree", path.display());
+        assert_eq!(
+            ours,
+            theirs,
+            "{}: precheck and convert disagree",
+            path.display()
+        );
         if !ours.is_empty() {
             with_findings += 1;
         }
@@ -89,7 +118,9 @@ fn corpus_conversion_readiness_agrees_with_convert() {
             inventory.appmesh.len()
         );
     }
-    eprintln!("corpus: {loaded} files checked ({with_findings} with conversion findings), {refused} refused by the loader");
+    eprintln!(
+        "corpus: {loaded} files checked ({with_findings} with conversion findings), {refused} refused by the loader"
+    );
     assert!(loaded >= 50, "only {loaded} corpus files loaded");
     assert!(with_findings > 0);
 }

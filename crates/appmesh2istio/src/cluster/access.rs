@@ -3,7 +3,9 @@
 //! is documented as incomplete with webhook authorizers; the reviews are authoritative.)
 
 use futures::{StreamExt, stream};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use kube::api::{Api, PostParams};
 
 use super::describe_kube_error;
@@ -32,7 +34,11 @@ impl AccessRequest {
 
     /// `deployments.apps`, `namespaces`: the resource as RBAC rules and kubectl name it.
     pub fn resource_name(&self) -> String {
-        if self.group.is_empty() { self.resource.clone() } else { format!("{}.{}", self.resource, self.group) }
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
     }
 }
 
@@ -91,8 +97,18 @@ async fn review(api: &Api<SelfSubjectAccessReview>, request: AccessRequest) -> A
                 .reason
                 .filter(|r| !r.is_empty())
                 .or(status.evaluation_error.filter(|e| !e.is_empty()));
-            AccessAnswer { request, allowed: status.allowed, reason, error: None }
+            AccessAnswer {
+                request,
+                allowed: status.allowed,
+                reason,
+                error: None,
+            }
         }
-        Err(e) => AccessAnswer { request, allowed: false, reason: None, error: Some(describe_kube_error(&e)) },
+        Err(e) => AccessAnswer {
+            request,
+            allowed: false,
+            reason: None,
+            error: Some(describe_kube_error(&e)),
+        },
     }
 }

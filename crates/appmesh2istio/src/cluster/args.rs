@@ -62,18 +62,28 @@ pub fn parse_request_timeout(text: &str) -> Result<OptionalDuration, String> {
         return Err("empty duration".into());
     }
     if let Ok(secs) = text.parse::<u64>() {
-        return Ok(OptionalDuration((secs > 0).then(|| Duration::from_secs(secs))));
+        return Ok(OptionalDuration(
+            (secs > 0).then(|| Duration::from_secs(secs)),
+        ));
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number such as 30s, 2m or 1m30s"));
+            return Err(format!(
+                "invalid duration {text:?}: expected a number such as 30s, 2m or 1m30s"
+            ));
         }
-        let value: u64 = rest[..digits].parse().map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+        let value: u64 = rest[..digits]
+            .parse()
+            .map_err(|e| format!("invalid duration {text:?}: {e}"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         total += match unit {
@@ -81,7 +91,11 @@ pub fn parse_request_timeout(text: &str) -> Result<OptionalDuration, String> {
             "s" => Duration::from_secs(value),
             "m" => Duration::from_secs(value * 60),
             "h" => Duration::from_secs(value * 3600),
-            _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+                ));
+            }
         };
     }
     Ok(OptionalDuration((!total.is_zero()).then_some(total)))
@@ -129,7 +143,11 @@ impl KubeArgs {
     }
 
     fn options(&self) -> KubeConfigOptions {
-        KubeConfigOptions { context: self.context.clone(), cluster: self.cluster.clone(), user: self.user.clone() }
+        KubeConfigOptions {
+            context: self.context.clone(),
+            cluster: self.cluster.clone(),
+            user: self.user.clone(),
+        }
     }
 
     /// Resolve the kubeconfig the way kubectl does and build a client that goes through the one
@@ -137,13 +155,23 @@ impl KubeArgs {
     pub async fn connect(&self) -> Result<Cluster, ClusterError> {
         let options = self.options();
         let (mut config, context) = if let Some(path) = &self.kubeconfig {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .map_err(|source| ClusterError::KubeconfigFile { path: path.clone(), source })?;
-            let context = self.context.clone().or_else(|| kubeconfig.current_context.clone());
-            let config = Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(ClusterError::Kubeconfig)?;
+            let kubeconfig =
+                Kubeconfig::read_from(path).map_err(|source| ClusterError::KubeconfigFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            let context = self
+                .context
+                .clone()
+                .or_else(|| kubeconfig.current_context.clone());
+            let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(ClusterError::Kubeconfig)?;
             (config, context)
         } else if self.context.is_some() || self.cluster.is_some() || self.user.is_some() {
-            let config = Config::from_kubeconfig(&options).await.map_err(ClusterError::Kubeconfig)?;
+            let config = Config::from_kubeconfig(&options)
+                .await
+                .map_err(ClusterError::Kubeconfig)?;
             let context = self.context.clone().or_else(current_context);
             (config, context)
         } else {
@@ -161,9 +189,19 @@ impl KubeArgs {
         let server = config.cluster_url.to_string();
         let default_namespace = config.default_namespace.clone();
         let stats = RequestStats::new(self.verbosity);
-        let client = build_client(config, RetryPolicy::default(), stats.clone(), timeout)
-            .map_err(|source| ClusterError::Client { server: server.clone(), source })?;
-        Ok(Cluster { client, stats, context, server, default_namespace })
+        let client = build_client(config, RetryPolicy::default(), stats.clone(), timeout).map_err(
+            |source| ClusterError::Client {
+                server: server.clone(),
+                source,
+            },
+        )?;
+        Ok(Cluster {
+            client,
+            stats,
+            context,
+            server,
+            default_namespace,
+        })
     }
 }
 
@@ -203,11 +241,26 @@ mod tests {
     #[test]
     fn request_timeout_accepts_kubectl_spellings() {
         assert_eq!(parse_request_timeout("0").unwrap().0, None);
-        assert_eq!(parse_request_timeout("5").unwrap().0, Some(Duration::from_secs(5)));
-        assert_eq!(parse_request_timeout("30s").unwrap().0, Some(Duration::from_secs(30)));
-        assert_eq!(parse_request_timeout("2m").unwrap().0, Some(Duration::from_secs(120)));
-        assert_eq!(parse_request_timeout("1m30s").unwrap().0, Some(Duration::from_secs(90)));
-        assert_eq!(parse_request_timeout("250ms").unwrap().0, Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_request_timeout("5").unwrap().0,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_request_timeout("30s").unwrap().0,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_request_timeout("2m").unwrap().0,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_request_timeout("1m30s").unwrap().0,
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_request_timeout("250ms").unwrap().0,
+            Some(Duration::from_millis(250))
+        );
         assert!(parse_request_timeout("5x").is_err());
         assert!(parse_request_timeout("s").is_err());
     }
@@ -215,23 +268,44 @@ mod tests {
     #[test]
     fn flags_parse_like_kubectl() {
         let cli = Cli::try_parse_from([
-            "x", "--kubeconfig", "/k", "--context", "c", "--cluster", "cl", "--user", "u", "-n", "ns",
-            "--request-timeout", "10s", "-v",
+            "x",
+            "--kubeconfig",
+            "/k",
+            "--context",
+            "c",
+            "--cluster",
+            "cl",
+            "--user",
+            "u",
+            "-n",
+            "ns",
+            "--request-timeout",
+            "10s",
+            "-v",
         ])
         .unwrap();
-        assert_eq!(cli.kube.kubeconfig.as_deref(), Some(std::path::Path::new("/k")));
+        assert_eq!(
+            cli.kube.kubeconfig.as_deref(),
+            Some(std::path::Path::new("/k"))
+        );
         assert_eq!(cli.kube.context.as_deref(), Some("c"));
         assert_eq!(cli.kube.cluster.as_deref(), Some("cl"));
         assert_eq!(cli.kube.user.as_deref(), Some("u"));
         assert_eq!(cli.kube.request_timeout.0, Some(Duration::from_secs(10)));
         assert_eq!(cli.kube.verbosity, 1);
-        assert_eq!(cli.kube.scope(true, "default"), NamespaceScope::One("ns".into()));
+        assert_eq!(
+            cli.kube.scope(true, "default"),
+            NamespaceScope::One("ns".into())
+        );
         let cli = Cli::try_parse_from(["x", "-n", "ns", "-A", "--v=6"]).unwrap();
         assert_eq!(cli.kube.scope(false, "default"), NamespaceScope::All);
         assert_eq!(cli.kube.verbosity, 6);
         let cli = Cli::try_parse_from(["x"]).unwrap();
         assert_eq!(cli.kube.scope(true, "ctx-ns"), NamespaceScope::All);
-        assert_eq!(cli.kube.scope(false, "ctx-ns"), NamespaceScope::One("ctx-ns".into()));
+        assert_eq!(
+            cli.kube.scope(false, "ctx-ns"),
+            NamespaceScope::One("ctx-ns".into())
+        );
         assert_eq!(cli.kube.verbosity, 0);
     }
 }

@@ -15,13 +15,21 @@ pub struct KindInfo {
 
 impl KindInfo {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_owned() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `virtualnodes.appmesh.k8s.aws`, `deployments.apps`, `pods`: as RBAC rules, CRD names and
     /// kubectl spell the resource.
     pub fn resource_name(&self) -> String {
-        if self.group.is_empty() { self.plural.to_owned() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.to_owned()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 
     /// The collection path: `/api/v1/pods`, `/apis/apps/v1/namespaces/shop/deployments`.
@@ -49,8 +57,20 @@ impl KindInfo {
     }
 }
 
-const fn core(group: &'static str, version: &'static str, kind: &'static str, plural: &'static str, namespaced: bool) -> KindInfo {
-    KindInfo { group, version, kind, plural, namespaced }
+const fn core(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> KindInfo {
+    KindInfo {
+        group,
+        version,
+        kind,
+        plural,
+        namespaced,
+    }
 }
 
 pub const NAMESPACES: KindInfo = core("", "v1", "Namespace", "namespaces", false);
@@ -78,7 +98,13 @@ pub const APPMESH_GROUP: &str = "appmesh.k8s.aws";
 pub const APPMESH_VERSION: &str = "v1beta2";
 
 const fn appmesh(kind: &'static str, plural: &'static str, namespaced: bool) -> KindInfo {
-    KindInfo { group: APPMESH_GROUP, version: APPMESH_VERSION, kind, plural, namespaced }
+    KindInfo {
+        group: APPMESH_GROUP,
+        version: APPMESH_VERSION,
+        kind,
+        plural,
+        namespaced,
+    }
 }
 
 /// The seven App Mesh kinds (`appmesh.k8s.aws/v1beta2`), in deletion order reversed (Mesh first).
@@ -93,7 +119,13 @@ pub const APPMESH_KINDS: [KindInfo; 7] = [
 ];
 
 const fn istio(group: &'static str, kind: &'static str, plural: &'static str) -> KindInfo {
-    KindInfo { group, version: "v1", kind, plural, namespaced: true }
+    KindInfo {
+        group,
+        version: "v1",
+        kind,
+        plural,
+        namespaced: true,
+    }
 }
 
 /// The Istio kinds convert generates, at the API version it writes (`v1`, Istio 1.22+).
@@ -103,8 +135,16 @@ pub const ISTIO_KINDS: [KindInfo; 8] = [
     istio("networking.istio.io", "Gateway", "gateways"),
     istio("networking.istio.io", "ServiceEntry", "serviceentries"),
     istio("networking.istio.io", "Sidecar", "sidecars"),
-    istio("security.istio.io", "PeerAuthentication", "peerauthentications"),
-    istio("security.istio.io", "AuthorizationPolicy", "authorizationpolicies"),
+    istio(
+        "security.istio.io",
+        "PeerAuthentication",
+        "peerauthentications",
+    ),
+    istio(
+        "security.istio.io",
+        "AuthorizationPolicy",
+        "authorizationpolicies",
+    ),
     istio("telemetry.istio.io", "Telemetry", "telemetries"),
 ];
 
@@ -120,13 +160,25 @@ mod tests {
     #[test]
     fn paths_and_names() {
         assert_eq!(PODS.collection_path(None), "/api/v1/pods");
-        assert_eq!(PODS.collection_path(Some("shop")), "/api/v1/namespaces/shop/pods");
-        assert_eq!(NAMESPACES.collection_path(Some("shop")), "/api/v1/namespaces");
+        assert_eq!(
+            PODS.collection_path(Some("shop")),
+            "/api/v1/namespaces/shop/pods"
+        );
+        assert_eq!(
+            NAMESPACES.collection_path(Some("shop")),
+            "/api/v1/namespaces"
+        );
         assert_eq!(DEPLOYMENTS.resource_name(), "deployments.apps");
         assert_eq!(PODS.api_version(), "v1");
         let vn = appmesh_kind("VirtualNode").unwrap();
-        assert_eq!(vn.collection_path(Some("a")), "/apis/appmesh.k8s.aws/v1beta2/namespaces/a/virtualnodes");
-        assert_eq!(APPMESH_KINDS[0].collection_path(Some("a")), "/apis/appmesh.k8s.aws/v1beta2/meshes");
+        assert_eq!(
+            vn.collection_path(Some("a")),
+            "/apis/appmesh.k8s.aws/v1beta2/namespaces/a/virtualnodes"
+        );
+        assert_eq!(
+            APPMESH_KINDS[0].collection_path(Some("a")),
+            "/apis/appmesh.k8s.aws/v1beta2/meshes"
+        );
         assert_eq!(vn.resource_name(), "virtualnodes.appmesh.k8s.aws");
     }
 }

@@ -19,7 +19,11 @@ pub const PAGE_SIZE: u32 = 500;
 const MAX_RESTARTS: u32 = 2;
 
 /// Every object `api` returns, page by page.
-pub async fn list_all<K>(api: &Api<K>, params: &ListParams, what: &str) -> Result<Vec<K>, ClusterError>
+pub async fn list_all<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &str,
+) -> Result<Vec<K>, ClusterError>
 where
     K: Clone + DeserializeOwned + Debug,
 {
@@ -36,11 +40,18 @@ where
                 Ok(page) => page,
                 // The token expired between pages: the snapshot must be consistent, so start
                 // over rather than mixing two versions of the collection.
-                Err(kube::Error::Api(status)) if status.code == 410 && token.is_some() && restarts < MAX_RESTARTS => {
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && token.is_some() && restarts < MAX_RESTARTS =>
+                {
                     restarts += 1;
                     continue 'restart;
                 }
-                Err(source) => return Err(ClusterError::Api { what: format!("cannot list {what}"), source }),
+                Err(source) => {
+                    return Err(ClusterError::Api {
+                        what: format!("cannot list {what}"),
+                        source,
+                    });
+                }
             };
             items.extend(page.items);
             match page.metadata.continue_ {
@@ -79,16 +90,24 @@ pub async fn list_values(
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }
-            let http_request = request
-                .list(&params)
-                .map_err(|e| ClusterError::Api { what: format!("cannot list {what}"), source: kube::Error::BuildRequest(e) })?;
+            let http_request = request.list(&params).map_err(|e| ClusterError::Api {
+                what: format!("cannot list {what}"),
+                source: kube::Error::BuildRequest(e),
+            })?;
             let page: Page = match client.request(http_request).await {
                 Ok(page) => page,
-                Err(kube::Error::Api(status)) if status.code == 410 && token.is_some() && restarts < MAX_RESTARTS => {
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && token.is_some() && restarts < MAX_RESTARTS =>
+                {
                     restarts += 1;
                     continue 'restart;
                 }
-                Err(source) => return Err(ClusterError::Api { what: format!("cannot list {what}"), source }),
+                Err(source) => {
+                    return Err(ClusterError::Api {
+                        what: format!("cannot list {what}"),
+                        source,
+                    });
+                }
             };
             for mut item in page.items.unwrap_or_default() {
                 if let serde_json::Value::Object(map) = &mut item {
@@ -120,8 +139,10 @@ pub async fn list_dynamic(
     // Lists of custom resources do not repeat apiVersion/kind on each item; restore them so an
     // item can be handed on (e.g. to the loader) on its own.
     for item in &mut items {
-        item.types =
-            Some(kube::core::TypeMeta { api_version: kind.api_version(), kind: kind.kind.to_owned() });
+        item.types = Some(kube::core::TypeMeta {
+            api_version: kind.api_version(),
+            kind: kind.kind.to_owned(),
+        });
     }
     Ok(items)
 }

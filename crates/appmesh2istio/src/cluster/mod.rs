@@ -10,12 +10,17 @@
 //!   and pages, never with objects.
 //! - [`kinds`]: the App Mesh and Istio kinds, known statically (no discovery needed to list them).
 //! - [`access`]: SelfSubjectAccessReviews, one per verb and resource.
+//! - [`inventory`]: a cluster's App Mesh objects (and what resolution needs) as an `Inventory`.
+//! - [`apply`] and [`undo`]: `convert --apply` (plan, server-side apply, verify) and `--undo`.
 
 pub mod access;
+pub mod apply;
 mod args;
+pub mod inventory;
 pub mod kinds;
 pub mod list;
 pub mod transport;
+pub mod undo;
 
 use std::path::PathBuf;
 
@@ -50,7 +55,10 @@ impl std::fmt::Debug for Cluster {
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cannot read kubeconfig {}: {source}", path.display())]
-    KubeconfigFile { path: PathBuf, source: kube::config::KubeconfigError },
+    KubeconfigFile {
+        path: PathBuf,
+        source: kube::config::KubeconfigError,
+    },
     #[error("cannot use kubeconfig: {0}")]
     Kubeconfig(#[source] kube::config::KubeconfigError),
     #[error("no cluster configured (no kubeconfig found and not running in a pod): {0}")]
@@ -65,7 +73,10 @@ impl ClusterError {
     /// The HTTP status of a failed API call, when the server answered.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            ClusterError::Api { source: kube::Error::Api(status), .. } => Some(status.code),
+            ClusterError::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => Some(status.code),
             _ => None,
         }
     }
@@ -91,8 +102,15 @@ impl ClusterError {
 pub fn describe_kube_error(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
-            let reason = if status.reason.is_empty() { String::new() } else { format!(" ({})", status.reason) };
-            format!("the API server answered {}{reason}: {}", status.code, status.message)
+            let reason = if status.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", status.reason)
+            };
+            format!(
+                "the API server answered {}{reason}: {}",
+                status.code, status.message
+            )
         }
         other => {
             // Walk the source chain: the innermost message is the useful one (connection

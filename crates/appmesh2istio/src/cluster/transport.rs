@@ -53,7 +53,10 @@ impl Default for RetryPolicy {
 /// What one attempt ended with, as the policy needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Status { code: u16, retry_after: Option<Duration> },
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
     /// The connection could not be established: the request was never sent.
     ConnectFailed,
     /// The connection broke after the request may have been sent.
@@ -76,8 +79,14 @@ impl RetryPolicy {
         }
         let idempotent = Self::is_idempotent(method);
         let (retry, retry_after) = match outcome {
-            Outcome::Status { code: 429, retry_after } => (true, *retry_after),
-            Outcome::Status { code: 500 | 502 | 503 | 504, retry_after } => (idempotent, *retry_after),
+            Outcome::Status {
+                code: 429,
+                retry_after,
+            } => (true, *retry_after),
+            Outcome::Status {
+                code: 500 | 502 | 503 | 504,
+                retry_after,
+            } => (idempotent, *retry_after),
             Outcome::Status { .. } => (false, None),
             Outcome::ConnectFailed => (true, None),
             Outcome::TransportFailed => (idempotent, None),
@@ -96,7 +105,9 @@ impl RetryPolicy {
     /// Exponential backoff with up to 25 % jitter, so that many clients rejected together do
     /// not come back together.
     fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
         let capped = exp.min(self.max_delay);
         let jitter_permille = RandomState::new().hash_one(attempts) % 250;
         capped + capped.mul_f64(jitter_permille as f64 / 1000.0)
@@ -174,7 +185,11 @@ impl RequestStats {
 
     /// Every request so far, in completion order.
     pub fn records(&self) -> Vec<RequestRecord> {
-        self.inner.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn record(&self, record: RequestRecord, retry_in: Option<Duration>) {
@@ -188,10 +203,22 @@ impl RequestStats {
                 (None, Some(e)) => format!("error ({e})"),
                 (None, None) => "?".to_owned(),
             };
-            let retry = retry_in.map(|d| format!(", retrying in {} ms", d.as_millis())).unwrap_or_default();
-            eprintln!("{} {} {} in {} ms{retry}", record.method, record.path, result, record.elapsed.as_millis());
+            let retry = retry_in
+                .map(|d| format!(", retrying in {} ms", d.as_millis()))
+                .unwrap_or_default();
+            eprintln!(
+                "{} {} {} in {} ms{retry}",
+                record.method,
+                record.path,
+                result,
+                record.elapsed.as_millis()
+            );
         }
-        self.inner.records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+        self.inner
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
     }
 }
 
@@ -210,14 +237,23 @@ pub struct TransportLayer {
 
 impl TransportLayer {
     pub fn new(policy: RetryPolicy, stats: RequestStats, timeout: Option<Duration>) -> Self {
-        TransportLayer { policy, stats, timeout }
+        TransportLayer {
+            policy,
+            stats,
+            timeout,
+        }
     }
 }
 
 impl<S> Layer<S> for TransportLayer {
     type Service = Transport<S>;
     fn layer(&self, inner: S) -> Transport<S> {
-        Transport { inner, policy: self.policy.clone(), stats: self.stats.clone(), timeout: self.timeout }
+        Transport {
+            inner,
+            policy: self.policy.clone(),
+            stats: self.stats.clone(),
+            timeout: self.timeout,
+        }
     }
 }
 
@@ -259,12 +295,18 @@ where
             let mut attempt = 1u32;
             loop {
                 if attempt > 1 {
-                    ServiceExt::<Request<Body>>::ready(&mut service).await.map_err(Into::into)?;
+                    ServiceExt::<Request<Body>>::ready(&mut service)
+                        .await
+                        .map_err(Into::into)?;
                 }
                 // A request whose body cannot be copied (a stream) is sent once.
                 let spare = clone_request(&request);
                 let method = request.method().clone();
-                let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let path = request
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
                 let started = Instant::now();
                 let call = service.call(request);
                 let result: Result<Response<B>, BoxError> = match timeout {
@@ -275,13 +317,24 @@ where
                     None => call.await.map_err(Into::into),
                 };
                 let outcome = classify(&result);
-                let delay = if spare.is_some() { policy.delay(&method, &outcome, attempt) } else { None };
+                let delay = if spare.is_some() {
+                    policy.delay(&method, &outcome, attempt)
+                } else {
+                    None
+                };
                 let (status, error) = match &result {
                     Ok(response) => (Some(response.status().as_u16()), None),
                     Err(e) => (None, Some(e.to_string())),
                 };
                 stats.record(
-                    RequestRecord { method: method.to_string(), path, status, error, elapsed: started.elapsed(), attempt },
+                    RequestRecord {
+                        method: method.to_string(),
+                        path,
+                        status,
+                        error,
+                        elapsed: started.elapsed(),
+                        attempt,
+                    },
                     delay,
                 );
                 match (delay, spare) {
@@ -332,12 +385,17 @@ fn classify<B>(result: &Result<Response<B>, BoxError>) -> Outcome {
                 if let Some(io) = e.downcast_ref::<std::io::Error>() {
                     connect |= matches!(
                         io.kind(),
-                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
+                        std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::AddrNotAvailable
                     );
                 }
                 source = e.source();
             }
-            if connect { Outcome::ConnectFailed } else { Outcome::TransportFailed }
+            if connect {
+                Outcome::ConnectFailed
+            } else {
+                Outcome::TransportFailed
+            }
         }
     }
 }
@@ -347,37 +405,76 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> Outcome {
-        Outcome::Status { code, retry_after: None }
+        Outcome::Status {
+            code,
+            retry_after: None,
+        }
     }
 
     #[test]
     fn reads_are_retried_on_server_errors_writes_are_not() {
         let p = RetryPolicy::default();
         for code in [429, 500, 502, 503, 504] {
-            assert!(p.delay(&Method::GET, &status(code), 1).is_some(), "GET {code}");
+            assert!(
+                p.delay(&Method::GET, &status(code), 1).is_some(),
+                "GET {code}"
+            );
         }
         for code in [400, 401, 403, 404, 409, 410, 422] {
-            assert!(p.delay(&Method::GET, &status(code), 1).is_none(), "GET {code}");
+            assert!(
+                p.delay(&Method::GET, &status(code), 1).is_none(),
+                "GET {code}"
+            );
         }
         for method in [Method::POST, Method::PATCH, Method::PUT, Method::DELETE] {
-            assert!(p.delay(&method, &status(429), 1).is_some(), "{method} 429 was not executed");
-            assert!(p.delay(&method, &status(500), 1).is_none(), "{method} 500 may have been applied");
-            assert!(p.delay(&method, &status(503), 1).is_none(), "{method} 503 may have been applied");
-            assert!(p.delay(&method, &Outcome::TransportFailed, 1).is_none(), "{method} broken mid-request");
-            assert!(p.delay(&method, &Outcome::ConnectFailed, 1).is_some(), "{method} never sent");
+            assert!(
+                p.delay(&method, &status(429), 1).is_some(),
+                "{method} 429 was not executed"
+            );
+            assert!(
+                p.delay(&method, &status(500), 1).is_none(),
+                "{method} 500 may have been applied"
+            );
+            assert!(
+                p.delay(&method, &status(503), 1).is_none(),
+                "{method} 503 may have been applied"
+            );
+            assert!(
+                p.delay(&method, &Outcome::TransportFailed, 1).is_none(),
+                "{method} broken mid-request"
+            );
+            assert!(
+                p.delay(&method, &Outcome::ConnectFailed, 1).is_some(),
+                "{method} never sent"
+            );
         }
-        assert!(p.delay(&Method::GET, &Outcome::TransportFailed, 1).is_some());
-        assert!(p.delay(&Method::GET, &Outcome::TimedOut, 1).is_none(), "the user's timeout is a bound");
+        assert!(
+            p.delay(&Method::GET, &Outcome::TransportFailed, 1)
+                .is_some()
+        );
+        assert!(
+            p.delay(&Method::GET, &Outcome::TimedOut, 1).is_none(),
+            "the user's timeout is a bound"
+        );
     }
 
     #[test]
     fn attempts_are_bounded_and_backoff_grows() {
         let p = RetryPolicy::default();
-        assert!(p.delay(&Method::GET, &status(503), p.max_attempts - 1).is_some());
-        assert!(p.delay(&Method::GET, &status(503), p.max_attempts).is_none());
+        assert!(
+            p.delay(&Method::GET, &status(503), p.max_attempts - 1)
+                .is_some()
+        );
+        assert!(
+            p.delay(&Method::GET, &status(503), p.max_attempts)
+                .is_none()
+        );
         let first = p.delay(&Method::GET, &status(503), 1).unwrap();
         let third = p.delay(&Method::GET, &status(503), 3).unwrap();
-        assert!(first >= p.base_delay && first <= p.base_delay.mul_f64(1.25), "{first:?}");
+        assert!(
+            first >= p.base_delay && first <= p.base_delay.mul_f64(1.25),
+            "{first:?}"
+        );
         assert!(third >= p.base_delay * 4, "{third:?}");
         let late = p.delay(&Method::GET, &status(503), 4).unwrap();
         assert!(late <= p.max_delay.mul_f64(1.25));
@@ -386,9 +483,18 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_within_bounds() {
         let p = RetryPolicy::default();
-        let wait = Outcome::Status { code: 429, retry_after: Some(Duration::from_secs(3)) };
-        assert_eq!(p.delay(&Method::POST, &wait, 1), Some(Duration::from_secs(3)));
-        let too_long = Outcome::Status { code: 429, retry_after: Some(Duration::from_secs(3600)) };
+        let wait = Outcome::Status {
+            code: 429,
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(
+            p.delay(&Method::POST, &wait, 1),
+            Some(Duration::from_secs(3))
+        );
+        let too_long = Outcome::Status {
+            code: 429,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
         assert_eq!(p.delay(&Method::GET, &too_long, 1), None);
     }
 }

@@ -72,8 +72,10 @@ fn log_format(file: &FileAccessLog) -> Option<LogFormat> {
     if pairs.is_empty() {
         return None;
     }
-    let labels: BTreeMap<String, String> =
-        pairs.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+    let labels: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|p| (p.key.clone(), p.value.clone()))
+        .collect();
     Some(LogFormat::Labels(labels))
 }
 
@@ -84,7 +86,10 @@ pub(crate) fn access_log_provider(file: &FileAccessLog) -> AccessLogProvider {
     if file.path == STDOUT && log_format.is_none() {
         return AccessLogProvider::Builtin;
     }
-    let provider = EnvoyFileAccessLogProvider { path: file.path.clone(), log_format };
+    let provider = EnvoyFileAccessLogProvider {
+        path: file.path.clone(),
+        log_format,
+    };
     // Hash what the provider does, not where it came from, so equal settings share a name.
     let identity = serde_json::to_string(&provider).unwrap_or_else(|_| file.path.clone());
     AccessLogProvider::Custom(ExtensionProvider {
@@ -100,10 +105,19 @@ fn mesh_config_snippet(provider: &ExtensionProvider) -> String {
     struct Snippet<'a> {
         mesh_config: &'a MeshConfig,
     }
-    let mesh_config =
-        MeshConfig { extension_providers: vec![provider.clone()], ..MeshConfig::default() };
-    serde_saphyr::to_string(&Snippet { mesh_config: &mesh_config })
-        .unwrap_or_else(|_| format!("meshConfig.extensionProviders: [{{name: {}}}]", provider.name))
+    let mesh_config = MeshConfig {
+        extension_providers: vec![provider.clone()],
+        ..MeshConfig::default()
+    };
+    serde_saphyr::to_string(&Snippet {
+        mesh_config: &mesh_config,
+    })
+    .unwrap_or_else(|_| {
+        format!(
+            "meshConfig.extensionProviders: [{{name: {}}}]",
+            provider.name
+        )
+    })
 }
 
 /// The `accessLogging` entry of a Telemetry reproducing `file` (at `field` of `subject`), with
@@ -181,31 +195,57 @@ mod tests {
     use crate::appmesh::common::{JsonFormatRef, LoggingFormat};
 
     fn file(path: &str, format: Option<LoggingFormat>) -> FileAccessLog {
-        FileAccessLog { path: path.into(), format }
+        FileAccessLog {
+            path: path.into(),
+            format,
+        }
     }
 
     #[test]
     fn plain_stdout_uses_the_builtin_provider() {
-        assert_eq!(access_log_provider(&file("/dev/stdout", None)), AccessLogProvider::Builtin);
+        assert_eq!(
+            access_log_provider(&file("/dev/stdout", None)),
+            AccessLogProvider::Builtin
+        );
         let empty = LoggingFormat::default();
-        assert_eq!(access_log_provider(&file("/dev/stdout", Some(empty))).name(), "envoy");
+        assert_eq!(
+            access_log_provider(&file("/dev/stdout", Some(empty))).name(),
+            "envoy"
+        );
     }
 
     #[test]
     fn other_paths_and_formats_get_a_stable_custom_provider() {
-        let text = LoggingFormat { text: Some("%PROTOCOL% %DURATION%\n".into()), json: None };
+        let text = LoggingFormat {
+            text: Some("%PROTOCOL% %DURATION%\n".into()),
+            json: None,
+        };
         let a = access_log_provider(&file("/dev/stdout", Some(text.clone())));
         let b = access_log_provider(&file("/dev/stdout", Some(text)));
         assert_eq!(a, b, "same settings, same provider");
         assert!(a.name().starts_with("appmesh-access-log-"));
         assert!(names::is_dns1123_label(a.name()));
-        let AccessLogProvider::Custom(p) = &a else { panic!("custom expected") };
+        let AccessLogProvider::Custom(p) = &a else {
+            panic!("custom expected")
+        };
         let log = p.envoy_file_access_log.as_ref().unwrap();
         assert_eq!(log.path, "/dev/stdout");
-        assert_eq!(log.log_format, Some(LogFormat::Text("%PROTOCOL% %DURATION%\n".into())));
+        assert_eq!(
+            log.log_format,
+            Some(LogFormat::Text("%PROTOCOL% %DURATION%\n".into()))
+        );
         let other = access_log_provider(&file("/var/log/envoy.log", None));
         assert_ne!(other.name(), a.name());
-        assert_eq!(other.extension_provider().unwrap().envoy_file_access_log.as_ref().unwrap().log_format, None);
+        assert_eq!(
+            other
+                .extension_provider()
+                .unwrap()
+                .envoy_file_access_log
+                .as_ref()
+                .unwrap()
+                .log_format,
+            None
+        );
     }
 
     #[test]
@@ -213,16 +253,73 @@ mod tests {
         let json = LoggingFormat {
             text: None,
             json: Some(vec![
-                JsonFormatRef { key: "protocol".into(), value: "%PROTOCOL%".into() },
-                JsonFormatRef { key: "code".into(), value: "%RESPONSE_CODE%".into() },
-                JsonFormatRef { key: "protocol".into(), value: "%UPSTREAM_PROTOCOL%".into() },
+                JsonFormatRef {
+                    key: "protocol".into(),
+                    value: "%PROTOCOL%".into(),
+                },
+                JsonFormatRef {
+                    key: "code".into(),
+                    value: "%RESPONSE_CODE%".into(),
+                },
+                JsonFormatRef {
+                    key: "protocol".into(),
+                    value: "%UPSTREAM_PROTOCOL%".into(),
+                },
             ]),
         };
         let p = access_log_provider(&file("/dev/stdout", Some(json)));
-        let log = p.extension_provider().unwrap().envoy_file_access_log.clone().unwrap();
-        let Some(LogFormat::Labels(labels)) = log.log_format else { panic!("labels expected") };
+        let log = p
+            .extension_provider()
+            .unwrap()
+            .envoy_file_access_log
+            .clone()
+            .unwrap();
+        let Some(LogFormat::Labels(labels)) = log.log_format else {
+            panic!("labels expected")
+        };
         assert_eq!(labels["protocol"], "%UPSTREAM_PROTOCOL%");
         assert_eq!(labels["code"], "%RESPONSE_CODE%");
+    }
+
+    #[test]
+    fn custom_providers_without_install_come_with_the_snippet_to_add() {
+        use crate::convert::{ConvertOptions, OutputSet};
+        use crate::load::Inventory;
+        use crate::report::ReportBuilder;
+        let inventory = Inventory::default();
+        let resolved = crate::resolve::resolve(&inventory);
+        let subject = ObjectRef::new("VirtualNode", Some("shop"), "cart");
+        for (install, expected_findings) in [(false, 1), (true, 0)] {
+            let opts = ConvertOptions {
+                install,
+                ..ConvertOptions::default()
+            };
+            let mut ctx = Context {
+                inventory: &inventory,
+                resolved: &resolved,
+                opts: &opts,
+                output: OutputSet::default(),
+                report: ReportBuilder::default(),
+            };
+            let logging = access_logging(
+                &mut ctx,
+                &subject,
+                "spec.logging.accessLog.file",
+                &file("/tmp/a.log", None),
+            );
+            assert!(logging.providers[0].name.starts_with("appmesh-access-log-"));
+            let report = ctx.report.finish(true);
+            let findings: Vec<_> = report.findings().collect();
+            assert_eq!(findings.len(), expected_findings, "install={install}");
+            if let Some(f) = findings.first() {
+                assert_eq!(f.code, CODE_PROVIDER_NOT_INSTALLED);
+                assert!(
+                    f.hint.contains("extensionProviders:") && f.hint.contains("path: /tmp/a.log"),
+                    "{}",
+                    f.hint
+                );
+            }
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ spec:
         let inv = load(
             "apiVersion: appmesh.k8s.aws/v1beta2
 kind: VirtualNode
-metadata: {name: colorteller_blue, namespace: demo}
+metadata: {name: colorteller.blue, namespace: demo}
 spec:
   serviceDiscovery: {awsCloudMap: {namespaceName: Demo.pvt.aws.local, serviceName: colorteller}}
 ",

@@ -69,8 +69,8 @@ const DEFAULT_PRIORITY: i64 = 1000;
 pub(super) struct GatewayBinding {
     /// `<namespace>/<name>` of the Gateway, as `gateways` lists it.
     pub gateway: String,
-    /// Ports of the Gateway's servers (the VirtualGateway's usable listener ports).
-    pub ports: Vec<u32>,
+    /// The VirtualGateway's usable listener ports and the Gateway server port of each.
+    pub ports: Vec<(u32, u32)>,
 }
 
 /// A host a generated VirtualService routes, for the Gateway's server hosts.
@@ -107,11 +107,15 @@ fn is_gateway_host(host: &str) -> bool {
 
 impl HostMatch {
     fn of(hostname: Option<&GatewayRouteHostnameMatch>) -> HostMatch {
-        let Some(h) = hostname else { return HostMatch::Any };
+        let Some(h) = hostname else {
+            return HostMatch::Any;
+        };
         // Host names are case-insensitive; Istio hosts are written in lower case.
         match (&h.exact, &h.suffix) {
             (Some(exact), _) => HostMatch::Exact(exact.trim_end_matches('.').to_ascii_lowercase()),
-            (None, Some(suffix)) => HostMatch::Suffix(suffix.trim_end_matches('.').to_ascii_lowercase()),
+            (None, Some(suffix)) => {
+                HostMatch::Suffix(suffix.trim_end_matches('.').to_ascii_lowercase())
+            }
             (None, None) => HostMatch::Any,
         }
     }
@@ -187,8 +191,14 @@ impl HostMatch {
     fn authority(&self) -> Option<StringMatch> {
         match self {
             HostMatch::Any => None,
-            HostMatch::Exact(h) => Some(StringMatch::regex(format!("{}(:[0-9]+)?", matches::escape_re2(h)))),
-            HostMatch::Suffix(s) => Some(StringMatch::regex(format!(".*{}(:[0-9]+)?", matches::escape_re2(s)))),
+            HostMatch::Exact(h) => Some(StringMatch::regex(format!(
+                "{}(:[0-9]+)?",
+                matches::escape_re2(h)
+            ))),
+            HostMatch::Suffix(s) => Some(StringMatch::regex(format!(
+                ".*{}(:[0-9]+)?",
+                matches::escape_re2(s)
+            ))),
         }
     }
 
@@ -202,8 +212,13 @@ impl HostMatch {
     }
 }
 
-/// App Mesh's order of GatewayRoutes: priority, then the most specific path (exact, then the
-/// longest prefix, then regex), then the most specific hostname; name order breaks ties.
+/// Path specificity of a GatewayRoute that does not constrain the path.
+const ANY_PATH: u8 = 3;
+
+/// App Mesh's order of GatewayRoutes: priority, then the most specific path, then the most
+/// specific hostname; name order breaks ties. App Mesh documents only "longest prefix first"
+/// among equal priorities; exact paths rank first, regexes after prefixes, and routes that do
+/// not constrain the path last, so such a catch-all never hides a more specific route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct OrderKey {
     priority: i64,
@@ -215,7 +230,7 @@ struct OrderKey {
 }
 
 /// One converted GatewayRoute, before it is placed in VirtualServices.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Candidate {
     source: ObjectRef,
     namespace: String,
@@ -223,6 +238,10 @@ struct Candidate {
     host: HostMatch,
     /// Its Istio rules in order (several when a router was composed).
     rules: Vec<HttpRoute>,
+    /// Findings about its translation, reported once placed.
+    notes: Notes,
+    /// Findings describing what its rules do, moot when no rule of it is reachable.
+    usage: Notes,
 }
 
 /// The path condition of a GatewayRoute, which decides its default rewrite.
@@ -236,7 +255,11 @@ enum PathCondition {
 
 /// Translate the GatewayRoutes attached to `vg` into VirtualServices bound to `binding`, and
 /// return the hosts the Gateway's servers must admit.
-pub(super) fn translate_routes(ctx: &mut Context<'_>, vg: &VirtualGatewayEntry<'_>, binding: &GatewayBinding) -> Vec<ServedHost> {
+pub(super) fn translate_routes(
+    ctx: &mut Context<'_>,
+    vg: &VirtualGatewayEntry<'_>,
+    binding: &GatewayBinding,
+) -> Vec<ServedHost> {
     let resolved = ctx.resolved;
     let mut candidates = Vec::new();
     for gr in resolved.gateway_routes_of(&vg.common.key) {
@@ -255,7 +278,12 @@ pub(super) fn translate_routes(ctx: &mut Context<'_>, vg: &VirtualGatewayEntry<'
             .map(|c| (c, c.host.coverage(host)))
             .filter(|(_, coverage)| *coverage != Coverage::None)
             .collect();
-        let several_namespaces = members.iter().map(|(c, _)| &c.namespace).collect::<BTreeSet<_>>().len() > 1;
+        let several_namespaces = members
+            .iter()
+            .map(|(c, _)| &c.namespace)
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1;
         let mut rules: Vec<(&Candidate, HttpRoute)> = Vec::new();
         for (c, coverage) in &members {
             let own = c.host.own_host() == *host;
@@ -269,7 +297,9 @@ pub(super) fn translate_routes(ctx: &mut Context<'_>, vg: &VirtualGatewayEntry<'
                 }
                 if let Some((earlier, _)) = rules.iter().find(|(_, r)| shadows(r, &rule)) {
                     if own {
-                        shadowed_by.entry(c.source.clone()).or_insert_with(|| earlier.source.to_string());
+                        shadowed_by
+                            .entry(c.source.clone())
+                            .or_insert_with(|| earlier.source.to_string());
                     }
                     continue;
                 }
@@ -284,17 +314,20 @@ pub(super) fn translate_routes(ctx: &mut Context<'_>, vg: &VirtualGatewayEntry<'
         }
         let sources: Vec<&ObjectRef> = {
             let mut seen = BTreeSet::new();
-            rules.iter().map(|(c, _)| &c.source).filter(|s| seen.insert((*s).clone())).collect()
+            rules
+                .iter()
+                .map(|(c, _)| &c.source)
+                .filter(|s| seen.insert((*s).clone()))
+                .collect()
         };
         let namespaces: BTreeSet<&str> = rules.iter().map(|(c, _)| c.namespace.as_str()).collect();
         let namespace = match namespaces.iter().next() {
             Some(only) if namespaces.len() == 1 => (*only).to_owned(),
             _ => vg.common.key.namespace.clone(),
         };
-        let name = match sources.as_slice() {
-            [only] => only.name.clone(),
-            _ => virtual_service_name(&vg.common.key.name, host),
-        };
+        // Named after gateway and host: the GatewayRoutes' names usually are those of the
+        // App Mesh VirtualServices they target, whose mesh VirtualServices already use them.
+        let name = virtual_service_name(&vg.common.key.name, host);
         let ports = served_ports(rules.iter().map(|(_, r)| r));
         let spec = VirtualServiceSpec {
             hosts: vec![host.clone()],
@@ -302,18 +335,34 @@ pub(super) fn translate_routes(ctx: &mut Context<'_>, vg: &VirtualGatewayEntry<'
             http: rules.into_iter().map(|(_, r)| r).collect(),
             ..VirtualServiceSpec::default()
         };
-        let Some((first, rest)) = sources.split_first() else { continue };
-        let key = ctx.output.insert(VirtualService::new(Metadata::new(names::object_name(&name), namespace.clone()), spec), first);
+        let Some((first, rest)) = sources.split_first() else {
+            continue;
+        };
+        let key = ctx.output.insert(
+            VirtualService::new(
+                Metadata::new(names::object_name(&name), namespace.clone()),
+                spec,
+            ),
+            first,
+        );
         for source in rest {
             ctx.output.add_source(&key, source);
         }
-        served.push(ServedHost { namespace, host: host.clone(), ports });
+        served.push(ServedHost {
+            namespace,
+            host: host.clone(),
+            ports,
+        });
     }
-    for c in &candidates {
+    for c in candidates {
+        c.notes.report(ctx, &c.source);
         if reachable.contains(&c.source) {
+            c.usage.report(ctx, &c.source);
             continue;
         }
-        let earlier = shadowed_by.get(&c.source).map_or_else(|| "an earlier GatewayRoute".to_owned(), |s| s.clone());
+        let earlier = shadowed_by
+            .get(&c.source)
+            .map_or_else(|| "an earlier GatewayRoute".to_owned(), |s| s.clone());
         ctx.note(
             CODE_UNREACHABLE,
             &c.source,
@@ -324,7 +373,7 @@ pub(super) fn translate_routes(ctx: &mut Context<'_>, vg: &VirtualGatewayEntry<'
     served
 }
 
-/// A readable name for a VirtualService merging several GatewayRoutes of one gateway host.
+/// A readable name for the VirtualService of the GatewayRoutes of one gateway host.
 fn virtual_service_name(gateway: &str, host: &str) -> String {
     match host {
         "*" => format!("{gateway}-routes"),
@@ -348,7 +397,9 @@ fn served_ports<'r>(rules: impl Iterator<Item = &'r HttpRoute>) -> Option<BTreeS
 
 /// Limit a rule to the requests whose `:authority` passes `host`'s condition.
 fn restrict_authority(rule: &mut HttpRoute, host: &HostMatch) {
-    let Some(authority) = host.authority() else { return };
+    let Some(authority) = host.authority() else {
+        return;
+    };
     if rule.matches.is_empty() {
         rule.matches.push(HttpMatchRequest::default());
     }
@@ -363,18 +414,26 @@ fn shadows(earlier: &HttpRoute, later: &HttpRoute) -> bool {
     if earlier.matches.is_empty() {
         return true;
     }
-    !later.matches.is_empty() && later.matches.iter().all(|l| earlier.matches.iter().any(|e| match_covers(e, l)))
+    !later.matches.is_empty()
+        && later
+            .matches
+            .iter()
+            .all(|l| earlier.matches.iter().any(|e| match_covers(e, l)))
 }
 
 fn match_covers(e: &HttpMatchRequest, l: &HttpMatchRequest) -> bool {
     let uri = match (&e.uri, &l.uri) {
         (None, _) => true,
-        (Some(StringMatch::Prefix(p)), Some(StringMatch::Prefix(q) | StringMatch::Exact(q))) => q.starts_with(p.as_str()),
+        (Some(StringMatch::Prefix(p)), Some(StringMatch::Prefix(q) | StringMatch::Exact(q))) => {
+            q.starts_with(p.as_str())
+        }
         (Some(a), Some(b)) => a == b,
         (Some(_), None) => false,
     };
     let option = |a: &Option<StringMatch>, b: &Option<StringMatch>| a.is_none() || a == b;
-    let map = |a: &BTreeMap<String, StringMatch>, b: &BTreeMap<String, StringMatch>| a.iter().all(|(k, v)| b.get(k) == Some(v));
+    let map = |a: &BTreeMap<String, StringMatch>, b: &BTreeMap<String, StringMatch>| {
+        a.iter().all(|(k, v)| b.get(k) == Some(v))
+    };
     uri && option(&e.scheme, &l.scheme)
         && option(&e.method, &l.method)
         && option(&e.authority, &l.authority)
@@ -383,13 +442,18 @@ fn match_covers(e: &HttpMatchRequest, l: &HttpMatchRequest) -> bool {
         && map(&e.without_headers, &l.without_headers)
         && (e.port.is_none() || e.port == l.port)
         && e.ignore_uri_case == l.ignore_uri_case
-        && e.source_labels.iter().all(|(k, v)| l.source_labels.get(k) == Some(v))
+        && e.source_labels
+            .iter()
+            .all(|(k, v)| l.source_labels.get(k) == Some(v))
         && e.gateways.iter().all(|g| l.gateways.contains(g))
 }
 
 /// The route of a GatewayRoute, whichever type it is.
 enum RouteKind<'g> {
-    Http { key: &'static str, route: &'g HttpGatewayRoute },
+    Http {
+        key: &'static str,
+        route: &'g HttpGatewayRoute,
+    },
     Grpc(&'g GrpcGatewayRoute),
 }
 
@@ -401,13 +465,23 @@ struct MatchPlan {
     prefix_len: usize,
 }
 
-fn candidate(ctx: &mut Context<'_>, gr: &GatewayRouteEntry<'_>, binding: &GatewayBinding) -> Option<Candidate> {
+fn candidate(
+    ctx: &mut Context<'_>,
+    gr: &GatewayRouteEntry<'_>,
+    binding: &GatewayBinding,
+) -> Option<Candidate> {
     let source = gr.common.key.object_ref(AppMeshKind::GatewayRoute);
     let spec = &gr.object.spec;
     let kind = if let Some(route) = &spec.http_route {
-        RouteKind::Http { key: "httpRoute", route }
+        RouteKind::Http {
+            key: "httpRoute",
+            route,
+        }
     } else if let Some(route) = &spec.http2_route {
-        RouteKind::Http { key: "http2Route", route }
+        RouteKind::Http {
+            key: "http2Route",
+            route,
+        }
     } else if let Some(route) = &spec.grpc_route {
         RouteKind::Grpc(route)
     } else {
@@ -419,19 +493,30 @@ fn candidate(ctx: &mut Context<'_>, gr: &GatewayRouteEntry<'_>, binding: &Gatewa
         RouteKind::Grpc(_) => "spec.grpcRoute".to_owned(),
     };
     let mut notes = Notes::default();
-    let result = build_candidate(ctx, gr, &source, &kind, &field, binding, &mut notes);
-    notes.report(ctx, &source);
+    let mut usage = Notes::default();
+    let result = build_candidate(
+        ctx, gr, &source, &kind, &field, binding, &mut notes, &mut usage,
+    );
     match result {
-        Ok(c) => Some(c),
+        Ok(mut c) => {
+            c.notes = notes;
+            c.usage = usage;
+            Some(c)
+        }
         Err(Some(why)) => {
+            notes.report(ctx, &source);
             ctx.note(CODE_NOT_CONVERTED, &source, &field, why);
             None
         }
         // The notes already say why (a condition Istio cannot express).
-        Err(None) => None,
+        Err(None) => {
+            notes.report(ctx, &source);
+            None
+        }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_candidate(
     ctx: &mut Context<'_>,
     gr: &GatewayRouteEntry<'_>,
@@ -440,6 +525,7 @@ fn build_candidate(
     field: &str,
     binding: &GatewayBinding,
     notes: &mut Notes,
+    usage: &mut Notes,
 ) -> Result<Candidate, Option<String>> {
     let (hostname, port) = match kind {
         RouteKind::Http { route, .. } => (route.match_.hostname.as_ref(), route.match_.port),
@@ -452,16 +538,26 @@ fn build_candidate(
     }
     .map_err(|matches::Inexpressible| None)?;
     if let Some(port) = port {
-        let listener = u32::try_from(port).ok().filter(|p| binding.ports.contains(p));
-        let Some(listener) = listener else {
+        let server = binding
+            .ports
+            .iter()
+            .find(|(listener, _)| i64::from(*listener) == port)
+            .map(|(_, server)| *server);
+        let Some(server) = server else {
             return Err(Some(format!(
                 "it matches port {port}, which is no listener port of its VirtualGateway ({}), so App Mesh never routed anything to it",
-                binding.ports.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                binding
+                    .ports
+                    .iter()
+                    .map(|(listener, _)| listener.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
-        // With one listener the port condition holds for every request of the gateway.
+        // Istio matches the Gateway server's port. With one listener the condition holds for
+        // every request of the gateway.
         if binding.ports.len() > 1 {
-            plan.m.port = Some(listener);
+            plan.m.port = Some(server);
         }
     }
     if host.needs_authority() {
@@ -475,12 +571,27 @@ fn build_candidate(
         );
     }
     let (action_field, target_port, target_vs) = match kind {
-        RouteKind::Http { route, .. } => (format!("{field}.action"), route.action.target.port, gr.target.as_ref()),
-        RouteKind::Grpc(route) => (format!("{field}.action"), route.action.target.port, gr.target.as_ref()),
+        RouteKind::Http { route, .. } => (
+            format!("{field}.action"),
+            route.action.target.port,
+            gr.target.as_ref(),
+        ),
+        RouteKind::Grpc(route) => (
+            format!("{field}.action"),
+            route.action.target.port,
+            gr.target.as_ref(),
+        ),
     };
     let vs = target_virtual_service(ctx, target_vs)?;
     let (rewrite, path_rewritten) = match kind {
-        RouteKind::Http { route, .. } => http_rewrite(route.action.rewrite.as_ref(), &plan.path, vs, &action_field, notes),
+        RouteKind::Http { route, .. } => http_rewrite(
+            route.action.rewrite.as_ref(),
+            &plan.path,
+            &vs.aws_name,
+            &action_field,
+            notes,
+            usage,
+        ),
         RouteKind::Grpc(route) => {
             let disabled = route
                 .action
@@ -490,19 +601,33 @@ fn build_candidate(
                 .and_then(|h| h.default_target_hostname)
                 == Some(DefaultRewrite::Disabled);
             let mut defaults_written = Vec::new();
-            let rewrite = authority_rewrite(disabled, vs, &mut defaults_written);
-            note_default_rewrites(notes, &action_field, &defaults_written);
+            let rewrite = authority_rewrite(disabled, &vs.aws_name, &mut defaults_written);
+            note_default_rewrites(usage, &action_field, &defaults_written);
             (rewrite, false)
         }
     };
     let name = gr.common.key.name.clone();
     let base = HttpRoute {
         name: Some(name.clone()),
-        matches: if plan.m == HttpMatchRequest::default() { Vec::new() } else { vec![plan.m.clone()] },
+        matches: if plan.m == HttpMatchRequest::default() {
+            Vec::new()
+        } else {
+            vec![plan.m.clone()]
+        },
         rewrite,
         ..HttpRoute::default()
     };
-    let rules = target_rules(ctx, vs, target_port, &base, &plan.m, path_rewritten, &action_field, notes)?;
+    let rules = target_rules(
+        ctx,
+        vs,
+        target_port,
+        &base,
+        &plan.m,
+        path_rewritten,
+        &action_field,
+        notes,
+        usage,
+    )?;
     let priority = gr.object.spec.priority.unwrap_or(DEFAULT_PRIORITY);
     Ok(Candidate {
         source: source.clone(),
@@ -517,6 +642,8 @@ fn build_candidate(
         },
         host,
         rules,
+        notes: Notes::default(),
+        usage: Notes::default(),
     })
 }
 
@@ -528,7 +655,11 @@ fn describe_host(host: &HostMatch) -> String {
     }
 }
 
-fn http_match(route: &HttpGatewayRoute, field: &str, notes: &mut Notes) -> Result<MatchPlan, matches::Inexpressible> {
+fn http_match(
+    route: &HttpGatewayRoute,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<MatchPlan, matches::Inexpressible> {
     let am = &route.match_;
     let base = format!("{field}.match");
     let mut m = HttpMatchRequest::default();
@@ -541,11 +672,20 @@ fn http_match(route: &HttpGatewayRoute, field: &str, notes: &mut Notes) -> Resul
     };
     let headers = matches::add_header_conditions(
         &mut m,
-        am.headers.iter().map(|h| HeaderCondition { name: &h.name, method: h.match_.as_ref(), invert: h.invert.unwrap_or(false) }),
+        am.headers.iter().map(|h| HeaderCondition {
+            name: &h.name,
+            method: h.match_.as_ref(),
+            invert: h.invert.unwrap_or(false),
+        }),
         &format!("{base}.headers"),
         notes,
     );
-    let query = matches::add_query_conditions(&mut m, &am.query_parameters, &format!("{base}.queryParameters"), notes);
+    let query = matches::add_query_conditions(
+        &mut m,
+        &am.query_parameters,
+        &format!("{base}.queryParameters"),
+        notes,
+    );
     let uri = uri?;
     headers?;
     query?;
@@ -553,24 +693,40 @@ fn http_match(route: &HttpGatewayRoute, field: &str, notes: &mut Notes) -> Resul
         m.method = Some(matches::method_match(method));
     }
     let (path, path_specificity, prefix_len) = match &uri {
+        Some(StringMatch::Prefix(p)) if p == "/" => {
+            (PathCondition::Prefix(p.clone()), ANY_PATH, p.len())
+        }
         Some(StringMatch::Prefix(p)) => (PathCondition::Prefix(p.clone()), 1, p.len()),
         Some(StringMatch::Exact(_)) => (PathCondition::Exact, 0, 0),
         Some(_) => (PathCondition::Regex, 2, 0),
-        None => (PathCondition::None, 1, 0),
+        None => (PathCondition::None, ANY_PATH, 0),
     };
     // `prefix: /` matches every path: no condition at all in Istio.
     m.uri = uri.filter(|u| *u != StringMatch::prefix("/"));
-    Ok(MatchPlan { m, path, path_specificity, prefix_len })
+    Ok(MatchPlan {
+        m,
+        path,
+        path_specificity,
+        prefix_len,
+    })
 }
 
-fn grpc_match(route: &GrpcGatewayRoute, field: &str, notes: &mut Notes) -> Result<MatchPlan, matches::Inexpressible> {
+fn grpc_match(
+    route: &GrpcGatewayRoute,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<MatchPlan, matches::Inexpressible> {
     let am = &route.match_;
     let base = format!("{field}.match");
     let mut m = HttpMatchRequest::default();
     let uri = matches::grpc_uri(am.service_name.as_deref(), None, &base, notes);
     let metadata = matches::add_header_conditions(
         &mut m,
-        am.metadata.iter().map(|h| HeaderCondition { name: &h.name, method: h.match_.as_ref(), invert: h.invert.unwrap_or(false) }),
+        am.metadata.iter().map(|h| HeaderCondition {
+            name: &h.name,
+            method: h.match_.as_ref(),
+            invert: h.invert.unwrap_or(false),
+        }),
         &format!("{base}.metadata"),
         notes,
     );
@@ -581,19 +737,31 @@ fn grpc_match(route: &GrpcGatewayRoute, field: &str, notes: &mut Notes) -> Resul
         _ => 0,
     };
     m.uri = uri;
-    Ok(MatchPlan { m, path: PathCondition::None, path_specificity: 1, prefix_len })
+    Ok(MatchPlan {
+        m,
+        path: PathCondition::None,
+        path_specificity: if prefix_len == 0 { ANY_PATH } else { 1 },
+        prefix_len,
+    })
 }
 
 /// The target VirtualService of a GatewayRoute, or why there is none to route to.
-fn target_virtual_service<'r>(ctx: &Context<'r>, target: Option<&Target>) -> Result<&'r VirtualServiceEntry<'r>, Option<String>> {
+fn target_virtual_service<'r>(
+    ctx: &Context<'r>,
+    target: Option<&Target>,
+) -> Result<&'r VirtualServiceEntry<'r>, Option<String>> {
     let resolved = ctx.resolved;
     match target {
-        None => Err(Some("the GatewayRoute names no target VirtualService".to_owned())),
+        None => Err(Some(
+            "the GatewayRoute names no target VirtualService".to_owned(),
+        )),
         Some(Target::Arn(arn)) => Err(Some(format!(
             "the target VirtualService is referenced by ARN ({arn}), which cannot be mapped to an Istio host from manifests"
         ))),
         Some(Target::Object(key)) => match resolved.virtual_services.get(key) {
-            None => Err(Some(format!("the target VirtualService {key} is not in the input"))),
+            None => Err(Some(format!(
+                "the target VirtualService {key} is not in the input"
+            ))),
             Some(vs) if vs.provider.is_none() => Err(Some(format!(
                 "the target VirtualService {key} has no provider, so App Mesh's gateway had nowhere to send these requests"
             ))),
@@ -603,17 +771,31 @@ fn target_virtual_service<'r>(ctx: &Context<'r>, target: Option<&Target>) -> Res
 }
 
 /// App Mesh's Host rewrite: to the target VirtualService's name, unless disabled.
-fn authority_rewrite(disabled: bool, vs: &VirtualServiceEntry<'_>, defaults_written: &mut Vec<String>) -> Option<HttpRewrite> {
+fn authority_rewrite(
+    disabled: bool,
+    target_name: &str,
+    defaults_written: &mut Vec<String>,
+) -> Option<HttpRewrite> {
     if disabled {
         return None;
     }
-    defaults_written.push(format!("the Host header is rewritten to {:?}", vs.aws_name));
-    Some(HttpRewrite { authority: Some(vs.aws_name.clone()), ..HttpRewrite::default() })
+    defaults_written.push(format!("the Host header is rewritten to {target_name:?}"));
+    Some(HttpRewrite {
+        authority: Some(target_name.to_owned()),
+        ..HttpRewrite::default()
+    })
 }
 
 fn note_default_rewrites(notes: &mut Notes, field: &str, written: &[String]) {
     if !written.is_empty() {
-        notes.add(CODE_DEFAULT_REWRITES, format!("{field}.rewrite"), format!("App Mesh's default rewrites are written out: {}", written.join("; ")));
+        notes.add(
+            CODE_DEFAULT_REWRITES,
+            format!("{field}.rewrite"),
+            format!(
+                "App Mesh's default rewrites are written out: {}",
+                written.join("; ")
+            ),
+        );
     }
 }
 
@@ -622,15 +804,22 @@ fn note_default_rewrites(notes: &mut Notes, field: &str, written: &[String]) {
 fn http_rewrite(
     rewrite: Option<&HttpGatewayRouteRewrite>,
     path: &PathCondition,
-    vs: &VirtualServiceEntry<'_>,
+    target_name: &str,
     field: &str,
     notes: &mut Notes,
+    usage: &mut Notes,
 ) -> (Option<HttpRewrite>, bool) {
-    let hostname_disabled = rewrite.and_then(|r| r.hostname.as_ref()).and_then(|h| h.default_target_hostname) == Some(DefaultRewrite::Disabled);
+    let hostname_disabled = rewrite
+        .and_then(|r| r.hostname.as_ref())
+        .and_then(|h| h.default_target_hostname)
+        == Some(DefaultRewrite::Disabled);
     let mut written = Vec::new();
-    let mut result = authority_rewrite(hostname_disabled, vs, &mut written).unwrap_or_default();
+    let mut result =
+        authority_rewrite(hostname_disabled, target_name, &mut written).unwrap_or_default();
     let prefix_rewrite = rewrite.and_then(|r| r.prefix.as_ref());
-    let path_rewrite = rewrite.and_then(|r| r.path.as_ref()).and_then(|p| p.exact.as_deref());
+    let path_rewrite = rewrite
+        .and_then(|r| r.path.as_ref())
+        .and_then(|p| p.exact.as_deref());
     let rewrite_field = format!("{field}.rewrite");
     if let Some(value) = path_rewrite {
         // Istio's `uri` replaces the whole path only after an exact or regex match; after a
@@ -638,49 +827,77 @@ fn http_rewrite(
         if matches!(path, PathCondition::Exact | PathCondition::Regex) {
             result.uri = Some(value.to_owned());
         } else {
-            result.uri_regex_rewrite = Some(RegexRewrite { pattern: "^.*$".to_owned(), rewrite: value.to_owned() });
+            result.uri_regex_rewrite = Some(RegexRewrite {
+                pattern: "^.*$".to_owned(),
+                rewrite: value.to_owned(),
+            });
         }
         if prefix_rewrite.is_some() {
             notes.add(CODE_REWRITE_IGNORED, format!("{rewrite_field}.prefix"), "both prefix and path rewrites are set (App Mesh accepts one); the path rewrite is used");
         }
     } else if let PathCondition::Prefix(prefix) = path {
         let value = prefix_rewrite.and_then(|p| p.value.as_deref());
-        let disabled = prefix_rewrite.and_then(|p| p.default_prefix) == Some(DefaultRewrite::Disabled);
+        let disabled =
+            prefix_rewrite.and_then(|p| p.default_prefix) == Some(DefaultRewrite::Disabled);
         match value {
             // Istio's `uri` replaces the matched prefix, as App Mesh's value does.
             Some(value) => result.uri = Some(value.to_owned()),
             None if disabled || prefix == "/" => {}
             None => {
-                written.push(format!("the matched prefix {prefix:?} is rewritten to \"/\""));
+                written.push(format!(
+                    "the matched prefix {prefix:?} is rewritten to \"/\""
+                ));
                 if prefix.ends_with('/') {
                     result.uri = Some("/".to_owned());
                 } else {
                     // Replacing `/chapter` by `/` would turn `/chapter/1` into `//1`; App Mesh
                     // documents `/1`, so the slash after the prefix goes too.
-                    result.uri_regex_rewrite =
-                        Some(RegexRewrite { pattern: format!("^{}/?", matches::escape_re2(prefix)), rewrite: "/".to_owned() });
+                    result.uri_regex_rewrite = Some(RegexRewrite {
+                        pattern: format!("^{}/?", matches::escape_re2(prefix)),
+                        rewrite: "/".to_owned(),
+                    });
                 }
             }
         }
-    } else if prefix_rewrite.is_some_and(|p| p.value.is_some() || p.default_prefix == Some(DefaultRewrite::Enabled)) {
+    } else if prefix_rewrite
+        .is_some_and(|p| p.value.is_some() || p.default_prefix == Some(DefaultRewrite::Enabled))
+    {
         notes.add(CODE_REWRITE_IGNORED, format!("{rewrite_field}.prefix"), "a prefix rewrite needs a prefix match, and this GatewayRoute matches no prefix; it is left out");
     }
-    note_default_rewrites(notes, field, &written);
+    note_default_rewrites(usage, field, &written);
     let path_rewritten = result.uri.is_some() || result.uri_regex_rewrite.is_some();
     let rewrite = (result != HttpRewrite::default()).then_some(result);
     (rewrite, path_rewritten)
 }
 
 /// Timeout and retries of a gateway route whose target sets none: App Mesh's defaults.
-fn default_policies(ctx: &Context<'_>, field: &str, notes: &mut Notes) -> (Option<Duration>, Option<HttpRetry>) {
+fn default_policies(
+    ctx: &Context<'_>,
+    field: &str,
+    notes: &mut Notes,
+) -> (Option<Duration>, Option<HttpRetry>) {
     if ctx.opts.preserve_defaults {
-        notes.add(TIMEOUT_DEFAULT, field.to_owned(), format!("App Mesh's default per-request timeout of {} is written out", defaults::REQUEST_TIMEOUT));
+        notes.add(
+            TIMEOUT_DEFAULT,
+            field.to_owned(),
+            format!(
+                "App Mesh's default per-request timeout of {} is written out",
+                defaults::REQUEST_TIMEOUT
+            ),
+        );
         notes.add(
             RETRIES_DEFAULT,
             field.to_owned(),
-            format!("App Mesh's default retry policy ({} retries on {}) is written out", defaults::RETRY_ATTEMPTS, defaults::RETRY_ON.join(",")),
+            format!(
+                "App Mesh's default retry policy ({} retries on {}) is written out",
+                defaults::RETRY_ATTEMPTS,
+                defaults::RETRY_ON.join(",")
+            ),
         );
-        (Some(defaults::REQUEST_TIMEOUT), Some(defaults::retry_policy()))
+        (
+            Some(defaults::REQUEST_TIMEOUT),
+            Some(defaults::retry_policy()),
+        )
     } else {
         notes.add(
             DEFAULTS_DROPPED,
@@ -703,39 +920,54 @@ fn target_rules(
     path_rewritten: bool,
     field: &str,
     notes: &mut Notes,
+    usage: &mut Notes,
 ) -> Result<Vec<HttpRoute>, Option<String>> {
     let target_field = format!("{field}.target");
-    let single = |route: Vec<HttpRouteDestination>, (timeout, retries): (Option<Duration>, Option<HttpRetry>)| {
-        vec![HttpRoute { route, timeout, retries, ..base.clone() }]
+    let single = |route: Vec<HttpRouteDestination>,
+                  (timeout, retries): (Option<Duration>, Option<HttpRetry>)| {
+        vec![HttpRoute {
+            route,
+            timeout,
+            retries,
+            ..base.clone()
+        }]
     };
     match &vs.provider {
-        None => Err(Some(format!("the target VirtualService {} has no provider", vs.common.key))),
+        None => Err(Some(format!(
+            "the target VirtualService {} has no provider",
+            vs.common.key
+        ))),
         Some(Provider::VirtualNode(Target::Arn(arn))) => Err(Some(format!(
             "the target VirtualService {} is provided by a VirtualNode referenced by ARN ({arn}), which cannot be addressed from manifests",
             vs.common.key
         ))),
         Some(Provider::VirtualNode(Target::Object(node_key))) => {
-            let destination = virtual_router::target_destination(ctx, node_key, target_port).map_err(Some)?;
+            let destination =
+                virtual_router::target_destination(ctx, node_key, target_port).map_err(Some)?;
             // A VirtualService provided by a node has no route to carry a timeout or retry
             // policy: App Mesh's gateway applies the defaults.
-            let policies = default_policies(ctx, &target_field, notes);
-            Ok(single(vec![HttpRouteDestination::to(destination)], policies))
+            let policies = default_policies(ctx, &target_field, usage);
+            Ok(single(
+                vec![HttpRouteDestination::to(destination)],
+                policies,
+            ))
         }
-        Some(Provider::VirtualRouter(router)) => match compose_router(ctx, vs, router, target_port, base, gr_match, path_rewritten) {
-            Ok(composed) => {
-                notes.add(CODE_ROUTER_COMPOSED, target_field.clone(), composed.summary);
-                if !composed.ends_with_catch_all {
-                    notes.add(
+        Some(Provider::VirtualRouter(router)) => {
+            match compose_router(ctx, vs, router, target_port, base, gr_match, path_rewritten) {
+                Ok(composed) => {
+                    usage.add(CODE_ROUTER_COMPOSED, target_field.clone(), composed.summary);
+                    if !composed.ends_with_catch_all {
+                        notes.add(
                         CODE_ROUTER_FALLTHROUGH,
                         target_field,
                         format!("no route of {} matches every request, so requests it does not route continue to later gateway routes instead of failing", composed.router),
                     );
+                    }
+                    Ok(composed.rules)
                 }
-                Ok(composed.rules)
-            }
-            Err(why) => {
-                let destination = service_host_destination(ctx, vs, target_port);
-                notes.add(
+                Err(why) => {
+                    let destination = service_host_destination(ctx, vs, target_port);
+                    notes.add(
                     CODE_ROUTER_NOT_APPLIED,
                     target_field.clone(),
                     format!(
@@ -743,15 +975,23 @@ fn target_rules(
                         destination.host
                     ),
                 );
-                let policies = default_policies(ctx, &target_field, notes);
-                Ok(single(vec![HttpRouteDestination::to(destination)], policies))
+                    let policies = default_policies(ctx, &target_field, usage);
+                    Ok(single(
+                        vec![HttpRouteDestination::to(destination)],
+                        policies,
+                    ))
+                }
             }
-        },
+        }
     }
 }
 
 /// The Istio destination for a VirtualService's own host (and port).
-fn service_host_destination(ctx: &Context<'_>, vs: &VirtualServiceEntry<'_>, target_port: Option<i64>) -> Destination {
+fn service_host_destination(
+    ctx: &Context<'_>,
+    vs: &VirtualServiceEntry<'_>,
+    target_port: Option<i64>,
+) -> Destination {
     let domain = &ctx.opts.cluster_domain;
     let host = ctx.qualify(&vs.aws_name, &vs.common.key.namespace);
     let mut destination = Destination::host(&host);
@@ -761,7 +1001,12 @@ fn service_host_destination(ctx: &Context<'_>, vs: &VirtualServiceEntry<'_>, tar
         _ => None,
     };
     let service_ports = names::service_of_host(&host, domain)
-        .and_then(|(ns, name)| ctx.inventory.services.iter().find(|s| s.object.namespace == ns && s.object.name == name))
+        .and_then(|(ns, name)| {
+            ctx.inventory
+                .services
+                .iter()
+                .find(|s| s.object.namespace == ns && s.object.name == name)
+        })
         .map_or(0, |s| s.object.ports.len());
     if let Some(port) = listener_port
         && (target_port.is_some() || service_ports > 1)
@@ -796,10 +1041,15 @@ fn compose_router(
     path_rewritten: bool,
 ) -> Result<Composed, String> {
     let Target::Object(router_key) = router else {
-        return Err(format!("the provider of {} is a VirtualRouter referenced by ARN", vs.common.key));
+        return Err(format!(
+            "the provider of {} is a VirtualRouter referenced by ARN",
+            vs.common.key
+        ));
     };
     let Some(router) = ctx.resolved.virtual_routers.get(router_key) else {
-        return Err(format!("its VirtualRouter {router_key} is not in the input"));
+        return Err(format!(
+            "its VirtualRouter {router_key} is not in the input"
+        ));
     };
     let router_name = format!("VirtualRouter {router_key}");
     let multi_port = router.object.spec.listeners.len() > 1;
@@ -815,7 +1065,9 @@ fn compose_router(
     let mut planned = virtual_router::plan_router(&mut scratch, router, multi_port);
     if multi_port {
         let Some(port) = target_port.and_then(|p| u32::try_from(p).ok()) else {
-            return Err(format!("{router_name} has several listeners and the GatewayRoute names no target port"));
+            return Err(format!(
+                "{router_name} has several listeners and the GatewayRoute names no target port"
+            ));
         };
         planned.retain(|r| r.port == Some(port));
     }
@@ -824,32 +1076,47 @@ fn compose_router(
         planned.truncate(end + 1);
     }
     if planned.is_empty() {
-        return Err(format!("no route of {router_name} could be converted for the target's port"));
+        return Err(format!(
+            "no route of {router_name} could be converted for the target's port"
+        ));
     }
     let ends_with_catch_all = planned.last().is_some_and(|r| r.catch_all);
     let mut rules = Vec::new();
     let mut described = Vec::new();
     for p in &planned {
         let Rule::Http(route) = &p.rule else {
-            return Err(format!("route `{}` of {router_name} is a TCP route", p.name));
+            return Err(format!(
+                "route `{}` of {router_name} is a TCP route",
+                p.name
+            ));
         };
         let router_match = route.matches.first().cloned().map(|mut m| {
             m.port = None;
             m
         });
         let joined = match router_match {
-            None => Conjunction::Match(gr_match.clone()),
+            None => Conjunction::Match(Box::new(gr_match.clone())),
             Some(m) => conjoin(gr_match, &m, path_rewritten),
         };
         let m = match joined {
-            Conjunction::Match(m) => m,
+            Conjunction::Match(m) => *m,
             Conjunction::Never => continue,
-            Conjunction::Inexpressible(why) => return Err(format!("route `{}` of {router_name} {why}", p.name)),
+            Conjunction::Inexpressible(why) => {
+                return Err(format!("route `{}` of {router_name} {why}", p.name));
+            }
         };
-        described.push(format!("`{}` ({})", p.name, describe_destinations(&route.route)));
+        described.push(format!(
+            "`{}` ({})",
+            p.name,
+            describe_destinations(&route.route)
+        ));
         rules.push(HttpRoute {
             name: base.name.as_ref().map(|n| format!("{n}.{}", p.name)),
-            matches: if m == HttpMatchRequest::default() { Vec::new() } else { vec![m] },
+            matches: if m == HttpMatchRequest::default() {
+                Vec::new()
+            } else {
+                vec![m]
+            },
             route: route.route.clone(),
             timeout: route.timeout,
             retries: route.retries.clone(),
@@ -857,10 +1124,20 @@ fn compose_router(
         });
     }
     if rules.is_empty() {
-        return Err(format!("no route of {router_name} can match the requests of this GatewayRoute"));
+        return Err(format!(
+            "no route of {router_name} can match the requests of this GatewayRoute"
+        ));
     }
-    let summary = format!("the gateway applies the routes of {router_name} itself: {}", described.join(", "));
-    Ok(Composed { rules, ends_with_catch_all, router: router_name, summary })
+    let summary = format!(
+        "the gateway applies the routes of {router_name} itself: {}",
+        described.join(", ")
+    );
+    Ok(Composed {
+        rules,
+        ends_with_catch_all,
+        router: router_name,
+        summary,
+    })
 }
 
 fn describe_destinations(route: &[HttpRouteDestination]) -> String {
@@ -877,7 +1154,7 @@ fn describe_destinations(route: &[HttpRouteDestination]) -> String {
 /// The conjunction of two Istio match conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Conjunction {
-    Match(HttpMatchRequest),
+    Match(Box<HttpMatchRequest>),
     /// No request satisfies both.
     Never,
     /// Both can hold, but one Istio match cannot say so; the reason.
@@ -887,11 +1164,22 @@ enum Conjunction {
 /// Join the GatewayRoute's conditions with a router route's. The router sees the request after
 /// the gateway's rewrites, so its path condition cannot be checked at the gateway once the path
 /// was rewritten.
-fn conjoin(gateway: &HttpMatchRequest, router: &HttpMatchRequest, path_rewritten: bool) -> Conjunction {
+fn conjoin(
+    gateway: &HttpMatchRequest,
+    router: &HttpMatchRequest,
+    path_rewritten: bool,
+) -> Conjunction {
     let mut m = gateway.clone();
-    if let Some(router_uri) = &router.uri {
+    // `prefix: /` holds for every path, rewritten or not.
+    let router_uri = router
+        .uri
+        .as_ref()
+        .filter(|u| **u != StringMatch::prefix("/"));
+    if let Some(router_uri) = router_uri {
         if path_rewritten {
-            return Conjunction::Inexpressible("matches the path, which the gateway rewrites before the router sees it".to_owned());
+            return Conjunction::Inexpressible(
+                "matches the path, which the gateway rewrites before the router sees it".to_owned(),
+            );
         }
         m.uri = match both_uri(gateway.uri.as_ref(), router_uri) {
             Ok(Some(uri)) => Some(uri),
@@ -912,7 +1200,11 @@ fn conjoin(gateway: &HttpMatchRequest, router: &HttpMatchRequest, path_rewritten
     for (mine, theirs, what) in [
         (&mut m.headers, &router.headers, "header"),
         (&mut m.query_params, &router.query_params, "query parameter"),
-        (&mut m.without_headers, &router.without_headers, "absent header"),
+        (
+            &mut m.without_headers,
+            &router.without_headers,
+            "absent header",
+        ),
     ] {
         for (key, value) in theirs {
             match join_value(mine.get(key), Some(value)) {
@@ -924,20 +1216,25 @@ fn conjoin(gateway: &HttpMatchRequest, router: &HttpMatchRequest, path_rewritten
             }
         }
     }
-    Conjunction::Match(m)
+    Conjunction::Match(Box::new(m))
 }
 
 fn never_or(never: bool, what: &str) -> Conjunction {
     if never {
         Conjunction::Never
     } else {
-        Conjunction::Inexpressible(format!("and the GatewayRoute both set different {what} conditions, which one Istio match cannot combine"))
+        Conjunction::Inexpressible(format!(
+            "and the GatewayRoute both set different {what} conditions, which one Istio match cannot combine"
+        ))
     }
 }
 
 /// Both conditions on one value: `Err(true)` when they exclude each other (two different exact
 /// values), `Err(false)` when they may overlap but cannot be written as one.
-fn join_value(a: Option<&StringMatch>, b: Option<&StringMatch>) -> Result<Option<StringMatch>, bool> {
+fn join_value(
+    a: Option<&StringMatch>,
+    b: Option<&StringMatch>,
+) -> Result<Option<StringMatch>, bool> {
     match (a, b) {
         (None, x) | (x, None) => Ok(x.cloned()),
         (Some(a), Some(b)) if a == b => Ok(Some(a.clone())),
@@ -947,8 +1244,13 @@ fn join_value(a: Option<&StringMatch>, b: Option<&StringMatch>) -> Result<Option
 }
 
 /// Both path conditions: `Ok(None)` when no path satisfies both.
-fn both_uri(gateway: Option<&StringMatch>, router: &StringMatch) -> Result<Option<StringMatch>, String> {
-    let Some(gateway) = gateway else { return Ok(Some(router.clone())) };
+fn both_uri(
+    gateway: Option<&StringMatch>,
+    router: &StringMatch,
+) -> Result<Option<StringMatch>, String> {
+    let Some(gateway) = gateway else {
+        return Ok(Some(router.clone()));
+    };
     match (gateway, router) {
         (StringMatch::Prefix(p), StringMatch::Prefix(q)) => Ok(if q.starts_with(p.as_str()) {
             Some(router.clone())
@@ -972,19 +1274,28 @@ mod tests {
     use super::*;
 
     fn host(exact: Option<&str>, suffix: Option<&str>) -> HostMatch {
-        HostMatch::of(Some(&GatewayRouteHostnameMatch { exact: exact.map(str::to_owned), suffix: suffix.map(str::to_owned) }))
+        HostMatch::of(Some(&GatewayRouteHostnameMatch {
+            exact: exact.map(str::to_owned),
+            suffix: suffix.map(str::to_owned),
+        }))
     }
 
     #[test]
     fn hostname_conditions_map_to_istio_hosts() {
         assert_eq!(HostMatch::of(None).own_host(), "*");
-        assert_eq!(host(Some("Shop.Example.com."), None).own_host(), "shop.example.com");
+        assert_eq!(
+            host(Some("Shop.Example.com."), None).own_host(),
+            "shop.example.com"
+        );
         assert_eq!(host(None, Some(".example.com")).own_host(), "*.example.com");
         // Not at a label boundary: matched on :authority in "*".
         let odd = host(None, Some("example.com"));
         assert_eq!(odd.own_host(), "*");
         assert!(odd.needs_authority());
-        assert_eq!(odd.authority(), Some(StringMatch::regex(r".*example\.com(:[0-9]+)?")));
+        assert_eq!(
+            odd.authority(),
+            Some(StringMatch::regex(r".*example\.com(:[0-9]+)?"))
+        );
         assert!(host(Some("localhost"), None).needs_authority());
         assert!(!host(Some("a.example.com"), None).needs_authority());
     }
@@ -1002,35 +1313,68 @@ mod tests {
         assert_eq!(dot.coverage("a.example.com"), Coverage::Full);
         assert_eq!(dot.coverage("*.example.com"), Coverage::Full);
         assert_eq!(dot.coverage("*.b.example.com"), Coverage::Full);
-        assert_eq!(dot.coverage("*"), Coverage::None, "*.example.com is more specific than *");
+        assert_eq!(
+            dot.coverage("*"),
+            Coverage::None,
+            "*.example.com is more specific than *"
+        );
         assert_eq!(dot.coverage("a.example.org"), Coverage::None);
         assert_eq!(bare.coverage("*"), Coverage::Partial);
         assert_eq!(bare.coverage("*.example.com"), Coverage::Full);
         assert_eq!(bare.coverage("*.com"), Coverage::Partial);
         assert_eq!(bare.coverage("myexample.com"), Coverage::Full);
-        assert_eq!(host(None, Some(".com")).coverage("*.example.com"), Coverage::Full);
+        assert_eq!(
+            host(None, Some(".com")).coverage("*.example.com"),
+            Coverage::Full
+        );
     }
 
     fn rule(m: Option<HttpMatchRequest>) -> HttpRoute {
-        HttpRoute { matches: m.into_iter().collect(), ..HttpRoute::default() }
+        HttpRoute {
+            matches: m.into_iter().collect(),
+            ..HttpRoute::default()
+        }
     }
 
     fn prefix(p: &str) -> HttpMatchRequest {
-        HttpMatchRequest { uri: Some(StringMatch::prefix(p)), ..HttpMatchRequest::default() }
+        HttpMatchRequest {
+            uri: Some(StringMatch::prefix(p)),
+            ..HttpMatchRequest::default()
+        }
     }
 
     #[test]
     fn shadowing_needs_every_earlier_condition_to_hold() {
         assert!(shadows(&rule(None), &rule(Some(prefix("/a")))));
-        assert!(shadows(&rule(Some(prefix("/a"))), &rule(Some(prefix("/ab")))));
-        assert!(!shadows(&rule(Some(prefix("/ab"))), &rule(Some(prefix("/a")))));
+        assert!(shadows(
+            &rule(Some(prefix("/a"))),
+            &rule(Some(prefix("/ab")))
+        ));
+        assert!(!shadows(
+            &rule(Some(prefix("/ab"))),
+            &rule(Some(prefix("/a")))
+        ));
         assert!(!shadows(&rule(Some(prefix("/a"))), &rule(None)));
         let mut with_header = prefix("/a");
-        with_header.headers.insert("x-canary".into(), StringMatch::exact("1"));
-        assert!(shadows(&rule(Some(prefix("/"))), &rule(Some(with_header.clone()))));
-        assert!(!shadows(&rule(Some(with_header)), &rule(Some(prefix("/a")))));
-        let on_port = HttpMatchRequest { port: Some(8443), ..prefix("/a") };
-        assert!(!shadows(&rule(Some(on_port.clone())), &rule(Some(prefix("/a")))));
+        with_header
+            .headers
+            .insert("x-canary".into(), StringMatch::exact("1"));
+        assert!(shadows(
+            &rule(Some(prefix("/"))),
+            &rule(Some(with_header.clone()))
+        ));
+        assert!(!shadows(
+            &rule(Some(with_header)),
+            &rule(Some(prefix("/a")))
+        ));
+        let on_port = HttpMatchRequest {
+            port: Some(8443),
+            ..prefix("/a")
+        };
+        assert!(!shadows(
+            &rule(Some(on_port.clone())),
+            &rule(Some(prefix("/a")))
+        ));
         assert!(shadows(&rule(Some(prefix("/a"))), &rule(Some(on_port))));
     }
 
@@ -1038,33 +1382,175 @@ mod tests {
     fn conditions_are_joined_or_found_exclusive() {
         let gr = prefix("/shop");
         let mut header = HttpMatchRequest::default();
-        header.headers.insert("x-canary".into(), StringMatch::exact("true"));
-        let Conjunction::Match(joined) = conjoin(&gr, &header, true) else { panic!("joinable") };
+        header
+            .headers
+            .insert("x-canary".into(), StringMatch::exact("true"));
+        let Conjunction::Match(joined) = conjoin(&gr, &header, true) else {
+            panic!("joinable")
+        };
         assert_eq!(joined.uri, Some(StringMatch::prefix("/shop")));
         assert_eq!(joined.headers["x-canary"], StringMatch::exact("true"));
         // The router's path is checked after the gateway's rewrite.
-        assert!(matches!(conjoin(&gr, &prefix("/shop/cart"), true), Conjunction::Inexpressible(_)));
-        assert_eq!(conjoin(&gr, &prefix("/shop/cart"), false), Conjunction::Match(prefix("/shop/cart")));
+        assert!(matches!(
+            conjoin(&gr, &prefix("/shop/cart"), true),
+            Conjunction::Inexpressible(_)
+        ));
+        assert_eq!(
+            conjoin(&gr, &prefix("/shop/cart"), false),
+            Conjunction::Match(Box::new(prefix("/shop/cart")))
+        );
         assert_eq!(conjoin(&gr, &prefix("/other"), false), Conjunction::Never);
-        let get = HttpMatchRequest { method: Some(StringMatch::exact("GET")), ..HttpMatchRequest::default() };
-        let post = HttpMatchRequest { method: Some(StringMatch::exact("POST")), ..HttpMatchRequest::default() };
+        let get = HttpMatchRequest {
+            method: Some(StringMatch::exact("GET")),
+            ..HttpMatchRequest::default()
+        };
+        let post = HttpMatchRequest {
+            method: Some(StringMatch::exact("POST")),
+            ..HttpMatchRequest::default()
+        };
         assert_eq!(conjoin(&get, &post, false), Conjunction::Never);
-        let regex = HttpMatchRequest { method: Some(StringMatch::regex("P.*")), ..HttpMatchRequest::default() };
-        assert!(matches!(conjoin(&get, &regex, false), Conjunction::Inexpressible(_)));
+        let regex = HttpMatchRequest {
+            method: Some(StringMatch::regex("P.*")),
+            ..HttpMatchRequest::default()
+        };
+        assert!(matches!(
+            conjoin(&get, &regex, false),
+            Conjunction::Inexpressible(_)
+        ));
     }
 
     #[test]
     fn served_ports_are_none_when_a_rule_applies_everywhere() {
-        let on = |p| rule(Some(HttpMatchRequest { port: Some(p), ..prefix("/") }));
-        assert_eq!(served_ports([on(80), on(8443)].iter()), Some(BTreeSet::from([80, 8443])));
-        assert_eq!(served_ports([on(80), rule(Some(prefix("/x")))].iter()), None);
+        let on = |p| {
+            rule(Some(HttpMatchRequest {
+                port: Some(p),
+                ..prefix("/")
+            }))
+        };
+        assert_eq!(
+            served_ports([on(80), on(8443)].iter()),
+            Some(BTreeSet::from([80, 8443]))
+        );
+        assert_eq!(
+            served_ports([on(80), rule(Some(prefix("/x")))].iter()),
+            None
+        );
         assert_eq!(served_ports([rule(None)].iter()), None);
+    }
+
+    fn prefix_rewrite(
+        default_prefix: Option<DefaultRewrite>,
+        value: Option<&str>,
+    ) -> HttpGatewayRouteRewrite {
+        HttpGatewayRouteRewrite {
+            prefix: Some(crate::appmesh::gateway_route::GatewayRoutePrefixRewrite {
+                default_prefix,
+                value: value.map(str::to_owned),
+            }),
+            ..HttpGatewayRouteRewrite::default()
+        }
+    }
+
+    fn rewrite_of(
+        rewrite: Option<&HttpGatewayRouteRewrite>,
+        path: PathCondition,
+    ) -> (Option<HttpRewrite>, bool) {
+        let (mut notes, mut usage) = (Notes::default(), Notes::default());
+        http_rewrite(
+            rewrite,
+            &path,
+            "cart.shop.svc.cluster.local",
+            "spec.httpRoute.action",
+            &mut notes,
+            &mut usage,
+        )
+    }
+
+    #[test]
+    fn app_mesh_default_rewrites_replace_host_and_matched_prefix() {
+        let (rw, path_rewritten) = rewrite_of(None, PathCondition::Prefix("/cart".into()));
+        let rw = rw.unwrap();
+        assert!(path_rewritten);
+        assert_eq!(rw.authority.as_deref(), Some("cart.shop.svc.cluster.local"));
+        // `/cart/items` must become `/items`, not `//items`.
+        assert_eq!(rw.uri, None);
+        assert_eq!(
+            rw.uri_regex_rewrite,
+            Some(RegexRewrite {
+                pattern: "^/cart/?".into(),
+                rewrite: "/".into()
+            })
+        );
+        let (rw, _) = rewrite_of(None, PathCondition::Prefix("/cart/".into()));
+        assert_eq!(rw.unwrap().uri.as_deref(), Some("/"));
+        // Replacing `/` by `/` changes nothing.
+        let (rw, path_rewritten) = rewrite_of(None, PathCondition::Prefix("/".into()));
+        assert!(!path_rewritten);
+        assert_eq!(rw.unwrap().uri, None);
+    }
+
+    #[test]
+    fn explicit_and_disabled_rewrites() {
+        let value = prefix_rewrite(None, Some("/api/v2/"));
+        let (rw, _) = rewrite_of(Some(&value), PathCondition::Prefix("/v2/".into()));
+        assert_eq!(rw.unwrap().uri.as_deref(), Some("/api/v2/"));
+        let disabled = prefix_rewrite(Some(DefaultRewrite::Disabled), None);
+        let (rw, path_rewritten) = rewrite_of(Some(&disabled), PathCondition::Prefix("/v2".into()));
+        assert!(!path_rewritten);
+        assert_eq!(
+            rw.unwrap(),
+            HttpRewrite {
+                authority: Some("cart.shop.svc.cluster.local".into()),
+                ..HttpRewrite::default()
+            }
+        );
+        let no_host = HttpGatewayRouteRewrite {
+            hostname: Some(crate::appmesh::gateway_route::GatewayRouteHostnameRewrite {
+                default_target_hostname: Some(DefaultRewrite::Disabled),
+            }),
+            ..prefix_rewrite(Some(DefaultRewrite::Disabled), None)
+        };
+        assert_eq!(
+            rewrite_of(Some(&no_host), PathCondition::Prefix("/v2".into())),
+            (None, false)
+        );
+        let path = HttpGatewayRouteRewrite {
+            path: Some(crate::appmesh::gateway_route::GatewayRoutePathRewrite {
+                exact: Some("/new".into()),
+            }),
+            ..HttpGatewayRouteRewrite::default()
+        };
+        assert_eq!(
+            rewrite_of(Some(&path), PathCondition::Exact)
+                .0
+                .unwrap()
+                .uri
+                .as_deref(),
+            Some("/new")
+        );
+        // After a prefix match Istio's `uri` would only replace the prefix.
+        let whole = rewrite_of(Some(&path), PathCondition::Prefix("/old".into()))
+            .0
+            .unwrap();
+        assert_eq!(
+            whole.uri_regex_rewrite,
+            Some(RegexRewrite {
+                pattern: "^.*$".into(),
+                rewrite: "/new".into()
+            })
+        );
     }
 
     #[test]
     fn merged_virtual_services_are_named_after_gateway_and_host() {
         assert_eq!(virtual_service_name("ingress-gw", "*"), "ingress-gw-routes");
-        assert_eq!(virtual_service_name("ingress-gw", "*.example.com"), "ingress-gw-wildcard.example.com");
-        assert_eq!(virtual_service_name("ingress-gw", "shop.example.com"), "ingress-gw-shop.example.com");
+        assert_eq!(
+            virtual_service_name("ingress-gw", "*.example.com"),
+            "ingress-gw-wildcard.example.com"
+        );
+        assert_eq!(
+            virtual_service_name("ingress-gw", "shop.example.com"),
+            "ingress-gw-shop.example.com"
+        );
     }
 }

@@ -37,8 +37,17 @@ pub(crate) struct Note {
 pub(crate) struct Notes(Vec<Note>);
 
 impl Notes {
-    pub(crate) fn add(&mut self, code: &'static str, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Note { code, field: field.into(), message: message.into() });
+    pub(crate) fn add(
+        &mut self,
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.0.push(Note {
+            code,
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     #[cfg(test)]
@@ -104,7 +113,14 @@ fn add_header_condition(
     // HTTP header names are case-insensitive; Istio wants them in lower case.
     let name = condition.name.to_ascii_lowercase();
     if let Err(e) = primitives::match_header_name(&name) {
-        notes.add(CODE_INEXPRESSIBLE, format!("{field}.name"), format!("header {:?} cannot be matched in Istio: {e}", condition.name));
+        notes.add(
+            CODE_INEXPRESSIBLE,
+            format!("{field}.name"),
+            format!(
+                "header {:?} cannot be matched in Istio: {e}",
+                condition.name
+            ),
+        );
         return Err(Inexpressible);
     }
     if RESERVED_HEADER_KEYS.contains(&name.as_str()) {
@@ -142,7 +158,11 @@ fn add_header_condition(
 
 /// The value condition of one header. Exactly one method is meant to be set; with several
 /// (which the App Mesh API rejects) the first of exact, prefix, suffix, regex, range is used.
-fn header_value_match(method: &HeaderMatchMethod, field: &str, notes: &mut Notes) -> Result<StringMatch, Inexpressible> {
+fn header_value_match(
+    method: &HeaderMatchMethod,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<StringMatch, Inexpressible> {
     let set = [
         method.exact.is_some(),
         method.prefix.is_some(),
@@ -173,7 +193,11 @@ fn header_value_match(method: &HeaderMatchMethod, field: &str, notes: &mut Notes
     }
     if let Some(prefix) = &method.prefix {
         // Every value starts with "", and Istio rejects an empty prefix outside `uri`.
-        return Ok(if prefix.is_empty() { StringMatch::Presence } else { StringMatch::prefix(prefix) });
+        return Ok(if prefix.is_empty() {
+            StringMatch::Presence
+        } else {
+            StringMatch::prefix(prefix)
+        });
     }
     if let Some(suffix) = &method.suffix {
         if suffix.is_empty() {
@@ -190,12 +214,19 @@ fn header_value_match(method: &HeaderMatchMethod, field: &str, notes: &mut Notes
     Ok(StringMatch::Presence)
 }
 
-fn range_match(range: &MatchRange, field: &str, notes: &mut Notes) -> Result<StringMatch, Inexpressible> {
+fn range_match(
+    range: &MatchRange,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<StringMatch, Inexpressible> {
     if range.start >= range.end {
         notes.add(
             CODE_INEXPRESSIBLE,
             field.to_owned(),
-            format!("range [{}, {}) contains no integer, so the route never matched in App Mesh", range.start, range.end),
+            format!(
+                "range [{}, {}) contains no integer, so the route never matched in App Mesh",
+                range.start, range.end
+            ),
         );
         return Err(Inexpressible);
     }
@@ -209,7 +240,14 @@ fn range_match(range: &MatchRange, field: &str, notes: &mut Notes) -> Result<Str
     }
     let regex = range_regex(range.start, range.end).unwrap_or_default();
     if let Err(e) = primitives::re2(&regex) {
-        notes.add(CODE_INEXPRESSIBLE, field.to_owned(), format!("range [{}, {}) as a regex is not usable: {e}", range.start, range.end));
+        notes.add(
+            CODE_INEXPRESSIBLE,
+            field.to_owned(),
+            format!(
+                "range [{}, {}) as a regex is not usable: {e}",
+                range.start, range.end
+            ),
+        );
         return Err(Inexpressible);
     }
     notes.add(
@@ -256,7 +294,8 @@ pub(crate) fn uri_match(
         (Some(prefix), None) => Ok(Some(StringMatch::prefix(prefix))),
         (None, Some(path)) => match (&path.exact, &path.regex) {
             (Some(exact), None) => Ok(Some(StringMatch::exact(exact))),
-            (None, Some(regex)) => user_regex(regex, &format!("{field}.path.regex"), notes).map(|r| Some(StringMatch::Regex(r))),
+            (None, Some(regex)) => user_regex(regex, &format!("{field}.path.regex"), notes)
+                .map(|r| Some(StringMatch::Regex(r))),
             _ => {
                 notes.add(
                     CODE_INEXPRESSIBLE,
@@ -289,7 +328,11 @@ pub(crate) fn add_query_conditions(
     for (i, param) in params.iter().enumerate() {
         let here = format!("{field}[{i}]");
         if param.name.is_empty() {
-            notes.add(CODE_INEXPRESSIBLE, format!("{here}.name"), "query parameter name is empty");
+            notes.add(
+                CODE_INEXPRESSIBLE,
+                format!("{here}.name"),
+                "query parameter name is empty",
+            );
             result = Err(Inexpressible);
             continue;
         }
@@ -317,7 +360,8 @@ pub(crate) fn add_query_conditions(
             }
         }
     }
-    m.query_params.extend(wanted.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    m.query_params
+        .extend(wanted.into_iter().map(|(k, v)| (k.to_owned(), v)));
     result
 }
 
@@ -351,7 +395,9 @@ pub(crate) fn grpc_uri(
     notes: &mut Notes,
 ) -> Result<Option<StringMatch>, Inexpressible> {
     match (service, method) {
-        (Some(service), Some(method)) => Ok(Some(StringMatch::exact(format!("/{service}/{method}")))),
+        (Some(service), Some(method)) => {
+            Ok(Some(StringMatch::exact(format!("/{service}/{method}"))))
+        }
         (Some(service), None) => Ok(Some(StringMatch::prefix(format!("/{service}/")))),
         (None, None) => Ok(None),
         (None, Some(_)) => {
@@ -390,7 +436,10 @@ pub(crate) fn range_regex(start: i64, end: i64) -> Option<String> {
     let mut from = lo;
     loop {
         let digits = from.to_string().len();
-        let band_max = u32::try_from(digits).ok().and_then(|d| 10u64.checked_pow(d)).map_or(u64::MAX, |p| p - 1);
+        let band_max = u32::try_from(digits)
+            .ok()
+            .and_then(|d| 10u64.checked_pow(d))
+            .map_or(u64::MAX, |p| p - 1);
         let to = hi.min(band_max);
         same_length(&from.to_string(), &to.to_string(), "", &mut parts);
         if to >= hi {
@@ -417,20 +466,38 @@ fn same_length(a: &str, b: &str, prefix: &str, out: &mut Vec<String>) {
     let high_full = rest_b.bytes().all(|c| c == b'9');
     let mut first = da;
     if !low_full {
-        same_length(rest_a, &"9".repeat(rest_len), &format!("{prefix}{}", char::from(da)), out);
+        same_length(
+            rest_a,
+            &"9".repeat(rest_len),
+            &format!("{prefix}{}", char::from(da)),
+            out,
+        );
         first = da + 1;
     }
     let last = if high_full { db } else { db - 1 };
     if first <= last {
-        out.push(format!("{prefix}{}{}", digit_class(first, last), any_digits(rest_len)));
+        out.push(format!(
+            "{prefix}{}{}",
+            digit_class(first, last),
+            any_digits(rest_len)
+        ));
     }
     if !high_full {
-        same_length(&"0".repeat(rest_len), rest_b, &format!("{prefix}{}", char::from(db)), out);
+        same_length(
+            &"0".repeat(rest_len),
+            rest_b,
+            &format!("{prefix}{}", char::from(db)),
+            out,
+        );
     }
 }
 
 fn digit_class(first: u8, last: u8) -> String {
-    if first == last { char::from(first).to_string() } else { format!("[{}-{}]", char::from(first), char::from(last)) }
+    if first == last {
+        char::from(first).to_string()
+    } else {
+        format!("[{}-{}]", char::from(first), char::from(last))
+    }
 }
 
 fn any_digits(count: usize) -> String {
@@ -456,15 +523,40 @@ mod tests {
         let lo = start.saturating_sub(150).max(0);
         let hi = end.saturating_add(150);
         for n in lo..hi {
-            assert_eq!(re.is_match(&n.to_string()), (start..end).contains(&n), "{n} against [{start},{end}) = {regex}");
+            assert_eq!(
+                re.is_match(&n.to_string()),
+                (start..end).contains(&n),
+                "{n} against [{start},{end}) = {regex}"
+            );
         }
-        assert!(!re.is_match(&format!("0{start}")) || start == 0, "no leading zeros: {regex}");
-        assert!(!re.is_match(&format!("-{start}")) && !re.is_match(&format!("+{start}")), "no signs: {regex}");
+        assert!(
+            !re.is_match(&format!("0{start}")) || start == 0,
+            "no leading zeros: {regex}"
+        );
+        assert!(
+            !re.is_match(&format!("-{start}")) && !re.is_match(&format!("+{start}")),
+            "no signs: {regex}"
+        );
     }
 
     #[test]
     fn range_regex_matches_exactly_the_integers_of_the_range() {
-        for (s, e) in [(0, 1), (0, 10), (1, 2), (5, 6), (0, 100), (1, 100), (7, 1234), (99, 101), (10, 20), (19, 91), (200, 1000), (123, 457), (1000, 1001), (0, 12345)] {
+        for (s, e) in [
+            (0, 1),
+            (0, 10),
+            (1, 2),
+            (5, 6),
+            (0, 100),
+            (1, 100),
+            (7, 1234),
+            (99, 101),
+            (10, 20),
+            (19, 91),
+            (200, 1000),
+            (123, 457),
+            (1000, 1001),
+            (0, 12345),
+        ] {
             check_range(s, e);
         }
         assert_eq!(range_regex(0, 10).as_deref(), Some("[0-9]"));
@@ -492,20 +584,42 @@ mod tests {
         assert!(!re.is_match("api-example-com"));
     }
 
-    fn cond<'a>(name: &'a str, method: Option<&'a HeaderMatchMethod>, invert: bool) -> HeaderCondition<'a> {
-        HeaderCondition { name, method, invert }
+    fn cond<'a>(
+        name: &'a str,
+        method: Option<&'a HeaderMatchMethod>,
+        invert: bool,
+    ) -> HeaderCondition<'a> {
+        HeaderCondition {
+            name,
+            method,
+            invert,
+        }
     }
 
     #[test]
     fn headers_map_to_headers_and_without_headers() {
-        let exact = HeaderMatchMethod { exact: Some("beta".into()), ..Default::default() };
-        let suffix = HeaderMatchMethod { suffix: Some(".json".into()), ..Default::default() };
-        let range = HeaderMatchMethod { range: Some(MatchRange { start: 10, end: 20 }), ..Default::default() };
+        let exact = HeaderMatchMethod {
+            exact: Some("beta".into()),
+            ..Default::default()
+        };
+        let suffix = HeaderMatchMethod {
+            suffix: Some(".json".into()),
+            ..Default::default()
+        };
+        let range = HeaderMatchMethod {
+            range: Some(MatchRange { start: 10, end: 20 }),
+            ..Default::default()
+        };
         let mut m = HttpMatchRequest::default();
         let mut notes = Notes::default();
         add_header_conditions(
             &mut m,
-            [cond("X-Group", Some(&exact), false), cond("Accept", Some(&suffix), true), cond("x-debug", None, false), cond("x-n", Some(&range), false)],
+            [
+                cond("X-Group", Some(&exact), false),
+                cond("Accept", Some(&suffix), true),
+                cond("x-debug", None, false),
+                cond("x-n", Some(&range), false),
+            ],
             "h",
             &mut notes,
         )
@@ -520,53 +634,136 @@ mod tests {
 
     #[test]
     fn inexpressible_header_conditions_are_reported() {
-        let negative = HeaderMatchMethod { range: Some(MatchRange { start: -5, end: 5 }), ..Default::default() };
-        let bad = HeaderMatchMethod { regex: Some("(unclosed".into()), ..Default::default() };
-        for c in [cond("x", Some(&negative), false), cond("x", Some(&bad), false), cond("bad header", None, false), cond("Method", None, false)] {
+        let negative = HeaderMatchMethod {
+            range: Some(MatchRange { start: -5, end: 5 }),
+            ..Default::default()
+        };
+        let bad = HeaderMatchMethod {
+            regex: Some("(unclosed".into()),
+            ..Default::default()
+        };
+        for c in [
+            cond("x", Some(&negative), false),
+            cond("x", Some(&bad), false),
+            cond("bad header", None, false),
+            cond("Method", None, false),
+        ] {
             let mut notes = Notes::default();
-            assert_eq!(add_header_conditions(&mut HttpMatchRequest::default(), [c], "h", &mut notes), Err(Inexpressible));
-            assert!(notes.iter().any(|n| n.code == CODE_INEXPRESSIBLE), "{:?}", notes);
+            assert_eq!(
+                add_header_conditions(&mut HttpMatchRequest::default(), [c], "h", &mut notes),
+                Err(Inexpressible)
+            );
+            assert!(
+                notes.iter().any(|n| n.code == CODE_INEXPRESSIBLE),
+                "{:?}",
+                notes
+            );
         }
-        let a = HeaderMatchMethod { exact: Some("a".into()), ..Default::default() };
-        let b = HeaderMatchMethod { exact: Some("b".into()), ..Default::default() };
+        let a = HeaderMatchMethod {
+            exact: Some("a".into()),
+            ..Default::default()
+        };
+        let b = HeaderMatchMethod {
+            exact: Some("b".into()),
+            ..Default::default()
+        };
         let mut notes = Notes::default();
-        let both = add_header_conditions(&mut HttpMatchRequest::default(), [cond("x", Some(&a), false), cond("x", Some(&b), false)], "h", &mut notes);
+        let both = add_header_conditions(
+            &mut HttpMatchRequest::default(),
+            [cond("x", Some(&a), false), cond("x", Some(&b), false)],
+            "h",
+            &mut notes,
+        );
         assert_eq!(both, Err(Inexpressible));
     }
 
     #[test]
     fn empty_prefix_and_several_methods() {
-        let empty = HeaderMatchMethod { prefix: Some(String::new()), ..Default::default() };
-        let several = HeaderMatchMethod { exact: Some("a".into()), prefix: Some("b".into()), ..Default::default() };
+        let empty = HeaderMatchMethod {
+            prefix: Some(String::new()),
+            ..Default::default()
+        };
+        let several = HeaderMatchMethod {
+            exact: Some("a".into()),
+            prefix: Some("b".into()),
+            ..Default::default()
+        };
         let mut m = HttpMatchRequest::default();
         let mut notes = Notes::default();
-        add_header_conditions(&mut m, [cond("x", Some(&empty), false), cond("y", Some(&several), false)], "h", &mut notes).unwrap();
+        add_header_conditions(
+            &mut m,
+            [
+                cond("x", Some(&empty), false),
+                cond("y", Some(&several), false),
+            ],
+            "h",
+            &mut notes,
+        )
+        .unwrap();
         assert_eq!(m.headers["x"], StringMatch::Presence);
         assert_eq!(m.headers["y"], StringMatch::exact("a"));
-        assert_eq!(notes.iter().map(|n| n.code).collect::<Vec<_>>(), vec![CODE_AMBIGUOUS]);
+        assert_eq!(
+            notes.iter().map(|n| n.code).collect::<Vec<_>>(),
+            vec![CODE_AMBIGUOUS]
+        );
     }
 
     #[test]
     fn uri_and_grpc_paths() {
         let mut notes = Notes::default();
-        assert_eq!(uri_match(Some("/api"), None, "m", &mut notes), Ok(Some(StringMatch::prefix("/api"))));
-        let exact = HttpPathMatch { exact: Some("/a".into()), regex: None };
-        assert_eq!(uri_match(None, Some(&exact), "m", &mut notes), Ok(Some(StringMatch::exact("/a"))));
-        let regex = HttpPathMatch { exact: None, regex: Some("/v[0-9]+/.*".into()) };
-        assert_eq!(uri_match(None, Some(&regex), "m", &mut notes), Ok(Some(StringMatch::regex("/v[0-9]+/.*"))));
+        assert_eq!(
+            uri_match(Some("/api"), None, "m", &mut notes),
+            Ok(Some(StringMatch::prefix("/api")))
+        );
+        let exact = HttpPathMatch {
+            exact: Some("/a".into()),
+            regex: None,
+        };
+        assert_eq!(
+            uri_match(None, Some(&exact), "m", &mut notes),
+            Ok(Some(StringMatch::exact("/a")))
+        );
+        let regex = HttpPathMatch {
+            exact: None,
+            regex: Some("/v[0-9]+/.*".into()),
+        };
+        assert_eq!(
+            uri_match(None, Some(&regex), "m", &mut notes),
+            Ok(Some(StringMatch::regex("/v[0-9]+/.*")))
+        );
         assert!(notes.is_empty());
-        assert_eq!(uri_match(Some("/"), Some(&exact), "m", &mut notes), Err(Inexpressible));
-        assert_eq!(grpc_uri(Some("pkg.Svc"), Some("Get"), "m", &mut notes), Ok(Some(StringMatch::exact("/pkg.Svc/Get"))));
-        assert_eq!(grpc_uri(Some("pkg.Svc"), None, "m", &mut notes), Ok(Some(StringMatch::prefix("/pkg.Svc/"))));
+        assert_eq!(
+            uri_match(Some("/"), Some(&exact), "m", &mut notes),
+            Err(Inexpressible)
+        );
+        assert_eq!(
+            grpc_uri(Some("pkg.Svc"), Some("Get"), "m", &mut notes),
+            Ok(Some(StringMatch::exact("/pkg.Svc/Get")))
+        );
+        assert_eq!(
+            grpc_uri(Some("pkg.Svc"), None, "m", &mut notes),
+            Ok(Some(StringMatch::prefix("/pkg.Svc/")))
+        );
         assert_eq!(grpc_uri(None, None, "m", &mut notes), Ok(None));
-        assert_eq!(grpc_uri(None, Some("Get"), "m", &mut notes), Err(Inexpressible));
+        assert_eq!(
+            grpc_uri(None, Some("Get"), "m", &mut notes),
+            Err(Inexpressible)
+        );
     }
 
     #[test]
     fn query_parameters() {
         let params = vec![
-            HttpQueryParameter { name: "version".into(), match_: Some(QueryMatchMethod { exact: Some("v2".into()) }) },
-            HttpQueryParameter { name: "debug".into(), match_: None },
+            HttpQueryParameter {
+                name: "version".into(),
+                match_: Some(QueryMatchMethod {
+                    exact: Some("v2".into()),
+                }),
+            },
+            HttpQueryParameter {
+                name: "debug".into(),
+                match_: None,
+            },
         ];
         let mut m = HttpMatchRequest::default();
         let mut notes = Notes::default();

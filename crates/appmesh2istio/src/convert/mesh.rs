@@ -51,9 +51,16 @@ fn mode_name(mode: OutboundTrafficMode) -> &'static str {
 /// A Mesh's egress filter as Istio's outbound traffic mode, and how it was written.
 fn outbound_mode(filter: Option<EgressFilterType>) -> (OutboundTrafficMode, &'static str) {
     match filter {
-        Some(EgressFilterType::AllowAll) => (OutboundTrafficMode::AllowAny, "egressFilter ALLOW_ALL"),
-        Some(EgressFilterType::DropAll) => (OutboundTrafficMode::RegistryOnly, "egressFilter DROP_ALL"),
-        None => (OutboundTrafficMode::RegistryOnly, "no egressFilter (App Mesh's default is DROP_ALL)"),
+        Some(EgressFilterType::AllowAll) => {
+            (OutboundTrafficMode::AllowAny, "egressFilter ALLOW_ALL")
+        }
+        Some(EgressFilterType::DropAll) => {
+            (OutboundTrafficMode::RegistryOnly, "egressFilter DROP_ALL")
+        }
+        None => (
+            OutboundTrafficMode::RegistryOnly,
+            "no egressFilter (App Mesh's default is DROP_ALL)",
+        ),
     }
 }
 
@@ -72,11 +79,16 @@ fn custom_providers(ctx: &Context<'_>) -> BTreeMap<String, (ExtensionProvider, V
             AppMeshObject::VirtualGateway(g) => g.spec.logging.as_ref(),
             _ => None,
         };
-        let Some(file) = logging.and_then(|l| l.access_log.as_ref()).and_then(|a| a.file.as_ref()) else {
+        let Some(file) = logging
+            .and_then(|l| l.access_log.as_ref())
+            .and_then(|a| a.file.as_ref())
+        else {
             continue;
         };
         if let Some(custom) = access_log_provider(file).extension_provider() {
-            let entry = providers.entry(custom.name.clone()).or_insert_with(|| (custom.clone(), Vec::new()));
+            let entry = providers
+                .entry(custom.name.clone())
+                .or_insert_with(|| (custom.clone(), Vec::new()));
             entry.1.push(sourced.object.object_ref());
         }
     }
@@ -86,18 +98,40 @@ fn custom_providers(ctx: &Context<'_>) -> BTreeMap<String, (ExtensionProvider, V
 /// Translate the Meshes (and, with `--install`, write the IstioOperator).
 pub(crate) fn translate(ctx: &mut Context<'_>) {
     let resolved = ctx.resolved;
-    let meshes: Vec<(ObjectRef, &crate::appmesh::Mesh)> =
-        resolved.meshes.values().map(|m| (ObjectRef::new(AppMeshKind::Mesh.as_str(), None, m.object.metadata.name.as_deref().unwrap_or_default()), m.object)).collect();
+    let meshes: Vec<(ObjectRef, &crate::appmesh::Mesh)> = resolved
+        .meshes
+        .values()
+        .map(|m| {
+            (
+                ObjectRef::new(
+                    AppMeshKind::Mesh.as_str(),
+                    None,
+                    m.object.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                m.object,
+            )
+        })
+        .collect();
 
     // Istio's single mesh-wide mode: REGISTRY_ONLY as soon as one Mesh drops unknown egress.
-    let modes: Vec<(OutboundTrafficMode, &str)> = meshes.iter().map(|(_, m)| outbound_mode(m.spec.egress_filter.as_ref().map(|f| f.type_))).collect();
-    let chosen = if modes.iter().any(|(m, _)| *m == OutboundTrafficMode::RegistryOnly) {
+    let modes: Vec<(OutboundTrafficMode, &str)> = meshes
+        .iter()
+        .map(|(_, m)| outbound_mode(m.spec.egress_filter.as_ref().map(|f| f.type_)))
+        .collect();
+    let chosen = if modes
+        .iter()
+        .any(|(m, _)| *m == OutboundTrafficMode::RegistryOnly)
+    {
         Some(OutboundTrafficMode::RegistryOnly)
     } else {
         modes.first().map(|(m, _)| *m)
     };
-    let strict_meshes: Vec<String> =
-        meshes.iter().zip(&modes).filter(|(_, (m, _))| *m == OutboundTrafficMode::RegistryOnly).map(|((r, _), _)| r.name.clone()).collect();
+    let strict_meshes: Vec<String> = meshes
+        .iter()
+        .zip(&modes)
+        .filter(|(_, (m, _))| *m == OutboundTrafficMode::RegistryOnly)
+        .map(|((r, _), _)| r.name.clone())
+        .collect();
 
     for ((subject, mesh), (mode, how)) in meshes.iter().zip(&modes) {
         if Some(*mode) != chosen {
@@ -119,7 +153,12 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
                 format!("the mesh is owned by AWS account {owner} and shared with this one; its resources outside this cluster stay in App Mesh"),
             );
         }
-        if let Some(preference) = mesh.spec.mesh_service_discovery.as_ref().and_then(|d| d.ip_preference) {
+        if let Some(preference) = mesh
+            .spec
+            .mesh_service_discovery
+            .as_ref()
+            .and_then(|d| d.ip_preference)
+        {
             let name = match preference {
                 IpPreference::Ipv4Only => "IPv4_ONLY",
                 IpPreference::Ipv6Only => "IPv6_ONLY",
@@ -136,9 +175,12 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
     let providers = custom_providers(ctx);
     let extra_ports = virtual_gateway::ingress_ports_to_add(ctx);
     let retry = ctx.opts.preserve_defaults.then(defaults::retry_policy);
+    // The outbound mode is stated per Mesh; these are the other mesh-wide settings.
     let mut settings: Vec<String> = Vec::new();
-    if let Some(mode) = chosen {
-        settings.push(format!("outboundTrafficPolicy.mode {}", mode_name(mode)));
+    if retry.is_none() {
+        settings.push(
+            "defaultHttpRetryPolicy left at Istio's default (--no-preserve-defaults)".to_owned(),
+        );
     }
     if retry.is_some() {
         settings.push(format!(
@@ -148,15 +190,27 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
         ));
     }
     if !providers.is_empty() {
-        settings.push(format!("extensionProviders {} (access logs)", providers.keys().cloned().collect::<Vec<_>>().join(", ")));
+        settings.push(format!(
+            "extensionProviders {} (access logs)",
+            providers.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     if !extra_ports.is_empty() {
         settings.push(format!(
             "ingress gateway Service port(s) {}",
-            extra_ports.iter().map(|p| p.port.to_string()).collect::<Vec<_>>().join(", ")
+            extra_ports
+                .iter()
+                .map(|p| p.port.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
 
+    let others = if settings.is_empty() {
+        "none".to_owned()
+    } else {
+        settings.join("; ")
+    };
     if !ctx.opts.install {
         for ((subject, _), (mode, how)) in meshes.iter().zip(&modes) {
             ctx.note(
@@ -164,9 +218,8 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
                 subject,
                 "spec",
                 format!(
-                    "{how} means outboundTrafficPolicy.mode {}; the mesh-wide settings are: {} (rerun with --install to get them as an IstioOperator)",
-                    mode_name(*mode),
-                    settings.join("; ")
+                    "{how}: meshConfig.outboundTrafficPolicy.mode {}; other mesh-wide settings: {others}; no IstioOperator is written without --install",
+                    mode_name(chosen.unwrap_or(*mode))
                 ),
             );
         }
@@ -184,29 +237,58 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
     let ingress = GatewayComponent {
         name: INGRESS_GATEWAY.to_owned(),
         enabled: Some(true),
-        namespace: (opts.ingress_gateway_namespace != opts.istio_namespace).then(|| opts.ingress_gateway_namespace.clone()),
-        label: if is_default_selector(opts) { BTreeMap::new() } else { opts.ingress_gateway_selector.clone() },
+        namespace: (opts.ingress_gateway_namespace != opts.istio_namespace)
+            .then(|| opts.ingress_gateway_namespace.clone()),
+        label: if is_default_selector(opts) {
+            BTreeMap::new()
+        } else {
+            opts.ingress_gateway_selector.clone()
+        },
         k8s: (!extra_ports.is_empty()).then(|| KubernetesResources {
-            service: Some(ServiceSpec { ports: virtual_gateway::default_ingress_ports().into_iter().chain(extra_ports.iter().cloned()).collect() }),
+            service: Some(ServiceSpec {
+                ports: virtual_gateway::default_ingress_ports()
+                    .into_iter()
+                    .chain(extra_ports.iter().cloned())
+                    .collect(),
+            }),
         }),
     };
     let spec = IstioOperatorSpec {
         profile: Some("default".to_owned()),
         revision: None,
         mesh_config: Some(mesh_config),
-        components: Some(Components { ingress_gateways: vec![ingress] }),
+        components: Some(Components {
+            ingress_gateways: vec![ingress],
+        }),
     };
     // The operator carries what Meshes, VirtualGateways (ports) and logging objects
     // (providers) asked for; without any of them there is nothing to install.
     let mut sources: Vec<ObjectRef> = meshes.iter().map(|(r, _)| r.clone()).collect();
     if !extra_ports.is_empty() {
-        sources.extend(resolved.virtual_gateways.keys().map(|k| k.object_ref(AppMeshKind::VirtualGateway)));
+        sources.extend(
+            resolved
+                .virtual_gateways
+                .keys()
+                .map(|k| k.object_ref(AppMeshKind::VirtualGateway)),
+        );
     }
-    sources.extend(providers.values().flat_map(|(_, users)| users.iter().cloned()));
+    sources.extend(
+        providers
+            .values()
+            .flat_map(|(_, users)| users.iter().cloned()),
+    );
     sources.sort();
     sources.dedup();
-    let Some((first, rest)) = sources.split_first() else { return };
-    let key = ctx.output.insert(IstioOperator::new(Metadata::new(OPERATOR_NAME, opts.istio_namespace.clone()), spec), first);
+    let Some((first, rest)) = sources.split_first() else {
+        return;
+    };
+    let key = ctx.output.insert(
+        IstioOperator::new(
+            Metadata::new(OPERATOR_NAME, opts.istio_namespace.clone()),
+            spec,
+        ),
+        first,
+    );
     for source in rest {
         ctx.output.add_source(&key, source);
     }
@@ -216,10 +298,9 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
             subject,
             "spec",
             format!(
-                "{how} means outboundTrafficPolicy.mode {}; IstioOperator {}/{OPERATOR_NAME} sets: {}",
-                mode_name(*mode),
+                "{how}: IstioOperator {}/{OPERATOR_NAME} sets meshConfig.outboundTrafficPolicy.mode {}; other mesh-wide settings: {others}",
                 opts.istio_namespace,
-                settings.join("; ")
+                mode_name(chosen.unwrap_or(*mode))
             ),
         );
     }
@@ -232,15 +313,22 @@ mod tests {
     #[test]
     fn absent_egress_filter_is_app_mesh_drop_all() {
         assert_eq!(outbound_mode(None).0, OutboundTrafficMode::RegistryOnly);
-        assert_eq!(outbound_mode(Some(EgressFilterType::DropAll)).0, OutboundTrafficMode::RegistryOnly);
-        assert_eq!(outbound_mode(Some(EgressFilterType::AllowAll)).0, OutboundTrafficMode::AllowAny);
+        assert_eq!(
+            outbound_mode(Some(EgressFilterType::DropAll)).0,
+            OutboundTrafficMode::RegistryOnly
+        );
+        assert_eq!(
+            outbound_mode(Some(EgressFilterType::AllowAll)).0,
+            OutboundTrafficMode::AllowAny
+        );
     }
 
     #[test]
     fn default_selector_needs_no_label_override() {
         let mut opts = ConvertOptions::default();
         assert!(is_default_selector(&opts));
-        opts.ingress_gateway_selector.insert("app".into(), "edge".into());
+        opts.ingress_gateway_selector
+            .insert("app".into(), "edge".into());
         assert!(!is_default_selector(&opts));
     }
 }

@@ -20,16 +20,7 @@ pub fn short_hash(text: &str) -> String {
     format!("{:06x}", fnv1a(text) & 0xff_ffff)
 }
 
-/// Whether `name` is a DNS-1123 label: lower-case alphanumerics and `-`, starting and ending
-/// alphanumeric, at most 63 characters.
-pub fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-}
+pub use crate::k8s::{is_dns1123_label, is_dns1123_subdomain};
 
 /// Turn any name into a DNS-1123 label of at most `max` characters (`max` >= 8).
 /// Names that already qualify are kept; others are lower-cased, every run of other
@@ -55,11 +46,6 @@ pub fn dns1123_label(name: &str, max: usize) -> String {
         base.pop();
     }
     if base.is_empty() { format!("x-{hash}") } else { format!("{base}-{hash}") }
-}
-
-/// Whether `name` is a DNS-1123 subdomain (the rule for most Kubernetes object names).
-pub fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253 && !name.is_empty() && name.split('.').all(is_dns1123_label)
 }
 
 /// An object name for Kubernetes metadata: kept when valid, otherwise sanitised to a label.

@@ -3,7 +3,8 @@
 
 use crate::appmesh::common::Duration as AppMeshDuration;
 use crate::appmesh::virtual_router::{
-    GrpcRetryPolicy, GrpcRetryPolicyEvent, HttpRetryPolicy, HttpRetryPolicyEvent, TcpRetryPolicyEvent,
+    GrpcRetryPolicy, GrpcRetryPolicyEvent, HttpRetryPolicy, HttpRetryPolicyEvent,
+    TcpRetryPolicyEvent,
 };
 use crate::istio::{Duration, HttpRetry, clamp_i32};
 
@@ -55,7 +56,9 @@ fn http_event_tokens(event: HttpRetryPolicyEvent) -> &'static [&'static str] {
     match event {
         // App Mesh: HTTP 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511, plus Envoy's
         // `reset`. Envoy's `5xx` would also retry connect failures, so the codes are listed.
-        HttpRetryPolicyEvent::ServerError => &["500", "501", "502", "503", "504", "505", "506", "507", "508", "510", "511", "reset"],
+        HttpRetryPolicyEvent::ServerError => &[
+            "500", "501", "502", "503", "504", "505", "506", "507", "508", "510", "511", "reset",
+        ],
         // App Mesh: 502, 503, 504 plus `reset` (API_HttpRetryPolicy).
         HttpRetryPolicyEvent::GatewayError => &["gateway-error", "reset"],
         // App Mesh: 409 only.
@@ -106,7 +109,10 @@ pub(crate) fn retry_policy(policy: &RetryPolicy<'_>, field: &str, notes: &mut No
             notes.add(
                 CODE_ATTEMPTS_CLAMPED,
                 format!("{field}.maxRetries"),
-                format!("maxRetries {} is negative (App Mesh requires >= 0); no retries are configured", policy.max_retries),
+                format!(
+                    "maxRetries {} is negative (App Mesh requires >= 0); no retries are configured",
+                    policy.max_retries
+                ),
             );
         }
         // Istio rejects any other retry setting next to `attempts: 0`.
@@ -117,7 +123,10 @@ pub(crate) fn retry_policy(policy: &RetryPolicy<'_>, field: &str, notes: &mut No
         notes.add(
             CODE_ATTEMPTS_CLAMPED,
             format!("{field}.maxRetries"),
-            format!("maxRetries {} exceeds Istio's limit; {attempts} attempts are configured", policy.max_retries),
+            format!(
+                "maxRetries {} exceeds Istio's limit; {attempts} attempts are configured",
+                policy.max_retries
+            ),
         );
     }
     let tokens = retry_on_tokens(policy);
@@ -129,7 +138,11 @@ pub(crate) fn retry_policy(policy: &RetryPolicy<'_>, field: &str, notes: &mut No
         );
     }
     let mut retry = HttpRetry::attempts(attempts).with_retry_on(tokens);
-    if let Some(per_try) = timeout(policy.per_retry_timeout, &format!("{field}.perRetryTimeout"), notes) {
+    if let Some(per_try) = timeout(
+        policy.per_retry_timeout,
+        &format!("{field}.perRetryTimeout"),
+        notes,
+    ) {
         retry = retry.with_per_try_timeout(per_try);
     }
     retry
@@ -143,7 +156,10 @@ pub(crate) fn timeout(d: &AppMeshDuration, field: &str, notes: &mut Notes) -> Op
         notes.add(
             CODE_DURATION_RANGE,
             field.to_owned(),
-            format!("negative duration {} (App Mesh requires >= 0); treated as 0, i.e. no timeout", d.value),
+            format!(
+                "negative duration {} (App Mesh requires >= 0); treated as 0, i.e. no timeout",
+                d.value
+            ),
         );
         return None;
     }
@@ -153,7 +169,11 @@ pub(crate) fn timeout(d: &AppMeshDuration, field: &str, notes: &mut Notes) -> Op
     }
     if millis > Duration::MAX_GO_MILLIS {
         let max = Duration::from_millis(Duration::MAX_GO_MILLIS);
-        notes.add(CODE_DURATION_RANGE, field.to_owned(), format!("duration of {millis} ms is longer than Istio can represent; {max} is used"));
+        notes.add(
+            CODE_DURATION_RANGE,
+            field.to_owned(),
+            format!("duration of {millis} ms is longer than Istio can represent; {max} is used"),
+        );
         return Some(max);
     }
     Some(Duration::from_millis(millis))
@@ -171,11 +191,24 @@ mod tests {
     use crate::appmesh::common::DurationUnit;
 
     fn ms(value: i64) -> AppMeshDuration {
-        AppMeshDuration { unit: DurationUnit::Milliseconds, value }
+        AppMeshDuration {
+            unit: DurationUnit::Milliseconds,
+            value,
+        }
     }
 
-    fn policy<'a>(max: i64, per_try: &'a AppMeshDuration, http: &'a [HttpRetryPolicyEvent]) -> RetryPolicy<'a> {
-        RetryPolicy { max_retries: max, per_retry_timeout: per_try, http_events: http, tcp_events: &[], grpc_events: &[] }
+    fn policy<'a>(
+        max: i64,
+        per_try: &'a AppMeshDuration,
+        http: &'a [HttpRetryPolicyEvent],
+    ) -> RetryPolicy<'a> {
+        RetryPolicy {
+            max_retries: max,
+            per_retry_timeout: per_try,
+            http_events: http,
+            tcp_events: &[],
+            grpc_events: &[],
+        }
     }
 
     #[test]
@@ -189,47 +222,85 @@ mod tests {
         assert_eq!(retry.per_try_timeout, Some(Duration::from_millis(250)));
         assert_eq!(
             retry.retry_on.as_deref(),
-            Some("500,501,502,503,504,505,506,507,508,510,511,reset,gateway-error,409,refused-stream")
+            Some(
+                "500,501,502,503,504,505,506,507,508,510,511,reset,gateway-error,409,refused-stream"
+            )
         );
         assert!(notes.is_empty());
     }
 
     #[test]
     fn tcp_and_grpc_events() {
-        let per_try = AppMeshDuration { unit: DurationUnit::Seconds, value: 2 };
+        let per_try = AppMeshDuration {
+            unit: DurationUnit::Seconds,
+            value: 2,
+        };
         let p = RetryPolicy {
             max_retries: 1,
             per_retry_timeout: &per_try,
             http_events: &[],
             tcp_events: &[TcpRetryPolicyEvent::ConnectionError],
-            grpc_events: &[GrpcRetryPolicyEvent::Unavailable, GrpcRetryPolicyEvent::DeadlineExceeded],
+            grpc_events: &[
+                GrpcRetryPolicyEvent::Unavailable,
+                GrpcRetryPolicyEvent::DeadlineExceeded,
+            ],
         };
         let retry = retry_policy(&p, "r", &mut Notes::default());
-        assert_eq!(retry.retry_on.as_deref(), Some("connect-failure,unavailable,deadline-exceeded"));
+        assert_eq!(
+            retry.retry_on.as_deref(),
+            Some("connect-failure,unavailable,deadline-exceeded")
+        );
         assert_eq!(retry.per_try_timeout, Some(Duration::from_secs(2)));
     }
 
     #[test]
     fn zero_retries_stand_alone_and_clamping_is_reported() {
         let per_try = ms(100);
-        let retry = retry_policy(&policy(0, &per_try, &[HttpRetryPolicyEvent::ServerError]), "r", &mut Notes::default());
+        let retry = retry_policy(
+            &policy(0, &per_try, &[HttpRetryPolicyEvent::ServerError]),
+            "r",
+            &mut Notes::default(),
+        );
         assert_eq!(retry, HttpRetry::disabled());
         let mut notes = Notes::default();
-        let retry = retry_policy(&policy(i64::MAX, &ms(0), &[HttpRetryPolicyEvent::StreamError]), "r", &mut notes);
+        let retry = retry_policy(
+            &policy(i64::MAX, &ms(0), &[HttpRetryPolicyEvent::StreamError]),
+            "r",
+            &mut notes,
+        );
         assert_eq!(retry.attempts, i32::MAX);
         assert_eq!(retry.per_try_timeout, None, "0 means no per-try limit");
-        assert_eq!(notes.iter().map(|n| n.code).collect::<Vec<_>>(), vec![CODE_ATTEMPTS_CLAMPED]);
+        assert_eq!(
+            notes.iter().map(|n| n.code).collect::<Vec<_>>(),
+            vec![CODE_ATTEMPTS_CLAMPED]
+        );
     }
 
     #[test]
     fn durations() {
         let mut notes = Notes::default();
         assert_eq!(timeout(&ms(0), "t", &mut notes), None);
-        assert_eq!(timeout(&AppMeshDuration { unit: DurationUnit::Seconds, value: 30 }, "t", &mut notes), Some(Duration::from_secs(30)));
+        assert_eq!(
+            timeout(
+                &AppMeshDuration {
+                    unit: DurationUnit::Seconds,
+                    value: 30
+                },
+                "t",
+                &mut notes
+            ),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(tcp_idle_timeout(&ms(0), "t", &mut notes), Duration::ZERO);
         assert!(notes.is_empty());
-        let huge = AppMeshDuration { unit: DurationUnit::Seconds, value: i64::MAX };
-        assert_eq!(timeout(&huge, "t", &mut notes), Some(Duration::from_millis(Duration::MAX_GO_MILLIS)));
+        let huge = AppMeshDuration {
+            unit: DurationUnit::Seconds,
+            value: i64::MAX,
+        };
+        assert_eq!(
+            timeout(&huge, "t", &mut notes),
+            Some(Duration::from_millis(Duration::MAX_GO_MILLIS))
+        );
         assert_eq!(timeout(&ms(-1), "t", &mut notes), None);
         assert_eq!(notes.iter().count(), 2);
     }

@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 
 use crate::appmesh::VirtualNode;
 use crate::appmesh::common::{HttpTimeout, PortMapping, PortProtocol, TcpTimeout};
-use crate::appmesh::virtual_router::{GrpcRoute, HttpRoute as AppMeshHttpRoute, Route, RouteAction, TcpRoute as AppMeshTcpRoute};
+use crate::appmesh::virtual_router::{
+    GrpcRoute, HttpRoute as AppMeshHttpRoute, Route, RouteAction, TcpRoute as AppMeshTcpRoute,
+};
 use crate::istio::{
-    ConnectionPoolSettings, Destination, Duration, HttpMatchRequest, HttpRetry, HttpRoute, HttpRouteDestination,
-    HttpSettings, L4MatchAttributes, RouteDestination, StringMatch, TcpRoute, TcpSettings, TrafficPolicy, clamp_i32,
+    ConnectionPoolSettings, Destination, Duration, HttpMatchRequest, HttpRetry, HttpRoute,
+    HttpRouteDestination, HttpSettings, L4MatchAttributes, RouteDestination, StringMatch, TcpRoute,
+    TcpSettings, TrafficPolicy, clamp_i32,
 };
 use crate::origin::ObjectRef;
 use crate::resolve::{NsName, VirtualRouterEntry};
@@ -38,6 +41,10 @@ pub(crate) const CODE_LISTENER_MISMATCH: &str = "AMI2111";
 pub(crate) const CODE_UNREACHABLE: &str = "AMI2112";
 /// A weight outside App Mesh's 0..100.
 pub(crate) const CODE_WEIGHT_RANGE: &str = "AMI2117";
+/// The target listener's serving-side request timeout became the route timeout.
+pub(crate) const CODE_LISTENER_LIMIT: &str = "AMI2122";
+/// The same, approximately (retries, or targets with different limits).
+pub(crate) const CODE_LISTENER_LIMIT_APPROXIMATED: &str = "AMI2123";
 
 const TIMEOUT_DEFAULT: &str = "AMI2001";
 const RETRIES_DEFAULT: &str = "AMI2002";
@@ -46,17 +53,19 @@ const DEFAULTS_DROPPED: &str = "AMI2003";
 /// Either kind of Istio rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rule {
-    Http(HttpRoute),
+    Http(Box<HttpRoute>),
     Tcp(TcpRoute),
 }
 
 /// Where App Mesh puts a route among the routes of its router: priority (0 first, unset
-/// after every prioritised route), then the most specific path (exact, then the longest
-/// prefix, then the rest), then declaration order.
+/// after every prioritised route), then routes with conditions before a route matching
+/// everything, then the most specific path (exact, then the longest prefix, then the rest),
+/// then declaration order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RouteOrder {
     unprioritised: bool,
     priority: i64,
+    catch_all: bool,
     specificity: u8,
     longer_prefix_first: std::cmp::Reverse<usize>,
     position: usize,
@@ -99,8 +108,15 @@ fn port_u32(port: i64) -> Option<u32> {
 
 /// The routes of `router`, planned for a host whose providers listen on several ports when
 /// `multi_port` (then every rule matches its listener port).
-pub(crate) fn plan_router(ctx: &mut Context<'_>, router: &VirtualRouterEntry<'_>, multi_port: bool) -> Vec<PlannedRoute> {
-    let source = router.common.key.object_ref(crate::appmesh::AppMeshKind::VirtualRouter);
+pub(crate) fn plan_router(
+    ctx: &mut Context<'_>,
+    router: &VirtualRouterEntry<'_>,
+    multi_port: bool,
+) -> Vec<PlannedRoute> {
+    let source = router
+        .common
+        .key
+        .object_ref(crate::appmesh::AppMeshKind::VirtualRouter);
     let namespace = router.common.key.namespace.as_str();
     let listeners = &router.object.spec.listeners;
     let mut planned = Vec::new();
@@ -112,7 +128,15 @@ pub(crate) fn plan_router(ctx: &mut Context<'_>, router: &VirtualRouterEntry<'_>
         };
         let field = format!("spec.routes[{index}].{key}");
         if let Some(listener) = listener_of(route, protocol, listeners, &field, &mut notes) {
-            let input = RouteInput { source: &source, namespace, index, route, field: &field, listener, multi_port };
+            let input = RouteInput {
+                source: &source,
+                namespace,
+                index,
+                route,
+                field: &field,
+                listener,
+                multi_port,
+            };
             if let Some(p) = plan_route(ctx, &input, &mut notes) {
                 planned.push(p);
             }
@@ -144,7 +168,13 @@ fn match_port(route: &Route) -> Option<i64> {
         .or(route.http2_route.as_ref())
         .and_then(|r| r.match_.port)
         .or_else(|| route.grpc_route.as_ref().and_then(|r| r.match_.port))
-        .or_else(|| route.tcp_route.as_ref().and_then(|r| r.match_.as_ref()).and_then(|m| m.port))
+        .or_else(|| {
+            route
+                .tcp_route
+                .as_ref()
+                .and_then(|r| r.match_.as_ref())
+                .and_then(|m| m.port)
+        })
 }
 
 fn protocol_name(p: PortProtocol) -> &'static str {
@@ -169,7 +199,11 @@ fn listener_of<'l>(
     let port = match_port(route);
     let listener = match (listeners, port) {
         ([], _) => {
-            notes.add(CODE_LISTENER_MISMATCH, field.to_owned(), "the router has no listener, so App Mesh routes nothing through it");
+            notes.add(
+                CODE_LISTENER_MISMATCH,
+                field.to_owned(),
+                "the router has no listener, so App Mesh routes nothing through it",
+            );
             return None;
         }
         ([only], None) => Some(&only.port_mapping),
@@ -181,7 +215,10 @@ fn listener_of<'l>(
             );
             return None;
         }
-        (_, Some(p)) => listeners.iter().map(|l| &l.port_mapping).find(|m| m.port == p),
+        (_, Some(p)) => listeners
+            .iter()
+            .map(|l| &l.port_mapping)
+            .find(|m| m.port == p),
     };
     let Some(listener) = listener else {
         notes.add(
@@ -206,7 +243,11 @@ fn listener_of<'l>(
         return None;
     }
     if port_u32(listener.port).is_none() {
-        notes.add(CODE_LISTENER_MISMATCH, field.to_owned(), format!("listener port {} is not a valid port number", listener.port));
+        notes.add(
+            CODE_LISTENER_MISMATCH,
+            field.to_owned(),
+            format!("listener port {} is not a valid port number", listener.port),
+        );
         return None;
     }
     Some(listener)
@@ -223,13 +264,21 @@ struct RouteInput<'r> {
     multi_port: bool,
 }
 
-fn plan_route(ctx: &mut Context<'_>, input: &RouteInput<'_>, notes: &mut Notes) -> Option<PlannedRoute> {
+fn plan_route(
+    ctx: &mut Context<'_>,
+    input: &RouteInput<'_>,
+    notes: &mut Notes,
+) -> Option<PlannedRoute> {
     let route = input.route;
-    let port = input.multi_port.then(|| port_u32(input.listener.port)).flatten();
+    let port = input
+        .multi_port
+        .then(|| port_u32(input.listener.port))
+        .flatten();
     let position = input.index;
-    let order_base = |specificity: u8, prefix_len: usize| RouteOrder {
+    let order_base = |catch_all: bool, specificity: u8, prefix_len: usize| RouteOrder {
         unprioritised: route.priority.is_none(),
         priority: route.priority.unwrap_or_default(),
+        catch_all,
         specificity,
         longer_prefix_first: std::cmp::Reverse(prefix_len),
         position,
@@ -238,7 +287,14 @@ fn plan_route(ctx: &mut Context<'_>, input: &RouteInput<'_>, notes: &mut Notes) 
         let targets = destinations_of(ctx, input, &tcp.action, notes)?;
         let idle = tcp_idle(ctx, input, tcp, &targets, notes);
         let rule = TcpRoute {
-            matches: port.map(|p| vec![L4MatchAttributes { port: Some(p), ..L4MatchAttributes::default() }]).unwrap_or_default(),
+            matches: port
+                .map(|p| {
+                    vec![L4MatchAttributes {
+                        port: Some(p),
+                        ..L4MatchAttributes::default()
+                    }]
+                })
+                .unwrap_or_default(),
             route: tcp_destinations(targets),
         };
         return Some(PlannedRoute {
@@ -246,32 +302,54 @@ fn plan_route(ctx: &mut Context<'_>, input: &RouteInput<'_>, notes: &mut Notes) 
             field: input.field.to_owned(),
             name: route.name.clone(),
             port,
-            order: order_base(0, 0),
+            order: order_base(true, 0, 0),
             catch_all: true,
             rule: Rule::Tcp(rule),
             idle,
         });
     }
-    let (m, specificity, prefix_len) = if let Some(http) = route.http_route.as_ref().or(route.http2_route.as_ref()) {
-        http_match(http, input.field, notes).ok()?
-    } else {
-        let grpc = route.grpc_route.as_ref()?;
-        grpc_match(grpc, input.field, notes).ok()?
-    };
-    let (action, timeout, retry) = if let Some(http) = route.http_route.as_ref().or(route.http2_route.as_ref()) {
-        (&http.action, http.timeout.as_ref(), http.retry_policy.as_ref().map(RetryPolicy::from))
-    } else {
-        let grpc = route.grpc_route.as_ref()?;
-        (&grpc.action, grpc.timeout.as_ref(), grpc.retry_policy.as_ref().map(RetryPolicy::from))
-    };
+    let (m, specificity, prefix_len) =
+        if let Some(http) = route.http_route.as_ref().or(route.http2_route.as_ref()) {
+            http_match(http, input.field, notes).ok()?
+        } else {
+            let grpc = route.grpc_route.as_ref()?;
+            grpc_match(grpc, input.field, notes).ok()?
+        };
+    let (action, timeout, retry) =
+        if let Some(http) = route.http_route.as_ref().or(route.http2_route.as_ref()) {
+            (
+                &http.action,
+                http.timeout.as_ref(),
+                http.retry_policy.as_ref().map(RetryPolicy::from),
+            )
+        } else {
+            let grpc = route.grpc_route.as_ref()?;
+            (
+                &grpc.action,
+                grpc.timeout.as_ref(),
+                grpc.retry_policy.as_ref().map(RetryPolicy::from),
+            )
+        };
     let targets = destinations_of(ctx, input, action, notes)?;
-    let policies = http_policies(ctx, input.source, input.field, timeout, retry.as_ref(), &targets, notes);
+    let policies = http_policies(
+        ctx,
+        input.source,
+        input.field,
+        timeout,
+        retry.as_ref(),
+        &targets,
+        notes,
+    );
     let catch_all = m == HttpMatchRequest::default();
     let mut m = m;
     m.port = port;
     let rule = HttpRoute {
         name: Some(route.name.clone()),
-        matches: if m == HttpMatchRequest::default() { Vec::new() } else { vec![m] },
+        matches: if m == HttpMatchRequest::default() {
+            Vec::new()
+        } else {
+            vec![m]
+        },
         route: http_destinations(targets),
         timeout: policies.timeout,
         retries: policies.retries,
@@ -282,26 +360,39 @@ fn plan_route(ctx: &mut Context<'_>, input: &RouteInput<'_>, notes: &mut Notes) 
         field: input.field.to_owned(),
         name: route.name.clone(),
         port,
-        order: order_base(specificity, prefix_len),
+        order: order_base(catch_all, specificity, prefix_len),
         catch_all,
-        rule: Rule::Http(rule),
+        rule: Rule::Http(Box::new(rule)),
         idle: policies.idle,
     })
 }
 
 /// The Istio match of an HTTP/HTTP2 route, its specificity rank and prefix length.
-fn http_match(http: &AppMeshHttpRoute, field: &str, notes: &mut Notes) -> Result<(HttpMatchRequest, u8, usize), Inexpressible> {
+fn http_match(
+    http: &AppMeshHttpRoute,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<(HttpMatchRequest, u8, usize), Inexpressible> {
     let am = &http.match_;
     let base = format!("{field}.match");
     let mut m = HttpMatchRequest::default();
     let uri = matches::uri_match(am.prefix.as_deref(), am.path.as_ref(), &base, notes);
     let headers = matches::add_header_conditions(
         &mut m,
-        am.headers.iter().map(|h| HeaderCondition { name: &h.name, method: h.match_.as_ref(), invert: h.invert.unwrap_or(false) }),
+        am.headers.iter().map(|h| HeaderCondition {
+            name: &h.name,
+            method: h.match_.as_ref(),
+            invert: h.invert.unwrap_or(false),
+        }),
         &format!("{base}.headers"),
         notes,
     );
-    let query = matches::add_query_conditions(&mut m, &am.query_parameters, &format!("{base}.queryParameters"), notes);
+    let query = matches::add_query_conditions(
+        &mut m,
+        &am.query_parameters,
+        &format!("{base}.queryParameters"),
+        notes,
+    );
     let uri = uri?;
     headers?;
     query?;
@@ -318,14 +409,27 @@ fn http_match(http: &AppMeshHttpRoute, field: &str, notes: &mut Notes) -> Result
     Ok((m, specificity, prefix_len))
 }
 
-fn grpc_match(grpc: &GrpcRoute, field: &str, notes: &mut Notes) -> Result<(HttpMatchRequest, u8, usize), Inexpressible> {
+fn grpc_match(
+    grpc: &GrpcRoute,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<(HttpMatchRequest, u8, usize), Inexpressible> {
     let am = &grpc.match_;
     let base = format!("{field}.match");
     let mut m = HttpMatchRequest::default();
-    let uri = matches::grpc_uri(am.service_name.as_deref(), am.method_name.as_deref(), &base, notes);
+    let uri = matches::grpc_uri(
+        am.service_name.as_deref(),
+        am.method_name.as_deref(),
+        &base,
+        notes,
+    );
     let metadata = matches::add_header_conditions(
         &mut m,
-        am.metadata.iter().map(|h| HeaderCondition { name: &h.name, method: h.match_.as_ref(), invert: h.invert.unwrap_or(false) }),
+        am.metadata.iter().map(|h| HeaderCondition {
+            name: &h.name,
+            method: h.match_.as_ref(),
+            invert: h.invert.unwrap_or(false),
+        }),
         &format!("{base}.metadata"),
         notes,
     );
@@ -347,11 +451,26 @@ pub(crate) struct Target {
     pub weight: i32,
     /// The node's namespace: where a new DestinationRule for its host goes.
     pub namespace: String,
+    /// The per-request timeout the node's listener enforces on the serving side.
+    pub listener_limit: Option<ListenerLimit>,
+}
+
+/// A serving-side per-request timeout of a VirtualNode listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListenerLimit {
+    pub timeout: Duration,
+    /// App Mesh's implicit 15 s rather than a value in the listener.
+    pub implicit: bool,
 }
 
 /// Resolve the weighted targets of `action`; `None` when no usable target is left (a note
 /// says why).
-fn destinations_of(ctx: &mut Context<'_>, input: &RouteInput<'_>, action: &RouteAction, notes: &mut Notes) -> Option<Vec<Target>> {
+fn destinations_of(
+    ctx: &mut Context<'_>,
+    input: &RouteInput<'_>,
+    action: &RouteAction,
+    notes: &mut Notes,
+) -> Option<Vec<Target>> {
     let base = format!("{}.action.weightedTargets", input.field);
     let mut targets: Vec<Target> = Vec::new();
     let mut dropped_weight = 0i64;
@@ -362,7 +481,10 @@ fn destinations_of(ctx: &mut Context<'_>, input: &RouteInput<'_>, action: &Route
             notes.add(
                 CODE_WEIGHT_RANGE,
                 format!("{here}.weight"),
-                format!("weight {} is outside App Mesh's 0..100; {} is used as a relative weight", t.weight, weight),
+                format!(
+                    "weight {} is outside App Mesh's 0..100; {} is used as a relative weight",
+                    t.weight, weight
+                ),
             );
         }
         let node_key = match (&t.virtual_node_ref, &t.virtual_node_arn) {
@@ -377,14 +499,23 @@ fn destinations_of(ctx: &mut Context<'_>, input: &RouteInput<'_>, action: &Route
                 continue;
             }
         };
-        match target_destination(ctx, &node_key, t.port) {
-            Ok(destination) => {
+        let found = match ctx.resolved.virtual_nodes.get(&node_key) {
+            Some(node) => node_listener_destination(ctx, node.object, &node_key.namespace, t.port),
+            None => Err(format!("target VirtualNode {node_key} is not in the input")),
+        };
+        match found {
+            Ok((destination, listener_limit)) => {
                 let weight32 = clamp_i32(weight);
                 // Two targets reaching the same destination (e.g. nodes sharing a hostname)
                 // are one Istio destination with their weights added.
                 match targets.iter_mut().find(|x| x.destination == destination) {
                     Some(existing) => existing.weight = existing.weight.saturating_add(weight32),
-                    None => targets.push(Target { destination, weight: weight32, namespace: node_key.namespace.clone() }),
+                    None => targets.push(Target {
+                        destination,
+                        weight: weight32,
+                        namespace: node_key.namespace.clone(),
+                        listener_limit,
+                    }),
                 }
             }
             Err(why) => {
@@ -397,7 +528,10 @@ fn destinations_of(ctx: &mut Context<'_>, input: &RouteInput<'_>, action: &Route
         notes.add(
             CODE_NO_TARGET,
             format!("{}.action", input.field),
-            format!("route `{}` has no target Istio can address, so it is not generated", input.route.name),
+            format!(
+                "route `{}` has no target Istio can address, so it is not generated",
+                input.route.name
+            ),
         );
         return None;
     }
@@ -419,39 +553,92 @@ fn destinations_of(ctx: &mut Context<'_>, input: &RouteInput<'_>, action: &Route
     Some(targets)
 }
 
-/// The Istio destination of a VirtualNode listener, or why there is none.
-pub(crate) fn target_destination(ctx: &Context<'_>, node_key: &NsName, port: Option<i64>) -> Result<Destination, String> {
+/// The Istio destination of a VirtualNode listener (`port`: the target's listener port), or
+/// why there is none.
+pub(crate) fn target_destination(
+    ctx: &Context<'_>,
+    node_key: &NsName,
+    port: Option<i64>,
+) -> Result<Destination, String> {
     let Some(node) = ctx.resolved.virtual_nodes.get(node_key) else {
         return Err(format!("target VirtualNode {node_key} is not in the input"));
     };
-    node_listener_destination(ctx, node.object, &node_key.namespace, port)
+    node_listener_destination(ctx, node.object, &node_key.namespace, port).map(|(d, _)| d)
 }
 
-fn node_listener_destination(ctx: &Context<'_>, node: &VirtualNode, namespace: &str, port: Option<i64>) -> Result<Destination, String> {
+/// The Istio destination of a VirtualNode listener (and the listener's serving-side
+/// per-request timeout), or why there is none. `port` is the target's listener port.
+fn node_listener_destination(
+    ctx: &Context<'_>,
+    node: &VirtualNode,
+    namespace: &str,
+    port: Option<i64>,
+) -> Result<(Destination, Option<ListenerLimit>), String> {
     let name = node.metadata.name.as_deref().unwrap_or_default();
     let domain = &ctx.opts.cluster_domain;
     let Some(address) = destinations::node_address(node, namespace, domain) else {
-        return Err(format!("target VirtualNode {namespace}/{name} has no service discovery, so nothing can reach it"));
+        return Err(format!(
+            "target VirtualNode {namespace}/{name} has no service discovery, so nothing can reach it"
+        ));
     };
     let Some((listener_port, _)) = destinations::target_listener(node, port) else {
         return Err(match port {
             Some(p) => format!("target VirtualNode {namespace}/{name} has no listener on port {p}"),
-            None if node.spec.listeners.is_empty() => format!("target VirtualNode {namespace}/{name} has no listener"),
-            None => format!("target VirtualNode {namespace}/{name} has several listeners and the target names no port"),
+            None if node.spec.listeners.is_empty() => {
+                format!("target VirtualNode {namespace}/{name} has no listener")
+            }
+            None => format!(
+                "target VirtualNode {namespace}/{name} has several listeners and the target names no port"
+            ),
         });
     };
     let mut destination = Destination::host(&address.host);
     if let Some(subset) = address.subset {
         destination = destination.with_subset(subset);
     }
-    if port.is_some() || destinations::needs_explicit_port(ctx.inventory, node, &address.host, domain) {
-        let service_port = destinations::service_port(ctx.inventory, &address.host, listener_port, domain);
+    if port.is_some()
+        || destinations::needs_explicit_port(ctx.inventory, node, &address.host, domain)
+    {
+        let service_port =
+            destinations::service_port(ctx.inventory, &address.host, listener_port, domain);
         let Some(number) = port_u32(service_port) else {
-            return Err(format!("port {service_port} of target VirtualNode {namespace}/{name} is not a valid port number"));
+            return Err(format!(
+                "port {service_port} of target VirtualNode {namespace}/{name} is not a valid port number"
+            ));
         };
         destination = destination.with_port(number);
     }
-    Ok(destination)
+    Ok((destination, listener_limit(ctx, node, listener_port)))
+}
+
+/// The per-request timeout a node's listener enforces on requests it serves: its own
+/// `timeout.<protocol>.perRequest` (0 disables it), else App Mesh's 15 s default.
+fn listener_limit(ctx: &Context<'_>, node: &VirtualNode, port: i64) -> Option<ListenerLimit> {
+    let listener = node
+        .spec
+        .listeners
+        .iter()
+        .find(|l| l.port_mapping.port == port)?;
+    let timeouts = listener.timeout.as_ref();
+    let block = match listener.port_mapping.protocol {
+        PortProtocol::Http => timeouts.and_then(|t| t.http.as_ref()),
+        PortProtocol::Http2 => timeouts.and_then(|t| t.http2.as_ref()),
+        PortProtocol::Grpc => timeouts.and_then(|t| t.grpc.as_ref()),
+        PortProtocol::Tcp => return None,
+    };
+    match block.and_then(|b| b.per_request.as_ref()) {
+        Some(d) => {
+            let millis = u64::try_from(d.to_millis()).ok().filter(|m| *m > 0)?;
+            Some(ListenerLimit {
+                timeout: Duration::from_millis(millis.min(Duration::MAX_GO_MILLIS)),
+                implicit: false,
+            })
+        }
+        None => ctx.opts.preserve_defaults.then_some(ListenerLimit {
+            timeout: defaults::REQUEST_TIMEOUT,
+            implicit: true,
+        }),
+    }
 }
 
 fn http_destinations(targets: Vec<Target>) -> Vec<HttpRouteDestination> {
@@ -459,20 +646,28 @@ fn http_destinations(targets: Vec<Target>) -> Vec<HttpRouteDestination> {
     if let [only] = targets.as_slice() {
         return vec![HttpRouteDestination::to(only.destination.clone())];
     }
-    targets.into_iter().map(|t| HttpRouteDestination::weighted(t.destination, t.weight)).collect()
+    targets
+        .into_iter()
+        .map(|t| HttpRouteDestination::weighted(t.destination, t.weight))
+        .collect()
 }
 
 fn tcp_destinations(targets: Vec<Target>) -> Vec<RouteDestination> {
     if let [only] = targets.as_slice() {
         return vec![RouteDestination::to(only.destination.clone())];
     }
-    targets.into_iter().map(|t| RouteDestination::weighted(t.destination, t.weight)).collect()
+    targets
+        .into_iter()
+        .map(|t| RouteDestination::weighted(t.destination, t.weight))
+        .collect()
 }
 
 /// Where a target host's DestinationRule lives: the Service's namespace for Kubernetes
 /// Service hosts, otherwise the node's.
 fn rule_namespace(ctx: &Context<'_>, host: &str, node_namespace: &str) -> String {
-    names::service_of_host(host, &ctx.opts.cluster_domain).map_or(node_namespace, |(ns, _)| ns).to_owned()
+    names::service_of_host(host, &ctx.opts.cluster_domain)
+        .map_or(node_namespace, |(ns, _)| ns)
+        .to_owned()
 }
 
 /// Timeout, retries and idle-timeout requests of an HTTP/HTTP2/gRPC rule.
@@ -493,35 +688,63 @@ fn http_policies(
 ) -> HttpPolicies {
     let preserve = ctx.opts.preserve_defaults;
     let mut dropped: Vec<String> = Vec::new();
+    // A VirtualNode provider has no timeout or retry fields: findings point at the provider.
+    let (timeout_field, retry_field) = if source.kind == "VirtualService" {
+        (field.to_owned(), field.to_owned())
+    } else {
+        (format!("{field}.timeout"), format!("{field}.retryPolicy"))
+    };
     let per_request = timeout.and_then(|t| t.per_request.as_ref());
     // Istio's `timeout` is the budget for the request including retries, which is also what
     // App Mesh's per-request timeout bounds (it becomes Envoy's route timeout).
-    let timeout_value = match per_request {
+    let mut timeout_value = match per_request {
         Some(d) => retries::timeout(d, &format!("{field}.timeout.perRequest"), notes),
-        None if preserve => {
-            notes.add(TIMEOUT_DEFAULT, format!("{field}.timeout"), format!("no per-request timeout: App Mesh's default of {} is written out", defaults::REQUEST_TIMEOUT));
-            Some(defaults::REQUEST_TIMEOUT)
-        }
+        None if preserve => Some(defaults::REQUEST_TIMEOUT),
         None => {
-            dropped.push(format!("the {} per-request timeout", defaults::REQUEST_TIMEOUT));
+            dropped.push(format!("{} per-request timeout", defaults::REQUEST_TIMEOUT));
             None
         }
     };
     let retries_value = match retry {
-        Some(policy) => Some(retries::retry_policy(policy, &format!("{field}.retryPolicy"), notes)),
+        Some(policy) => Some(retries::retry_policy(
+            policy,
+            &format!("{field}.retryPolicy"),
+            notes,
+        )),
         None if preserve => {
             notes.add(
                 RETRIES_DEFAULT,
-                format!("{field}.retryPolicy"),
-                format!("no retry policy: App Mesh's default ({} retries on {}) is written out", defaults::RETRY_ATTEMPTS, defaults::RETRY_ON.join(",")),
+                retry_field,
+                format!(
+                    "no retry policy: App Mesh's default ({} retries on {}) is written out",
+                    defaults::RETRY_ATTEMPTS,
+                    defaults::RETRY_ON.join(",")
+                ),
             );
             Some(defaults::retry_policy())
         }
         None => {
-            dropped.push("the default retry policy".to_owned());
+            dropped.push("default retry policy".to_owned());
             None
         }
     };
+    let lowered = apply_listener_limits(
+        targets,
+        &mut timeout_value,
+        retries_value.as_ref(),
+        &timeout_field,
+        notes,
+    );
+    if per_request.is_none() && preserve && !lowered {
+        notes.add(
+            TIMEOUT_DEFAULT,
+            timeout_field.clone(),
+            format!(
+                "no per-request timeout: App Mesh's default of {} is written out",
+                defaults::REQUEST_TIMEOUT
+            ),
+        );
+    }
     let idle_setting = timeout.and_then(|t| t.idle.as_ref());
     let mut idle = Vec::new();
     match idle_setting {
@@ -534,28 +757,132 @@ fn http_policies(
                     "idle timeout 0 disables it in App Mesh; Istio's HTTP idleTimeout cannot be disabled, so its default of 1h applies",
                 );
             } else {
-                idle = idle_requests(ctx, source, &format!("{field}.timeout.idle"), targets, false, value, true);
+                idle = idle_requests(
+                    ctx,
+                    source,
+                    &format!("{field}.timeout.idle"),
+                    targets,
+                    false,
+                    value,
+                    true,
+                );
             }
         }
         None if preserve => {
             notes.add(
                 CODE_DEFAULT_IDLE,
-                format!("{field}.timeout"),
+                timeout_field.clone(),
                 format!("no idle timeout: App Mesh's default of {} is written to the DestinationRule of each target", defaults::IDLE_TIMEOUT),
             );
-            idle = idle_requests(ctx, source, &format!("{field}.timeout"), targets, false, Some(defaults::IDLE_TIMEOUT), false);
+            idle = idle_requests(
+                ctx,
+                source,
+                &timeout_field,
+                targets,
+                false,
+                Some(defaults::IDLE_TIMEOUT),
+                false,
+            );
         }
-        None => dropped.push(format!("the {} idle timeout", defaults::IDLE_TIMEOUT)),
+        None => dropped.push(format!("{} idle timeout", defaults::IDLE_TIMEOUT)),
     }
     if !dropped.is_empty() {
-        notes.add(DEFAULTS_DROPPED, field.to_owned(), format!("App Mesh's implicit {} not carried over (--no-preserve-defaults)", join_words(&dropped)));
+        notes.add(
+            DEFAULTS_DROPPED,
+            field.to_owned(),
+            format!(
+                "not carried over (--no-preserve-defaults): App Mesh's implicit {}",
+                join_words(&dropped)
+            ),
+        );
     }
-    HttpPolicies { timeout: timeout_value, retries: retries_value, idle }
+    HttpPolicies {
+        timeout: timeout_value,
+        retries: retries_value,
+        idle,
+    }
 }
 
-fn tcp_idle(ctx: &Context<'_>, input: &RouteInput<'_>, tcp: &AppMeshTcpRoute, targets: &[Target], notes: &mut Notes) -> Vec<IdleRequest> {
+/// App Mesh enforces per-request timeouts on both sides: the caller's route timeout and the
+/// serving listener's (15 s unless set), so a request ends after the smaller of the two.
+/// Istio has no serving-side request timeout, so a tighter listener limit becomes the route's
+/// `timeout`. (Not `perTryTimeout`: Envoy retries an attempt that hit its per-try timeout when
+/// `reset` is a retry condition, as in App Mesh's default policy, while App Mesh's serving
+/// side answered 504, which that policy does not retry.) Returns whether it lowered it.
+fn apply_listener_limits(
+    targets: &[Target],
+    timeout: &mut Option<Duration>,
+    retries: Option<&HttpRetry>,
+    field: &str,
+    notes: &mut Notes,
+) -> bool {
+    let limits: Vec<ListenerLimit> = targets.iter().filter_map(|t| t.listener_limit).collect();
+    let Some(limit) = limits.iter().map(|l| l.timeout).min() else {
+        return false;
+    };
+    if timeout.is_some_and(|t| t <= limit) {
+        return false;
+    }
+    let before = timeout.map_or_else(|| "no timeout".to_owned(), |t| t.to_string());
+    *timeout = Some(limit);
+    let mut distinct: Vec<Duration> = limits.iter().map(|l| l.timeout).collect();
+    distinct.sort();
+    distinct.dedup();
+    let retrying = retries.is_some_and(|r| r.attempts > 0);
+    if distinct.len() > 1 || limits.len() < targets.len() {
+        let each: Vec<String> = targets
+            .iter()
+            .map(|t| match t.listener_limit {
+                Some(l) => format!("{} after {}", t.destination.host, l.timeout),
+                None => format!("{} never", t.destination.host),
+            })
+            .collect();
+        notes.add(
+            CODE_LISTENER_LIMIT_APPROXIMATED,
+            field.to_owned(),
+            format!(
+                "the targets' listeners end requests on the serving side at different times ({}); Istio cannot set that per destination, so the route's timeout is the smallest, {limit}, instead of {before}",
+                each.join(", ")
+            ),
+        );
+    } else {
+        let origin = if limits.iter().all(|l| l.implicit) {
+            "App Mesh's default for listeners without a perRequest timeout"
+        } else {
+            "its perRequest timeout"
+        };
+        let (code, retry_note) = if retrying {
+            (
+                CODE_LISTENER_LIMIT_APPROXIMATED,
+                "; App Mesh applied it to each attempt, Istio's timeout covers the retries too",
+            )
+        } else {
+            (CODE_LISTENER_LIMIT, "")
+        };
+        notes.add(
+            code,
+            field.to_owned(),
+            format!(
+                "the target's listener ends each request after {limit} ({origin}), which App Mesh enforced on the serving side and Istio cannot; the route's timeout is {limit} instead of {before}{retry_note}"
+            ),
+        );
+    }
+    true
+}
+
+fn tcp_idle(
+    ctx: &Context<'_>,
+    input: &RouteInput<'_>,
+    tcp: &AppMeshTcpRoute,
+    targets: &[Target],
+    notes: &mut Notes,
+) -> Vec<IdleRequest> {
     let field = format!("{}.timeout", input.field);
-    match tcp.timeout.as_ref().and_then(|t: &TcpTimeout| t.idle.as_ref()) {
+    match tcp
+        .timeout
+        .as_ref()
+        .and_then(|t: &TcpTimeout| t.idle.as_ref())
+    {
         Some(d) => {
             let here = format!("{field}.idle");
             let value = retries::tcp_idle_timeout(d, &here, notes);
@@ -565,16 +892,37 @@ fn tcp_idle(ctx: &Context<'_>, input: &RouteInput<'_>, tcp: &AppMeshTcpRoute, ta
     }
 }
 
-fn default_tcp_idle(ctx: &Context<'_>, source: &ObjectRef, field: &str, targets: &[Target], notes: &mut Notes) -> Vec<IdleRequest> {
+fn default_tcp_idle(
+    ctx: &Context<'_>,
+    source: &ObjectRef,
+    field: &str,
+    targets: &[Target],
+    notes: &mut Notes,
+) -> Vec<IdleRequest> {
     if ctx.opts.preserve_defaults {
         notes.add(
             CODE_DEFAULT_IDLE,
             field.to_owned(),
             format!("no idle timeout: App Mesh's default of {} is written to the DestinationRule of each target", defaults::IDLE_TIMEOUT),
         );
-        idle_requests(ctx, source, field, targets, true, Some(defaults::IDLE_TIMEOUT), false)
+        idle_requests(
+            ctx,
+            source,
+            field,
+            targets,
+            true,
+            Some(defaults::IDLE_TIMEOUT),
+            false,
+        )
     } else {
-        notes.add(DEFAULTS_DROPPED, field.to_owned(), format!("App Mesh's implicit {} idle timeout not carried over (--no-preserve-defaults)", defaults::IDLE_TIMEOUT));
+        notes.add(
+            DEFAULTS_DROPPED,
+            field.to_owned(),
+            format!(
+                "not carried over (--no-preserve-defaults): App Mesh's implicit {} idle timeout",
+                defaults::IDLE_TIMEOUT
+            ),
+        );
         Vec::new()
     }
 }
@@ -630,21 +978,36 @@ pub(crate) fn plan_node_provider(
     for (i, listener) in node.spec.listeners.iter().enumerate() {
         let mapping = &listener.port_mapping;
         let Some(listener_port) = port_u32(mapping.port) else {
-            notes.add(CODE_LISTENER_MISMATCH, field, format!("listener port {} of VirtualNode {node_key} is not a valid port number", mapping.port));
+            notes.add(
+                CODE_LISTENER_MISMATCH,
+                field,
+                format!(
+                    "listener port {} of VirtualNode {node_key} is not a valid port number",
+                    mapping.port
+                ),
+            );
             continue;
         };
-        let destination = match node_listener_destination(ctx, node, &node_key.namespace, Some(mapping.port).filter(|_| node.spec.listeners.len() > 1)) {
-            Ok(d) => d,
-            Err(why) => {
-                notes.add(CODE_NO_TARGET, field, why);
-                continue;
-            }
-        };
-        let targets = [Target { destination, weight: 100, namespace: node_key.namespace.clone() }];
+        let target_port = Some(mapping.port).filter(|_| node.spec.listeners.len() > 1);
+        let (destination, listener_limit) =
+            match node_listener_destination(ctx, node, &node_key.namespace, target_port) {
+                Ok(found) => found,
+                Err(why) => {
+                    notes.add(CODE_NO_TARGET, field, why);
+                    continue;
+                }
+            };
+        let targets = [Target {
+            destination,
+            weight: 100,
+            namespace: node_key.namespace.clone(),
+            listener_limit,
+        }];
         let port = multi_port.then_some(listener_port);
         let order = RouteOrder {
             unprioritised: true,
             priority: 0,
+            catch_all: true,
             specificity: 0,
             longer_prefix_first: std::cmp::Reverse(0),
             position: i,
@@ -652,20 +1015,34 @@ pub(crate) fn plan_node_provider(
         let (rule, idle) = if mapping.protocol == PortProtocol::Tcp {
             let idle = default_tcp_idle(ctx, vs, field, &targets, &mut notes);
             let rule = TcpRoute {
-                matches: port.map(|p| vec![L4MatchAttributes { port: Some(p), ..L4MatchAttributes::default() }]).unwrap_or_default(),
+                matches: port
+                    .map(|p| {
+                        vec![L4MatchAttributes {
+                            port: Some(p),
+                            ..L4MatchAttributes::default()
+                        }]
+                    })
+                    .unwrap_or_default(),
                 route: tcp_destinations(targets.to_vec()),
             };
             (Rule::Tcp(rule), idle)
         } else {
             let policies = http_policies(ctx, vs, field, None, None, &targets, &mut notes);
             let rule = HttpRoute {
-                matches: port.map(|p| vec![HttpMatchRequest { port: Some(p), ..HttpMatchRequest::default() }]).unwrap_or_default(),
+                matches: port
+                    .map(|p| {
+                        vec![HttpMatchRequest {
+                            port: Some(p),
+                            ..HttpMatchRequest::default()
+                        }]
+                    })
+                    .unwrap_or_default(),
                 route: http_destinations(targets.to_vec()),
                 timeout: policies.timeout,
                 retries: policies.retries,
                 ..HttpRoute::default()
             };
-            (Rule::Http(rule), policies.idle)
+            (Rule::Http(Box::new(rule)), policies.idle)
         };
         planned.push(PlannedRoute {
             source: vs.clone(),
@@ -688,13 +1065,18 @@ pub(crate) fn plan_node_provider(
 /// Put the planned routes of one source (a router, or a node provider) in App Mesh's order
 /// and drop those App Mesh never reached: everything after a route that matches all
 /// requests of its port (a catch-all; for TCP, any route).
-pub(crate) fn order_source_routes(ctx: &mut Context<'_>, mut routes: Vec<PlannedRoute>) -> Vec<PlannedRoute> {
+pub(crate) fn order_source_routes(
+    ctx: &mut Context<'_>,
+    mut routes: Vec<PlannedRoute>,
+) -> Vec<PlannedRoute> {
     routes.sort_by_key(|r| r.order);
     let mut kept: Vec<PlannedRoute> = Vec::new();
     for route in routes {
         let tcp = matches!(route.rule, Rule::Tcp(_));
         let shadow = kept.iter().find(|k| {
-            k.catch_all && matches!(k.rule, Rule::Tcp(_)) == tcp && (k.port.is_none() || k.port == route.port)
+            k.catch_all
+                && matches!(k.rule, Rule::Tcp(_)) == tcp
+                && (k.port.is_none() || k.port == route.port)
         });
         if let Some(shadow) = shadow {
             let message = format!(
@@ -702,7 +1084,10 @@ pub(crate) fn order_source_routes(ctx: &mut Context<'_>, mut routes: Vec<Planned
                 route.name,
                 shadow.name,
                 if tcp { "TCP" } else { "HTTP" },
-                route.port.map(|p| format!(" on port {p}")).unwrap_or_default()
+                route
+                    .port
+                    .map(|p| format!(" on port {p}"))
+                    .unwrap_or_default()
             );
             ctx.note(CODE_UNREACHABLE, &route.source, &route.field, message);
             continue;
@@ -716,18 +1101,20 @@ pub(crate) fn order_source_routes(ctx: &mut Context<'_>, mut routes: Vec<Planned
 /// order, and every catch-all after all other rules (Istio stops at the first rule without
 /// conditions, IST0130).
 pub(crate) fn istio_rules(routes: Vec<PlannedRoute>) -> (Vec<HttpRoute>, Vec<TcpRoute>) {
-    let (specific, catch_all): (Vec<PlannedRoute>, Vec<PlannedRoute>) = routes.into_iter().partition(|r| !r.catch_all);
+    let (specific, catch_all): (Vec<PlannedRoute>, Vec<PlannedRoute>) =
+        routes.into_iter().partition(|r| !r.catch_all);
     let (mut http, mut tcp) = (Vec::new(), Vec::new());
     let (mut tcp_specific, mut tcp_any) = (Vec::new(), Vec::new());
     for r in specific.into_iter().chain(catch_all) {
         match r.rule {
-            Rule::Http(h) => http.push(h),
+            Rule::Http(h) => http.push(*h),
             Rule::Tcp(t) if t.matches.is_empty() => tcp_any.push(t),
             Rule::Tcp(t) => tcp_specific.push(t),
         }
     }
     // Port-specific catch-alls only compete within their port; rules without any match go last.
-    let (with_match, without): (Vec<HttpRoute>, Vec<HttpRoute>) = http.into_iter().partition(|h| !h.matches.is_empty());
+    let (with_match, without): (Vec<HttpRoute>, Vec<HttpRoute>) =
+        http.into_iter().partition(|h| !h.matches.is_empty());
     http = with_match.into_iter().chain(without).collect();
     tcp.extend(tcp_specific);
     tcp.extend(tcp_any);
@@ -741,24 +1128,49 @@ pub(crate) fn istio_rules(routes: Vec<PlannedRoute>) -> (Vec<HttpRoute>, Vec<Tcp
 pub(crate) fn apply_idle_timeouts(ctx: &mut Context<'_>, requests: Vec<IdleRequest>) {
     let mut by_target: BTreeMap<(String, bool), Vec<IdleRequest>> = BTreeMap::new();
     for r in requests {
-        by_target.entry((r.host.clone(), r.tcp)).or_default().push(r);
+        by_target
+            .entry((r.host.clone(), r.tcp))
+            .or_default()
+            .push(r);
     }
     for ((host, tcp), requests) in by_target {
         let explicit: Vec<&IdleRequest> = requests.iter().filter(|r| r.explicit).collect();
-        let pool = if explicit.is_empty() { requests.iter().collect::<Vec<_>>() } else { explicit };
+        let pool = if explicit.is_empty() {
+            requests.iter().collect::<Vec<_>>()
+        } else {
+            explicit
+        };
         // TCP `0s` (disabled) outlasts any duration.
-        let Some(chosen) = pool.iter().filter_map(|r| r.value).max_by_key(|d| if d.is_zero() { u64::MAX } else { d.as_millis() }) else {
+        let Some(chosen) = pool
+            .iter()
+            .filter_map(|r| r.value)
+            .max_by_key(|d| if d.is_zero() { u64::MAX } else { d.as_millis() })
+        else {
             continue;
         };
-        let Some(first) = requests.first() else { continue };
+        let Some(first) = requests.first() else {
+            continue;
+        };
         let namespace = first.namespace.clone();
         let existing = {
-            let dr = ctx.output.destination_rule(&host, &namespace, &first.source);
-            let pool = dr.traffic_policy.get_or_insert_with(TrafficPolicy::default).connection_pool.get_or_insert_with(ConnectionPoolSettings::default);
+            let dr = ctx
+                .output
+                .destination_rule(&host, &namespace, &first.source);
+            let pool = dr
+                .traffic_policy
+                .get_or_insert_with(TrafficPolicy::default)
+                .connection_pool
+                .get_or_insert_with(ConnectionPoolSettings::default);
             let slot = if tcp {
-                &mut pool.tcp.get_or_insert_with(TcpSettings::default).idle_timeout
+                &mut pool
+                    .tcp
+                    .get_or_insert_with(TcpSettings::default)
+                    .idle_timeout
             } else {
-                &mut pool.http.get_or_insert_with(HttpSettings::default).idle_timeout
+                &mut pool
+                    .http
+                    .get_or_insert_with(HttpSettings::default)
+                    .idle_timeout
             };
             match *slot {
                 Some(existing) => Some(existing),
@@ -772,8 +1184,21 @@ pub(crate) fn apply_idle_timeouts(ctx: &mut Context<'_>, requests: Vec<IdleReque
         for r in &requests {
             ctx.output.destination_rule(&host, &namespace, &r.source);
             if r.value != Some(effective) {
-                let asked = r.value.map_or_else(|| "no idle timeout".to_owned(), |d| if d.is_zero() { "no idle timeout (0)".to_owned() } else { d.to_string() });
-                let why = if existing.is_some() { "it already set by the VirtualNode's own policies" } else { "the longest explicit value of the routes to that host" };
+                let asked = r.value.map_or_else(
+                    || "no idle timeout".to_owned(),
+                    |d| {
+                        if d.is_zero() {
+                            "no idle timeout (0)".to_owned()
+                        } else {
+                            d.to_string()
+                        }
+                    },
+                );
+                let why = if existing.is_some() {
+                    "it already set by the VirtualNode's own policies"
+                } else {
+                    "the longest explicit value of the routes to that host"
+                };
                 ctx.note(
                     CODE_IDLE_APPROXIMATED,
                     &r.source,
@@ -801,11 +1226,18 @@ mod tests {
             port,
             order,
             catch_all,
-            rule: Rule::Http(HttpRoute {
+            rule: Rule::Http(Box::new(HttpRoute {
                 name: Some(name.into()),
-                matches: if catch_all && port.is_none() { Vec::new() } else { vec![HttpMatchRequest { port, ..Default::default() }] },
+                matches: if catch_all && port.is_none() {
+                    Vec::new()
+                } else {
+                    vec![HttpMatchRequest {
+                        port,
+                        ..Default::default()
+                    }]
+                },
                 ..Default::default()
-            }),
+            })),
             idle: Vec::new(),
         }
     }
@@ -814,6 +1246,7 @@ mod tests {
         RouteOrder {
             unprioritised: priority.is_none(),
             priority: priority.unwrap_or_default(),
+            catch_all: false,
             specificity,
             longer_prefix_first: std::cmp::Reverse(len),
             position,
@@ -836,16 +1269,42 @@ mod tests {
     }
 
     #[test]
+    fn a_catch_all_sorts_after_regex_routes_of_its_priority_but_before_lower_priorities() {
+        let catch_all = |priority: Option<i64>, position| RouteOrder {
+            catch_all: true,
+            ..order(priority, 1, 1, position)
+        };
+        let mut v = [
+            catch_all(None, 0),
+            order(None, 2, 0, 1),
+            catch_all(Some(3), 2),
+            order(Some(7), 2, 0, 3),
+        ];
+        v.sort();
+        let positions: Vec<usize> = v.iter().map(|o| o.position).collect();
+        assert_eq!(positions, vec![2, 3, 1, 0]);
+    }
+
+    #[test]
     fn catch_alls_go_last_across_sources() {
-        let routes = vec![planned("default", order(None, 1, 1, 0), true, None), planned("api", order(None, 1, 4, 1), false, None)];
+        let routes = vec![
+            planned("default", order(None, 1, 1, 0), true, None),
+            planned("api", order(None, 1, 4, 1), false, None),
+        ];
         let (http, _) = istio_rules(routes);
-        let names: Vec<_> = http.iter().map(|h| h.name.clone().unwrap_or_default()).collect();
+        let names: Vec<_> = http
+            .iter()
+            .map(|h| h.name.clone().unwrap_or_default())
+            .collect();
         assert_eq!(names, vec!["api", "default"]);
     }
 
     #[test]
     fn words_are_joined() {
         assert_eq!(join_words(&["a".into()]), "a");
-        assert_eq!(join_words(&["a".into(), "b".into(), "c".into()]), "a, b and c");
+        assert_eq!(
+            join_words(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
     }
 }

@@ -6,14 +6,18 @@
 //! same host feeds one Istio VirtualService (Istio merges several per host badly, IST0109),
 //! and a host that is not a Kubernetes Service also gets a ServiceEntry so Istio knows it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::appmesh::AppMeshKind;
 use crate::appmesh::common::{PortMapping, PortProtocol};
-use crate::istio::{IstioObject, Location, Metadata, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort};
+use crate::istio::{
+    IstioObject, Location, Metadata, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort,
+};
 use crate::k8s::ServicePort as K8sServicePort;
 use crate::origin::ObjectRef;
-use crate::resolve::{NsName, Provider, Target, VirtualNodeEntry, VirtualRouterEntry, VirtualServiceEntry};
+use crate::resolve::{
+    NsName, Provider, Target, VirtualNodeEntry, VirtualRouterEntry, VirtualServiceEntry,
+};
 use crate::validate::primitives;
 
 use super::virtual_router::{self, IdleRequest, PlannedRoute};
@@ -31,6 +35,8 @@ pub(crate) const CODE_SERVICE_ENTRY: &str = "AMI2118";
 pub(crate) const CODE_PORT_PROTOCOL: &str = "AMI2119";
 /// The host's Service has no port for a provider listener.
 pub(crate) const CODE_PORT_MISSING: &str = "AMI2120";
+/// A VirtualRouter no VirtualService uses.
+pub(crate) const CODE_ROUTER_UNUSED: &str = "AMI2121";
 
 /// What serves one App Mesh VirtualService.
 enum Served<'a> {
@@ -48,17 +54,51 @@ pub(crate) fn convert_virtual_services<'a>(ctx: &mut Context<'a>) {
         by_host.entry(host).or_default().push(entry);
     }
     let mut idle: Vec<IdleRequest> = Vec::new();
+    let mut used: BTreeSet<ObjectRef> = BTreeSet::new();
     for (host, entries) in by_host {
-        convert_host(ctx, &host, &entries, &mut idle);
+        used.extend(convert_host(ctx, &host, &entries, &mut idle));
     }
     virtual_router::apply_idle_timeouts(ctx, idle);
+    for (key, router) in &resolved.virtual_routers {
+        let subject = key.object_ref(AppMeshKind::VirtualRouter);
+        if used.contains(&subject) {
+            continue;
+        }
+        if router.virtual_services.is_empty() {
+            ctx.note(
+                CODE_ROUTER_UNUSED,
+                &subject,
+                "",
+                "no VirtualService has this router as its provider, so App Mesh routes no traffic through it; nothing is generated",
+            );
+        } else {
+            let users: Vec<String> = router
+                .virtual_services
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            ctx.note(
+                CODE_NOT_CONVERTED,
+                &subject,
+                "spec.routes",
+                format!("VirtualService {} using this router got no Istio routes (see the findings of both)", users.join(", ")),
+            );
+        }
+    }
 }
 
 fn vs_ref(entry: &VirtualServiceEntry<'_>) -> ObjectRef {
     entry.common.key.object_ref(AppMeshKind::VirtualService)
 }
 
-fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualServiceEntry<'a>], idle: &mut Vec<IdleRequest>) {
+/// Convert the App Mesh VirtualServices of one host; returns the sources of the Istio
+/// VirtualService written (none when nothing could be converted).
+fn convert_host<'a>(
+    ctx: &mut Context<'a>,
+    host: &str,
+    entries: &[&'a VirtualServiceEntry<'a>],
+    idle: &mut Vec<IdleRequest>,
+) -> Vec<ObjectRef> {
     let resolved = ctx.resolved;
     if let Err(e) = primitives::fqdn(host) {
         for entry in entries {
@@ -69,7 +109,7 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
                 format!("host {host:?} cannot be an Istio host: {e}"),
             );
         }
-        return;
+        return Vec::new();
     }
     if entries.len() > 1 {
         let all: Vec<String> = entries.iter().map(|e| e.common.key.to_string()).collect();
@@ -82,14 +122,13 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
             );
         }
     }
-    let served: Vec<(&'a VirtualServiceEntry<'a>, Served<'a>)> =
-        entries.iter().filter_map(|entry| served_by(ctx, entry).map(|s| (*entry, s))).collect();
+    let served: Vec<(&'a VirtualServiceEntry<'a>, Served<'a>)> = entries
+        .iter()
+        .filter_map(|entry| served_by(ctx, entry).map(|s| (*entry, s)))
+        .collect();
     let ports = listener_ports(&served);
-    let multi_port = {
-        let mut numbers: Vec<i64> = ports.iter().map(|p| p.port).collect();
-        numbers.dedup();
-        numbers.len() > 1
-    };
+    // `listener_ports` keeps one entry per port number.
+    let multi_port = ports.len() > 1;
     let mut planned: Vec<PlannedRoute> = Vec::new();
     let mut sources: Vec<ObjectRef> = Vec::new();
     for (entry, served) in &served {
@@ -97,10 +136,14 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
         let (routes, provider) = match served {
             Served::Router(router) => {
                 let routes = virtual_router::plan_router(ctx, router, multi_port);
-                (routes, router.common.key.object_ref(AppMeshKind::VirtualRouter))
+                (
+                    routes,
+                    router.common.key.object_ref(AppMeshKind::VirtualRouter),
+                )
             }
             Served::Node(key, node) => {
-                let routes = virtual_router::plan_node_provider(ctx, &vs, key, node.object, multi_port);
+                let routes =
+                    virtual_router::plan_node_provider(ctx, &vs, key, node.object, multi_port);
                 (routes, key.object_ref(AppMeshKind::VirtualNode))
             }
         };
@@ -108,10 +151,18 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
         if routes.is_empty() {
             let why = match served {
                 Served::Router(router) if router.object.spec.routes.is_empty() => {
-                    format!("VirtualRouter {} has no routes, so App Mesh answers no request for host {host}", router.common.key)
+                    format!(
+                        "VirtualRouter {} has no routes, so App Mesh answers no request for host {host}",
+                        router.common.key
+                    )
                 }
-                Served::Router(router) => format!("no route of VirtualRouter {} could be converted (see its findings)", router.common.key),
-                Served::Node(key, _) => format!("VirtualNode {key} cannot receive this service's traffic (see the findings)"),
+                Served::Router(router) => format!(
+                    "no route of VirtualRouter {} could be converted (see its findings)",
+                    router.common.key
+                ),
+                Served::Node(key, _) => format!(
+                    "VirtualNode {key} cannot receive this service's traffic (see the findings)"
+                ),
             };
             ctx.note(
                 CODE_NOT_CONVERTED,
@@ -127,15 +178,21 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
         }
         planned.extend(routes);
     }
-    let Some(first) = sources.first().cloned() else { return };
+    // The Istio VirtualService is named after the first App Mesh VirtualService of the host.
+    let (Some(first), Some((owner, _))) = (sources.first().cloned(), served.first()) else {
+        return sources;
+    };
+    let owner = &owner.common.key;
     idle.extend(planned.iter().flat_map(|r| r.idle.iter().cloned()));
     let (http, tcp) = virtual_router::istio_rules(planned);
-    let owner = &served[0].0.common.key;
-    let spec = ctx.output.mesh_virtual_service(host, &owner.namespace, &owner.name, &first);
+    let spec = ctx
+        .output
+        .mesh_virtual_service(host, &owner.namespace, &owner.name, &first);
     spec.http.extend(http);
     spec.tcp.extend(tcp);
-    for source in &sources[1..] {
-        ctx.output.mesh_virtual_service(host, &owner.namespace, &owner.name, source);
+    for source in sources.iter().skip(1) {
+        ctx.output
+            .mesh_virtual_service(host, &owner.namespace, &owner.name, source);
     }
     match names::service_of_host(host, &ctx.opts.cluster_domain) {
         None => service_entry(ctx, host, &owner.namespace, &ports, &first),
@@ -144,7 +201,10 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
             let node_services: Vec<&NsName> = served
                 .iter()
                 .filter_map(|(_, s)| match s {
-                    Served::Node(k, _) => resolved.virtual_nodes.get(*k).and_then(|n| n.service.as_ref()),
+                    Served::Node(k, _) => resolved
+                        .virtual_nodes
+                        .get(*k)
+                        .and_then(|n| n.service.as_ref()),
                     Served::Router(_) => None,
                 })
                 .collect();
@@ -154,6 +214,7 @@ fn convert_host<'a>(ctx: &mut Context<'a>, host: &str, entries: &[&'a VirtualSer
             }
         }
     }
+    sources
 }
 
 /// The router or node serving `entry`, or a finding saying why there is none.
@@ -162,23 +223,31 @@ fn served_by<'a>(ctx: &mut Context<'a>, entry: &'a VirtualServiceEntry<'a>) -> O
     let subject = vs_ref(entry);
     let why = match &entry.provider {
         None => "it has no (valid) provider, so App Mesh routes its traffic nowhere".to_owned(),
-        Some(Provider::VirtualRouter(Target::Arn(arn))) | Some(Provider::VirtualNode(Target::Arn(arn))) => {
+        Some(Provider::VirtualRouter(Target::Arn(arn)))
+        | Some(Provider::VirtualNode(Target::Arn(arn))) => {
             format!("its provider is referenced by ARN `{arn}`, which manifests cannot resolve")
         }
-        Some(Provider::VirtualRouter(Target::Object(key))) => match resolved.virtual_routers.get(key) {
-            Some(router) => return Some(Served::Router(router)),
-            None => format!("its VirtualRouter {key} is not in the input"),
-        },
-        Some(Provider::VirtualNode(Target::Object(key))) => match resolved.virtual_nodes.get_key_value(key) {
-            Some((k, node)) => return Some(Served::Node(k, node)),
-            None => format!("its VirtualNode {key} is not in the input"),
-        },
+        Some(Provider::VirtualRouter(Target::Object(key))) => {
+            match resolved.virtual_routers.get(key) {
+                Some(router) => return Some(Served::Router(router)),
+                None => format!("its VirtualRouter {key} is not in the input"),
+            }
+        }
+        Some(Provider::VirtualNode(Target::Object(key))) => {
+            match resolved.virtual_nodes.get_key_value(key) {
+                Some((k, node)) => return Some(Served::Node(k, node)),
+                None => format!("its VirtualNode {key} is not in the input"),
+            }
+        }
     };
     ctx.note(
         CODE_NOT_CONVERTED,
         &subject,
         "spec.provider",
-        format!("{why}; nothing is generated for host {}", ctx.qualify(entry.host(), &entry.common.key.namespace)),
+        format!(
+            "{why}; nothing is generated for host {}",
+            ctx.qualify(entry.host(), &entry.common.key.namespace)
+        ),
     );
     None
 }
@@ -188,8 +257,20 @@ fn listener_ports(served: &[(&VirtualServiceEntry<'_>, Served<'_>)]) -> Vec<Port
     let mut ports: Vec<PortMapping> = Vec::new();
     for (_, s) in served {
         let listeners: Vec<&PortMapping> = match s {
-            Served::Router(r) => r.object.spec.listeners.iter().map(|l| &l.port_mapping).collect(),
-            Served::Node(_, n) => n.object.spec.listeners.iter().map(|l| &l.port_mapping).collect(),
+            Served::Router(r) => r
+                .object
+                .spec
+                .listeners
+                .iter()
+                .map(|l| &l.port_mapping)
+                .collect(),
+            Served::Node(_, n) => n
+                .object
+                .spec
+                .listeners
+                .iter()
+                .map(|l| &l.port_mapping)
+                .collect(),
         };
         for l in listeners {
             if !ports.iter().any(|p| p.port == l.port) {
@@ -214,7 +295,9 @@ fn service_ports(ports: &[PortMapping]) -> Vec<ServicePort> {
     ports
         .iter()
         .filter_map(|p| {
-            let number = u32::try_from(p.port).ok().filter(|n| (1..=65535).contains(n))?;
+            let number = u32::try_from(p.port)
+                .ok()
+                .filter(|n| (1..=65535).contains(n))?;
             let protocol = istio_protocol(p.protocol);
             Some(ServicePort {
                 number,
@@ -228,14 +311,26 @@ fn service_ports(ports: &[PortMapping]) -> Vec<ServicePort> {
 
 /// Make a host that is no Kubernetes Service (a Cloud Map name, usually) known to Istio,
 /// unless the VirtualNode module already did for a Cloud Map node of the same name.
-fn service_entry(ctx: &mut Context<'_>, host: &str, namespace: &str, ports: &[PortMapping], source: &ObjectRef) {
+fn service_entry(
+    ctx: &mut Context<'_>,
+    host: &str,
+    namespace: &str,
+    ports: &[PortMapping],
+    source: &ObjectRef,
+) {
     let wanted = service_ports(ports);
-    let existing = ctx.output.find_key(|o| matches!(o, IstioObject::ServiceEntry(se) if se.spec.hosts.iter().any(|h| h == host)));
+    let existing = ctx.output.find_key(
+        |o| matches!(o, IstioObject::ServiceEntry(se) if se.spec.hosts.iter().any(|h| h == host)),
+    );
     if let Some(key) = existing {
         ctx.output.add_source(&key, source);
         if let Some(IstioObject::ServiceEntry(se)) = ctx.output.get_mut(&key) {
             for port in wanted {
-                let taken = se.spec.ports.iter().any(|p| p.number == port.number || p.name == port.name);
+                let taken = se
+                    .spec
+                    .ports
+                    .iter()
+                    .any(|p| p.number == port.number || p.name == port.name);
                 if !taken {
                     se.spec.ports.push(port);
                 }
@@ -243,8 +338,9 @@ fn service_entry(ctx: &mut Context<'_>, host: &str, namespace: &str, ports: &[Po
         }
         return;
     }
+    // Named after the whole host: its first label alone often names the node's own entry.
     let entry = ServiceEntry::new(
-        Metadata::new(names::name_for_host(host), namespace),
+        Metadata::new(names::dns1123_label(&host.replace('.', "-"), 63), namespace),
         ServiceEntrySpec {
             hosts: vec![host.to_owned()],
             ports: wanted,
@@ -266,7 +362,10 @@ fn service_entry(ctx: &mut Context<'_>, host: &str, namespace: &str, ports: &[Po
 /// The protocol Istio gives a Service port: `appProtocol`, else the name up to the first `-`;
 /// `None` when Istio sniffs it.
 fn declared_protocol(port: &K8sServicePort) -> Option<String> {
-    let known = ["http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "mongo", "mysql", "redis", "udp"];
+    let known = [
+        "http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "mongo", "mysql", "redis",
+        "udp",
+    ];
     let parse = |text: &str| {
         let lower = text.to_ascii_lowercase();
         let lower = match lower.as_str() {
@@ -289,13 +388,21 @@ fn protocol_fits(listener: PortProtocol, declared: &str) -> bool {
     match listener {
         PortProtocol::Http => matches!(declared, "http" | "http2" | "grpc"),
         PortProtocol::Http2 | PortProtocol::Grpc => matches!(declared, "http2" | "grpc"),
-        PortProtocol::Tcp => matches!(declared, "tcp" | "tls" | "https" | "mongo" | "mysql" | "redis"),
+        PortProtocol::Tcp => matches!(
+            declared,
+            "tcp" | "tls" | "https" | "mongo" | "mysql" | "redis"
+        ),
     }
 }
 
 /// Istio only routes the ports a Service declares, with the protocol the Service declares:
 /// check the host's Service against the provider's listeners.
-fn check_host_service(ctx: &mut Context<'_>, key: &NsName, ports: &[PortMapping], source: &ObjectRef) {
+fn check_host_service(
+    ctx: &mut Context<'_>,
+    key: &NsName,
+    ports: &[PortMapping],
+    source: &ObjectRef,
+) {
     let resolved = ctx.resolved;
     let Some(service) = resolved.services.get(key) else {
         ctx.note(
@@ -342,14 +449,26 @@ mod tests {
     use super::*;
 
     fn port(name: Option<&str>, app: Option<&str>) -> K8sServicePort {
-        K8sServicePort { name: name.map(str::to_owned), port: 80, target_port: None, protocol: None, app_protocol: app.map(str::to_owned) }
+        K8sServicePort {
+            name: name.map(str::to_owned),
+            port: 80,
+            target_port: None,
+            protocol: None,
+            app_protocol: app.map(str::to_owned),
+        }
     }
 
     #[test]
     fn declared_protocols_follow_istio() {
-        assert_eq!(declared_protocol(&port(Some("http-web"), None)).as_deref(), Some("http"));
+        assert_eq!(
+            declared_protocol(&port(Some("http-web"), None)).as_deref(),
+            Some("http")
+        );
         assert_eq!(declared_protocol(&port(Some("web"), None)), None);
-        assert_eq!(declared_protocol(&port(Some("tcp"), Some("kubernetes.io/h2c"))).as_deref(), Some("http2"));
+        assert_eq!(
+            declared_protocol(&port(Some("tcp"), Some("kubernetes.io/h2c"))).as_deref(),
+            Some("http2")
+        );
         assert!(protocol_fits(PortProtocol::Grpc, "grpc"));
         assert!(!protocol_fits(PortProtocol::Grpc, "http"));
         assert!(!protocol_fits(PortProtocol::Tcp, "http"));
@@ -358,7 +477,16 @@ mod tests {
 
     #[test]
     fn service_entry_ports_are_named_by_protocol() {
-        let ports = [PortMapping { port: 8080, protocol: PortProtocol::Http }, PortMapping { port: 9000, protocol: PortProtocol::Tcp }];
+        let ports = [
+            PortMapping {
+                port: 8080,
+                protocol: PortProtocol::Http,
+            },
+            PortMapping {
+                port: 9000,
+                protocol: PortProtocol::Tcp,
+            },
+        ];
         let se = service_ports(&ports);
         assert_eq!(se[0].name, "http-8080");
         assert_eq!(se[1].protocol.as_deref(), Some("TCP"));

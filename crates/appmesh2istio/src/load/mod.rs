@@ -126,6 +126,18 @@ pub enum LoadError {
         message: String,
     },
     #[error(
+        "{}:{}: refused: {message}: the input exceeds the loader's safety limits (an alias/anchor \
+         bomb, absurd nesting, or more content than a cluster holds)",
+        display_path(path),
+        position(*line, *column)
+    )]
+    Limit {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    #[error(
         "{}:{line}:{column}: this looks like a template ({marker}): render it first \
          (envsubst < file, or helm template ...)",
         display_path(path)
@@ -146,6 +158,7 @@ impl LoadError {
             | LoadError::NotUtf8 { path, .. }
             | LoadError::NoInputFiles { path, .. }
             | LoadError::Yaml { path, .. }
+            | LoadError::Limit { path, .. }
             | LoadError::Template { path, .. } => path,
         }
     }
@@ -154,7 +167,7 @@ impl LoadError {
     pub fn line(&self) -> Option<usize> {
         match self {
             LoadError::NotUtf8 { line, .. } | LoadError::Template { line, .. } => Some(*line),
-            LoadError::Yaml { line, .. } => *line,
+            LoadError::Yaml { line, .. } | LoadError::Limit { line, .. } => *line,
             LoadError::Io { .. } | LoadError::NoInputFiles { .. } => None,
         }
     }
@@ -186,19 +199,56 @@ const LOAD_STACK_BYTES: usize = 256 << 20;
 
 /// Load every source, in order. Stops at the first source that fails: no partial inventory.
 pub fn load_sources(sources: &[InputSource], opts: &LoadOptions) -> Result<Inventory, LoadError> {
-    std::thread::scope(|scope| {
+    on_load_stack(|| load_sources_here(sources, opts))
+}
+
+/// Run `work` on a thread with [`LOAD_STACK_BYTES`] of stack (or here, if no thread can be had).
+fn on_load_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    // The work moves into whichever thread runs it; a failed spawn leaves it in the slot.
+    let slot = std::sync::Mutex::new(Some(work));
+    let run = || {
+        let work = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        work.map(|w| w())
+    };
+    let result = std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("appmesh2istio-load".to_owned())
             .stack_size(LOAD_STACK_BYTES)
-            .spawn_scoped(scope, || load_sources_here(sources, opts));
+            .spawn_scoped(scope, run);
         match worker {
             Ok(handle) => match handle.join() {
                 Ok(result) => result,
                 Err(panic) => std::panic::resume_unwind(panic),
             },
             // No thread to be had: load here, with whatever stack this thread has.
-            Err(_) => load_sources_here(sources, opts),
+            Err(_) => run(),
         }
+    });
+    match result {
+        Some(result) => result,
+        None => unreachable!("the load runs exactly once"),
+    }
+}
+
+/// Build the inventory from objects already parsed, e.g. read from a cluster by
+/// [`crate::cluster::inventory::read_inventory`]: each object is classified and decoded exactly as
+/// a document of a file would be (same findings, same deduplication), with `origin` as its
+/// origin. `List`s are not expanded: pass their items.
+pub fn from_values(values: Vec<Value>, origin: &Origin, opts: &LoadOptions) -> Inventory {
+    on_load_stack(move || {
+        let mut loader = Loader {
+            opts,
+            inventory: Inventory::default(),
+        };
+        for value in values {
+            loader.add(origin.clone(), value);
+        }
+        let mut inventory = loader.inventory;
+        dedupe(&mut inventory);
+        inventory
     })
 }
 
@@ -318,18 +368,30 @@ impl Loader<'_> {
                 marker: marker.text,
             });
         }
-        let docs = yaml::parse_documents(text, &self.opts.limits).map_err(|e| LoadError::Yaml {
-            path: path.to_owned(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
+        let docs = yaml::parse_documents(text, &self.opts.limits).map_err(|e| {
+            let (path, line, column, message) = (path.to_owned(), e.line, e.column, e.message);
+            if e.limit {
+                LoadError::Limit {
+                    path,
+                    line,
+                    column,
+                    message,
+                }
+            } else {
+                LoadError::Yaml {
+                    path,
+                    line,
+                    column,
+                    message,
+                }
+            }
         })?;
         self.inventory.files.push(path.to_owned());
         for doc in docs {
             match doc.items {
                 Some(items) if is_list(&doc.document.value) => {
                     for item in items {
-                        self.add(path, item.line, item.value);
+                        self.add(Origin::file(path, item.line), item.value);
                     }
                 }
                 Some(items) => {
@@ -341,17 +403,16 @@ impl Loader<'_> {
                             Value::Array(items.into_iter().map(|i| i.value).collect()),
                         );
                     }
-                    self.add(path, doc.document.line, value);
+                    self.add(Origin::file(path, doc.document.line), value);
                 }
-                None => self.add(path, doc.document.line, doc.document.value),
+                None => self.add(Origin::file(path, doc.document.line), doc.document.value),
             }
         }
         Ok(())
     }
 
-    fn add(&mut self, path: &Path, line: usize, value: Value) {
+    fn add(&mut self, origin: Origin, value: Value) {
         self.inventory.documents += 1;
-        let origin = Origin::file(path, line);
         let api_version = value
             .get("apiVersion")
             .and_then(Value::as_str)
@@ -470,6 +531,25 @@ impl Loader<'_> {
                 )
                 .at_field("metadata.name")
                 .with_origin(Some(origin)),
+            );
+            return;
+        }
+        // The API server only stores objects with valid names; an invalid one is usually an
+        // unrendered placeholder (`name: $SERVICE`) and would otherwise flow into Istio names.
+        let bad_name = (!k8s::is_dns1123_subdomain(&name)).then(|| ("metadata.name", name.clone()));
+        let bad_namespace = namespace
+            .as_deref()
+            .filter(|ns| !k8s::is_dns1123_label(ns))
+            .map(|ns| ("metadata.namespace", ns.to_owned()));
+        if let Some((field, value)) = bad_name.or(bad_namespace) {
+            let mut message = format!(
+                "{value:?} is not a valid Kubernetes name (lower-case letters, digits, '-' and '.'); this object is not converted"
+            );
+            if value.contains('$') || value.contains('{') {
+                message.push_str(" (it looks like an unrendered template variable: render the file first, e.g. with envsubst)");
+            }
+            self.inventory.findings.push(
+                Finding::new("AMI1003", subject, message).at_field(field).with_origin(Some(origin)),
             );
             return;
         }

@@ -79,6 +79,8 @@ pub struct YamlError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// A resource limit was hit (alias expansion, nesting, size), not a syntax error.
+    pub limit: bool,
 }
 
 /// Parse every document of `text`. Empty documents are dropped. A root mapping's `items`
@@ -137,18 +139,15 @@ fn to_yaml_error(err: &serde_saphyr::Error) -> YamlError {
         Some(at) if location.is_some() => raw[..at].to_owned(),
         _ => raw,
     };
-    let message = if message.starts_with("budget breached") || message.contains("alias replay") {
-        format!(
-            "{message}: the input exceeds the loader's safety limits (an alias/anchor bomb, \
-             absurd nesting, or more content than a cluster could hold)"
-        )
-    } else {
-        message
-    };
+    let limit = message.starts_with("budget breached")
+        || message.contains("alias replay")
+        || message.contains("recursion limit")
+        || message.contains("nesting limit");
     YamlError {
         line: location.map(|l| to_line(l.line())),
         column: location.map(|l| to_line(l.column())),
         message,
+        limit,
     }
 }
 
@@ -319,6 +318,7 @@ mod tests {
         let err = parse_documents("a: b\nc: [\n  d: e: f\n", &YamlLimits::default()).unwrap_err();
         assert_eq!((err.line, err.column), (Some(3), Some(7)));
         assert!(!err.message.contains("at line"), "{}", err.message);
+        assert!(!err.limit);
     }
 
     #[test]
@@ -332,7 +332,7 @@ mod tests {
             bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
         }
         let err = parse_documents(&bomb, &YamlLimits::default()).unwrap_err();
-        assert!(err.message.contains("safety limits"), "{}", err.message);
+        assert!(err.limit, "{}", err.message);
         assert!(err.line.is_some());
     }
 
@@ -369,13 +369,15 @@ mod tests {
 
     fn absurd_nesting_is_refused_here() {
         let deep = format!("a: {}1{}\n", "[".repeat(300), "]".repeat(300));
-        assert!(parse_documents(&deep, &YamlLimits::default()).is_err());
+        let err = parse_documents(&deep, &YamlLimits::default()).unwrap_err();
+        assert!(err.limit, "{}", err.message);
         let mut block = String::new();
         for depth in 0..300 {
             block.push_str(&" ".repeat(depth));
             block.push_str("k:\n");
         }
-        assert!(parse_documents(&block, &YamlLimits::default()).is_err());
+        let err = parse_documents(&block, &YamlLimits::default()).unwrap_err();
+        assert!(err.limit, "{}", err.message);
         let fine = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
         assert!(parse_documents(&fine, &YamlLimits::default()).is_ok());
     }

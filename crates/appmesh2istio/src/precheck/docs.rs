@@ -14,7 +14,11 @@ pub const CODES_PAGE: &str = "docs/codes.md";
 
 /// The documentation link of a code: its section of `docs/codes.md` in the repository.
 pub fn docs_url(code: &str) -> String {
-    format!("{}/blob/main/{CODES_PAGE}#{}", env!("CARGO_PKG_REPOSITORY"), code.to_ascii_lowercase())
+    format!(
+        "{}/blob/main/{CODES_PAGE}#{}",
+        env!("CARGO_PKG_REPOSITORY"),
+        code.to_ascii_lowercase()
+    )
 }
 
 /// The whole reference page.
@@ -60,7 +64,9 @@ mod tests {
     use super::*;
 
     fn page_path() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(CODES_PAGE)
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(CODES_PAGE)
     }
 
     #[test]

@@ -48,8 +48,11 @@ pub fn selector_matches(selector: Option<&Value>, labels: &BTreeMap<String, Stri
         for e in expressions {
             let key = e.get("key").and_then(Value::as_str).unwrap_or("");
             let operator = e.get("operator").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> =
-                e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let actual = labels.get(key).map(String::as_str);
             let ok = match operator {
                 "In" => actual.is_some_and(|a| values.contains(&a)),
@@ -70,7 +73,10 @@ pub fn selector_matches(selector: Option<&Value>, labels: &BTreeMap<String, Stri
 /// App Mesh's injector intercepts pods of namespaces labelled `enabled` or `disabled` (the
 /// value is the namespace default; pods may override it with the annotation).
 pub fn appmesh_injection(ns_labels: &BTreeMap<String, String>) -> Option<&str> {
-    ns_labels.get(APPMESH_INJECT).map(String::as_str).filter(|v| matches!(*v, "enabled" | "disabled"))
+    ns_labels
+        .get(APPMESH_INJECT)
+        .map(String::as_str)
+        .filter(|v| matches!(*v, "enabled" | "disabled"))
 }
 
 /// The label that makes Istio inject a namespace's pods, if any (istio-discovery mutating
@@ -80,7 +86,9 @@ pub fn istio_injection(ns_labels: &BTreeMap<String, String>) -> Option<String> {
     match ns_labels.get(ISTIO_INJECTION) {
         Some(v) if v == "enabled" => Some(format!("{ISTIO_INJECTION}=enabled")),
         Some(_) => None,
-        None => ns_labels.get(ISTIO_REV).map(|rev| format!("{ISTIO_REV}={rev}")),
+        None => ns_labels
+            .get(ISTIO_REV)
+            .map(|rev| format!("{ISTIO_REV}={rev}")),
     }
 }
 
@@ -90,7 +98,10 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -98,22 +109,47 @@ mod tests {
         let l = labels(&[("mesh", "m"), ("env", "prod")]);
         assert!(!selector_matches(None, &l), "nil selects nothing");
         assert!(!selector_matches(Some(&Value::Null), &l));
-        assert!(selector_matches(Some(&json!({})), &l), "{{}} selects everything");
-        assert!(selector_matches(Some(&json!({"matchLabels": {"mesh": "m"}})), &l));
-        assert!(!selector_matches(Some(&json!({"matchLabels": {"mesh": "x"}})), &l));
+        assert!(
+            selector_matches(Some(&json!({})), &l),
+            "{{}} selects everything"
+        );
+        assert!(selector_matches(
+            Some(&json!({"matchLabels": {"mesh": "m"}})),
+            &l
+        ));
+        assert!(!selector_matches(
+            Some(&json!({"matchLabels": {"mesh": "x"}})),
+            &l
+        ));
         let e = json!({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]},
                                             {"key": "team", "operator": "DoesNotExist"}]});
         assert!(selector_matches(Some(&e), &l));
-        let e = json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]});
+        let e =
+            json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]});
         assert!(!selector_matches(Some(&e), &l));
     }
 
     #[test]
     fn injection_labels() {
-        assert_eq!(appmesh_injection(&labels(&[(APPMESH_INJECT, "enabled")])), Some("enabled"));
+        assert_eq!(
+            appmesh_injection(&labels(&[(APPMESH_INJECT, "enabled")])),
+            Some("enabled")
+        );
         assert_eq!(appmesh_injection(&labels(&[(APPMESH_INJECT, "off")])), None);
-        assert_eq!(istio_injection(&labels(&[(ISTIO_INJECTION, "enabled")])).as_deref(), Some("istio-injection=enabled"));
-        assert_eq!(istio_injection(&labels(&[(ISTIO_REV, "1-30")])).as_deref(), Some("istio.io/rev=1-30"));
-        assert_eq!(istio_injection(&labels(&[(ISTIO_INJECTION, "disabled"), (ISTIO_REV, "1-30")])), None);
+        assert_eq!(
+            istio_injection(&labels(&[(ISTIO_INJECTION, "enabled")])).as_deref(),
+            Some("istio-injection=enabled")
+        );
+        assert_eq!(
+            istio_injection(&labels(&[(ISTIO_REV, "1-30")])).as_deref(),
+            Some("istio.io/rev=1-30")
+        );
+        assert_eq!(
+            istio_injection(&labels(&[
+                (ISTIO_INJECTION, "disabled"),
+                (ISTIO_REV, "1-30")
+            ])),
+            None
+        );
     }
 }

@@ -156,7 +156,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { only: BTreeSet::new(), skip: BTreeSet::new(), fail_on: Severity::Error }
+        Options {
+            only: BTreeSet::new(),
+            skip: BTreeSet::new(),
+            fail_on: Severity::Error,
+        }
     }
 }
 
@@ -267,7 +271,10 @@ pub fn run(snapshot: &Snapshot, options: &Options) -> PrecheckReport {
         for check in CHECKS.iter().filter(|c| c.category == category) {
             results.push(run_one(check, snapshot, options));
         }
-        categories.push(CategoryReport { name: category, checks: results });
+        categories.push(CategoryReport {
+            name: category,
+            checks: results,
+        });
     }
     let mut summary = Summary::default();
     for check in categories.iter().flat_map(|c| c.checks.iter()) {
@@ -288,9 +295,16 @@ pub fn run(snapshot: &Snapshot, options: &Options) -> PrecheckReport {
         }
     }
     let completed = snapshot.unreachable.is_none();
-    let failed = categories.iter().flat_map(|c| c.checks.iter()).flat_map(|c| c.findings.iter()).any(|f| f.severity >= options.fail_on);
+    let failed = categories
+        .iter()
+        .flat_map(|c| c.checks.iter())
+        .flat_map(|c| c.findings.iter())
+        .any(|f| f.severity >= options.fail_on);
     let api = match &snapshot.mode {
-        Mode::Cluster { .. } => Some(RequestSummary { requests: snapshot.requests, retries: snapshot.retries }),
+        Mode::Cluster { .. } => Some(RequestSummary {
+            requests: snapshot.requests,
+            retries: snapshot.retries,
+        }),
         Mode::Files { .. } => None,
     };
     PrecheckReport {
@@ -330,13 +344,19 @@ fn run_one(check: &Check, snapshot: &Snapshot, options: &Options) -> CheckResult
         Err(Skipped(reason)) => result.skipped_reason = Some(reason),
         Ok(output) => {
             let total = output.findings.len();
-            let mut findings: Vec<Finding> =
-                output.findings.into_iter().filter(|f| !options.skip.contains(&f.code)).collect();
+            let mut findings: Vec<Finding> = output
+                .findings
+                .into_iter()
+                .filter(|f| !options.skip.contains(&f.code))
+                .collect();
             let mut details = output.details;
             if findings.len() < total {
                 // Say so: a check that passes only because its findings were skipped must not
                 // read as a clean pass.
-                details.push(format!("{} findings not shown (--skip)", total - findings.len()));
+                details.push(format!(
+                    "{} findings not shown (--skip)",
+                    total - findings.len()
+                ));
             }
             findings.sort_by(|a, b| {
                 b.severity

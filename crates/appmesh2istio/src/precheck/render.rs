@@ -19,7 +19,10 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { color: false, max_findings: 20 }
+        RenderOptions {
+            color: false,
+            max_findings: 20,
+        }
     }
 }
 
@@ -62,8 +65,19 @@ fn finding_line(f: &Finding) -> String {
 fn render_check(out: &mut String, check: &CheckResult, options: &RenderOptions) {
     let color = options.color;
     let code = format!("[{}]", check.code);
-    let code = if color { code.dimmed().to_string() } else { code };
-    write!(out, "{} {} {}", glyph(check.status, color), check.description, code).ok();
+    let code = if color {
+        code.dimmed().to_string()
+    } else {
+        code
+    };
+    write!(
+        out,
+        "{} {} {}",
+        glyph(check.status, color),
+        check.description,
+        code
+    )
+    .ok();
     if let Some(reason) = &check.skipped_reason {
         write!(out, " (skipped: {reason})").ok();
     }
@@ -71,25 +85,53 @@ fn render_check(out: &mut String, check: &CheckResult, options: &RenderOptions) 
     for d in &check.details {
         writeln!(out, "    {d}").ok();
     }
-    let shown = if options.max_findings == 0 { check.findings.len() } else { options.max_findings.min(check.findings.len()) };
+    let shown = if options.max_findings == 0 {
+        check.findings.len()
+    } else {
+        options.max_findings.min(check.findings.len())
+    };
     for f in &check.findings[..shown] {
-        writeln!(out, "    {} {}", severity_glyph(f.severity, color), finding_line(f)).ok();
+        writeln!(
+            out,
+            "    {} {}",
+            severity_glyph(f.severity, color),
+            finding_line(f)
+        )
+        .ok();
         // A finding-specific hint replaces the catalog's: show it with the finding.
-        let catalog_hint = catalog().get(&f.code).map(|e| e.hint.as_str()).unwrap_or("");
+        let catalog_hint = catalog()
+            .get(&f.code)
+            .map(|e| e.hint.as_str())
+            .unwrap_or("");
         if !f.hint.is_empty() && f.hint != catalog_hint {
             writeln!(out, "        hint: {}", f.hint).ok();
         }
     }
     if shown < check.findings.len() {
-        writeln!(out, "    … and {} more (-o json lists them all, --max-findings 0 shows them all)", check.findings.len() - shown)
-            .ok();
+        writeln!(
+            out,
+            "    … and {} more (-o json lists them all, --max-findings 0 shows them all)",
+            check.findings.len() - shown
+        )
+        .ok();
     }
     // Then what to do, once per code that needs action (info findings are facts, not failures).
     let mut codes = BTreeSet::new();
     for f in &check.findings {
         if f.severity > Severity::Info && codes.insert(f.code.as_str()) {
             if let Some(entry) = catalog().get(&f.code) {
-                writeln!(out, "    {} {}: {}", if color { "hint".cyan().to_string() } else { "hint".to_owned() }, f.code, entry.hint).ok();
+                writeln!(
+                    out,
+                    "    {} {}: {}",
+                    if color {
+                        "hint".cyan().to_string()
+                    } else {
+                        "hint".to_owned()
+                    },
+                    f.code,
+                    entry.hint
+                )
+                .ok();
             }
             writeln!(out, "    see {} for more", docs_url(&f.code)).ok();
         }
@@ -117,10 +159,20 @@ pub fn render_human(report: &PrecheckReport, options: &RenderOptions) -> String 
             if let Some(v) = &src.kubernetes_version {
                 facts.push(format!("Kubernetes {v}"));
             }
-            writeln!(out, "appmesh2istio precheck of {what} ({}), {scope}", facts.join(", ")).ok();
+            writeln!(
+                out,
+                "appmesh2istio precheck of {what} ({}), {scope}",
+                facts.join(", ")
+            )
+            .ok();
         }
         _ => {
-            writeln!(out, "appmesh2istio precheck of {} (offline), {scope}", src.files.join(", ")).ok();
+            writeln!(
+                out,
+                "appmesh2istio precheck of {} (offline), {scope}",
+                src.files.join(", ")
+            )
+            .ok();
         }
     }
     for category in &report.categories {
@@ -140,10 +192,19 @@ pub fn render_human(report: &PrecheckReport, options: &RenderOptions) -> String 
     let verdict = if !report.completed {
         "precheck could not run: see the first check (exit code 1).".to_owned()
     } else if report.success {
-        format!("Nothing at or above --fail-on {} was found (exit code 0).", report.fail_on)
+        format!(
+            "Nothing at or above --fail-on {} was found (exit code 0).",
+            report.fail_on
+        )
     } else {
-        let n = report.findings().filter(|f| f.severity >= report.fail_on).count();
-        format!("{n} findings at or above --fail-on {}: address them before migrating (exit code 5).", report.fail_on)
+        let n = report
+            .findings()
+            .filter(|f| f.severity >= report.fail_on)
+            .count();
+        format!(
+            "{n} findings at or above --fail-on {}: address them before migrating (exit code 5).",
+            report.fail_on
+        )
     };
     let verdict = match (options.color, report.completed && report.success) {
         (true, true) => verdict.green().to_string(),
@@ -156,8 +217,10 @@ pub fn render_human(report: &PrecheckReport, options: &RenderOptions) -> String 
 
 /// `-o json`: the report as pretty JSON (schema in docs/precheck.md).
 pub fn render_json(report: &PrecheckReport) -> Result<String, RenderError> {
-    let mut text = serde_json::to_string_pretty(report)
-        .map_err(|e| RenderError::Serialise { what: "precheck report".into(), message: e.to_string() })?;
+    let mut text = serde_json::to_string_pretty(report).map_err(|e| RenderError::Serialise {
+        what: "precheck report".into(),
+        message: e.to_string(),
+    })?;
     text.push('\n');
     Ok(text)
 }
@@ -165,8 +228,12 @@ pub fn render_json(report: &PrecheckReport) -> Result<String, RenderError> {
 /// `-o yaml`: the same document as YAML.
 pub fn render_yaml(report: &PrecheckReport) -> Result<String, RenderError> {
     // Through JSON values so the YAML has exactly the JSON's shape and field names.
-    let value = serde_json::to_value(report)
-        .map_err(|e| RenderError::Serialise { what: "precheck report".into(), message: e.to_string() })?;
-    serde_saphyr::to_string(&value)
-        .map_err(|e| RenderError::Serialise { what: "precheck report".into(), message: e.to_string() })
+    let value = serde_json::to_value(report).map_err(|e| RenderError::Serialise {
+        what: "precheck report".into(),
+        message: e.to_string(),
+    })?;
+    serde_saphyr::to_string(&value).map_err(|e| RenderError::Serialise {
+        what: "precheck report".into(),
+        message: e.to_string(),
+    })
 }

@@ -11,7 +11,7 @@ use kube::api::Api;
 use serde_json::Value;
 
 use super::labels::string_map;
-use super::{SourceInfo, Skipped};
+use super::{Skipped, SourceInfo};
 use crate::cluster::access::{AccessAnswer, AccessRequest, review_all};
 use crate::cluster::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, ISTIO_KINDS, KindInfo};
 use crate::cluster::list::list_values;
@@ -58,7 +58,10 @@ impl Object {
     }
 
     pub fn api_version(&self) -> &str {
-        self.value.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+        self.value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn name(&self) -> &str {
@@ -101,8 +104,13 @@ impl Object {
 /// Where the snapshot came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
-    Cluster { context: Option<String>, server: String },
-    Files { paths: Vec<PathBuf> },
+    Cluster {
+        context: Option<String>,
+        server: String,
+    },
+    Files {
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// The API server's `/version`.
@@ -125,7 +133,11 @@ impl VersionInfo {
                 (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)
             }
         };
-        Some(VersionInfo { git_version: git_version.to_owned(), major, minor })
+        Some(VersionInfo {
+            git_version: git_version.to_owned(),
+            major,
+            minor,
+        })
     }
 }
 
@@ -216,7 +228,10 @@ impl Snapshot {
             system_deployments: unavailable(reason),
             mutating_webhooks: unavailable(reason),
             validating_webhooks: unavailable(reason),
-            appmesh: APPMESH_KINDS.iter().map(|k| (k.kind, unavailable(reason))).collect(),
+            appmesh: APPMESH_KINDS
+                .iter()
+                .map(|k| (k.kind, unavailable(reason)))
+                .collect(),
             permissions: unavailable(reason),
             conversion: unavailable(reason),
             read_errors: Vec::new(),
@@ -230,8 +245,17 @@ impl Snapshot {
 
     /// The snapshot of a cluster that could not even be configured or reached: only the
     /// reachability check runs, and precheck exits with "could not run".
-    pub fn not_connected(context: Option<String>, server: String, scope: NamespaceScope, reason: String) -> Snapshot {
-        let mut snap = Snapshot::empty(Mode::Cluster { context, server }, scope, "the API server could not be reached");
+    pub fn not_connected(
+        context: Option<String>,
+        server: String,
+        scope: NamespaceScope,
+        reason: String,
+    ) -> Snapshot {
+        let mut snap = Snapshot::empty(
+            Mode::Cluster { context, server },
+            scope,
+            "the API server could not be reached",
+        );
         snap.unreachable = Some(reason);
         snap
     }
@@ -247,17 +271,29 @@ impl Snapshot {
 
     /// App Mesh objects of one kind (empty when unreadable).
     pub fn appmesh_of(&self, kind: &str) -> &[Object] {
-        self.appmesh.get(kind).and_then(Data::ok).map(Vec::as_slice).unwrap_or(&[])
+        self.appmesh
+            .get(kind)
+            .and_then(Data::ok)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Namespace labels by namespace name (empty when namespaces are unreadable).
     pub fn namespace_labels(&self) -> BTreeMap<&str, BTreeMap<String, String>> {
-        self.namespaces.ok().into_iter().flatten().map(|n| (n.name(), n.labels())).collect()
+        self.namespaces
+            .ok()
+            .into_iter()
+            .flatten()
+            .map(|n| (n.name(), n.labels()))
+            .collect()
     }
 
     /// Deployments, StatefulSets and DaemonSets that could be read.
     pub fn workloads(&self) -> impl Iterator<Item = &Object> {
-        [&self.deployments, &self.statefulsets, &self.daemonsets].into_iter().filter_map(Data::ok).flatten()
+        [&self.deployments, &self.statefulsets, &self.daemonsets]
+            .into_iter()
+            .filter_map(Data::ok)
+            .flatten()
     }
 
     pub fn source_info(&self) -> SourceInfo {
@@ -312,11 +348,16 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
     let started = Instant::now();
     let requests_before = cluster.stats.requests();
     let retries_before = cluster.stats.retries();
-    let mode = Mode::Cluster { context: cluster.context.clone(), server: cluster.server.clone() };
+    let mode = Mode::Cluster {
+        context: cluster.context.clone(),
+        server: cluster.server.clone(),
+    };
     let mut snap = Snapshot::empty(mode, options.scope.clone(), "not read");
     snap.appmesh_namespace = options.appmesh_namespace.clone();
     snap.istio_namespace = options.istio_namespace.clone();
-    let origin = Origin::Cluster { context: cluster.context.clone() };
+    let origin = Origin::Cluster {
+        context: cluster.context.clone(),
+    };
     let client = &cluster.client;
 
     // One cheap request first: if it fails, nothing else would work, and the user needs one
@@ -325,7 +366,10 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
         Ok(info) => {
             snap.version = match VersionInfo::new(&info.git_version, &info.major, &info.minor) {
                 Some(v) => Data::Available(v),
-                None => Data::Unavailable(format!("unrecognised server version {:?}", info.git_version)),
+                None => Data::Unavailable(format!(
+                    "unrecognised server version {:?}",
+                    info.git_version
+                )),
             };
         }
         Err(e) => {
@@ -339,7 +383,10 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
 
     let scope = &options.scope;
     let system_namespaces: Vec<String> = {
-        let mut v = vec![options.appmesh_namespace.clone(), options.istio_namespace.clone()];
+        let mut v = vec![
+            options.appmesh_namespace.clone(),
+            options.istio_namespace.clone(),
+        ];
         v.dedup();
         v
     };
@@ -355,12 +402,17 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
                 // Already in the all-namespaces list.
                 NamespaceScope::All => Ok(None),
                 NamespaceScope::One(ns) => {
-                    let lists = join_all(system_namespaces.iter().filter(|s| *s != ns).map(|s| async move {
-                        let scope = NamespaceScope::One(s.clone());
-                        list_values(client, &kinds::DEPLOYMENTS, &scope).await
-                    }))
+                    let lists = join_all(system_namespaces.iter().filter(|s| *s != ns).map(
+                        |s| async move {
+                            let scope = NamespaceScope::One(s.clone());
+                            list_values(client, &kinds::DEPLOYMENTS, &scope).await
+                        },
+                    ))
                     .await;
-                    lists.into_iter().collect::<Result<Vec<_>, _>>().map(|v| Some(v.concat()))
+                    lists
+                        .into_iter()
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|v| Some(v.concat()))
                 }
             }
         };
@@ -378,10 +430,27 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
     };
     let meshes = read_mesh_apis(client, scope);
     let permissions = async {
-        if options.permissions { Some(review_all(client, permission_requests(scope)).await) } else { None }
+        if options.permissions {
+            Some(review_all(client, permission_requests(scope)).await)
+        } else {
+            None
+        }
     };
-    let ((namespaces, pods, services, deployments, statefulsets, daemonsets, mutating, validating, system), mesh, access) =
-        futures::join!(core, meshes, permissions);
+    let (
+        (
+            namespaces,
+            pods,
+            services,
+            deployments,
+            statefulsets,
+            daemonsets,
+            mutating,
+            validating,
+            system,
+        ),
+        mesh,
+        access,
+    ) = futures::join!(core, meshes, permissions);
 
     let errors = &mut snap.read_errors;
     snap.namespaces = collect(namespaces, &kinds::NAMESPACES, &origin, errors);
@@ -402,8 +471,13 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
     snap.system_deployments = match system {
         Ok(None) => snap.deployments.clone(),
         Ok(Some(extra)) => {
-            let mut all: Vec<Object> =
-                extra.into_iter().map(|value| Object { value, origin: origin.clone() }).collect();
+            let mut all: Vec<Object> = extra
+                .into_iter()
+                .map(|value| Object {
+                    value,
+                    origin: origin.clone(),
+                })
+                .collect();
             all.extend(snap.deployments.ok().into_iter().flatten().cloned());
             Data::Available(all)
         }
@@ -415,28 +489,46 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
             }
         }
     };
-    let MeshApis { groups, served, lists, errors: mesh_errors } = mesh;
+    let MeshApis {
+        groups,
+        served,
+        lists,
+        errors: mesh_errors,
+    } = mesh;
     snap.read_errors.extend(mesh_errors);
     snap.groups = groups;
     snap.served = served;
     for (kind, result) in lists {
         let data = match result {
-            Ok(items) => Data::Available(items.into_iter().map(|value| Object { value, origin: origin.clone() }).collect()),
+            Ok(items) => Data::Available(
+                items
+                    .into_iter()
+                    .map(|value| Object {
+                        value,
+                        origin: origin.clone(),
+                    })
+                    .collect(),
+            ),
             Err(e) => {
                 let info = kinds::appmesh_kind(kind);
-                let resource = info.map(KindInfo::resource_name).unwrap_or_else(|| kind.to_owned());
-                snap.read_errors.push(ReadError { resource, message: e.to_string(), forbidden: e.is_forbidden() });
+                let resource = info
+                    .map(KindInfo::resource_name)
+                    .unwrap_or_else(|| kind.to_owned());
+                snap.read_errors.push(ReadError {
+                    resource,
+                    message: e.to_string(),
+                    forbidden: e.is_forbidden(),
+                });
                 Data::Unavailable(format!("{kind} objects could not be read: {e}"))
             }
         };
         snap.appmesh.insert(kind, data);
     }
-    if let NamespaceScope::One(ns) = scope {
-        keep_relevant_meshes(&mut snap, ns);
-    }
     snap.permissions = match access {
         Some(answers) => Data::Available(label_permissions(answers)),
-        None => Data::Unavailable("permissions were not checked (cluster-access not selected)".into()),
+        None => {
+            Data::Unavailable("permissions were not checked (cluster-access not selected)".into())
+        }
     };
     snap.read_errors.sort_by(|a, b| a.resource.cmp(&b.resource));
     snap.conversion = if options.convert {
@@ -444,26 +536,61 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
     } else {
         Data::Unavailable("conversion-readiness not selected".into())
     };
+    // After the conversion, which (like convert) sees every Mesh.
+    if let NamespaceScope::One(ns) = scope {
+        keep_relevant_meshes(&mut snap, ns);
+    }
     snap.requests = cluster.stats.requests() - requests_before;
     snap.retries = cluster.stats.retries() - retries_before;
     snap.elapsed = started.elapsed();
     snap
 }
 
-/// With `-n`, Meshes (cluster-scoped) are reported only when they concern that namespace: they
-/// select it, or one of its objects names them in `meshRef`. Other teams' meshes are not the
-/// user's question.
-fn keep_relevant_meshes(snap: &mut Snapshot, ns: &str) {
+/// The Meshes that concern namespace `ns`: they select it, or one of its objects names them in
+/// `meshRef`.
+fn relevant_meshes(snap: &Snapshot, ns: &str) -> BTreeSet<String> {
     let labels = snap.namespace_labels().get(ns).cloned().unwrap_or_default();
-    let referenced: BTreeSet<String> = snap
+    let mut names: BTreeSet<String> = snap
         .appmesh_objects()
         .filter(|o| o.namespace() == Some(ns))
         .filter_map(|o| o.str_at("/spec/meshRef/name").map(str::to_owned))
         .collect();
+    for m in snap.appmesh_of("Mesh") {
+        if super::labels::selector_matches(m.at("/spec/namespaceSelector"), &labels) {
+            names.insert(m.name().to_owned());
+        }
+    }
+    names
+}
+
+/// With `-n`, Meshes (cluster-scoped) are reported only when they concern that namespace, and
+/// so is the conversion: other teams' meshes are not the user's question. (The conversion
+/// itself saw every Mesh, as convert does, so membership resolves the same.)
+fn keep_relevant_meshes(snap: &mut Snapshot, ns: &str) {
+    let relevant = relevant_meshes(snap, ns);
     if let Some(Data::Available(meshes)) = snap.appmesh.get_mut("Mesh") {
-        meshes.retain(|m| {
-            super::labels::selector_matches(m.at("/spec/namespaceSelector"), &labels) || referenced.contains(m.name())
+        meshes.retain(|m| relevant.contains(m.name()));
+    }
+    if let Data::Available(ConversionOutcome::Converted(report)) = &mut snap.conversion {
+        report.sources.retain(|s| {
+            s.subject.namespace.as_deref() == Some(ns)
+                || (s.subject.kind == "Mesh" && relevant.contains(&s.subject.name))
         });
+        let mut summary = crate::report::Summary {
+            sources: report.sources.len(),
+            ..Default::default()
+        };
+        let mut produced = BTreeSet::new();
+        for s in &report.sources {
+            match s.fidelity {
+                crate::findings::Fidelity::Exact => summary.exact += 1,
+                crate::findings::Fidelity::Approximated => summary.approximated += 1,
+                crate::findings::Fidelity::NotConverted => summary.not_converted += 1,
+            }
+            produced.extend(s.produced.iter().cloned());
+        }
+        summary.generated = produced.len();
+        report.summary = summary;
     }
 }
 
@@ -479,7 +606,10 @@ async fn get_namespace(client: &kube::Client, name: &str) -> Result<Vec<Value>, 
             Ok(vec![value])
         }
         Ok(None) => Ok(Vec::new()),
-        Err(source) => Err(ClusterError::Api { what: format!("cannot get namespace {name}"), source }),
+        Err(source) => Err(ClusterError::Api {
+            what: format!("cannot get namespace {name}"),
+            source,
+        }),
     }
 }
 
@@ -490,9 +620,21 @@ fn collect(
     errors: &mut Vec<ReadError>,
 ) -> Data<Vec<Object>> {
     match result {
-        Ok(items) => Data::Available(items.into_iter().map(|value| Object { value, origin: origin.clone() }).collect()),
+        Ok(items) => Data::Available(
+            items
+                .into_iter()
+                .map(|value| Object {
+                    value,
+                    origin: origin.clone(),
+                })
+                .collect(),
+        ),
         Err(e) => {
-            errors.push(ReadError { resource: kind.resource_name(), message: e.to_string(), forbidden: e.is_forbidden() });
+            errors.push(ReadError {
+                resource: kind.resource_name(),
+                message: e.to_string(),
+                forbidden: e.is_forbidden(),
+            });
             Data::Unavailable(format!("{} could not be read: {}", kind.resource_name(), e))
         }
     }
@@ -514,22 +656,44 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
         Err(e) => {
             let message = describe_kube_error(&e);
             let forbidden = matches!(&e, kube::Error::Api(s) if s.code == 403);
-            errors.push(ReadError { resource: "API discovery (/apis)".into(), message: message.clone(), forbidden });
+            errors.push(ReadError {
+                resource: "API discovery (/apis)".into(),
+                message: message.clone(),
+                forbidden,
+            });
             let reason = format!("API discovery failed: {message}");
             return MeshApis {
                 groups: Data::Unavailable(reason.clone()),
                 served: Data::Unavailable(reason.clone()),
-                lists: APPMESH_KINDS.iter().map(|k| (k.kind, Err(ClusterError::Api { what: reason.clone(), source: e_clone(&e) }))).collect(),
+                lists: APPMESH_KINDS
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.kind,
+                            Err(ClusterError::Api {
+                                what: reason.clone(),
+                                source: e_clone(&e),
+                            }),
+                        )
+                    })
+                    .collect(),
                 errors,
             };
         }
     };
-    let interesting: BTreeSet<&str> =
-        std::iter::once(APPMESH_GROUP).chain(ISTIO_KINDS.iter().map(|k| k.group)).collect();
+    let interesting: BTreeSet<&str> = std::iter::once(APPMESH_GROUP)
+        .chain(ISTIO_KINDS.iter().map(|k| k.group))
+        .collect();
     let mut groups = BTreeMap::new();
     for g in &group_list.groups {
         if interesting.contains(g.name.as_str()) {
-            groups.insert(g.name.clone(), g.versions.iter().map(|v| v.version.clone()).collect::<Vec<_>>());
+            groups.insert(
+                g.name.clone(),
+                g.versions
+                    .iter()
+                    .map(|v| v.version.clone())
+                    .collect::<Vec<_>>(),
+            );
         }
     }
     // Group versions to look into: every App Mesh version (to report what is served) and the
@@ -537,7 +701,13 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
     let mut wanted: Vec<String> = Vec::new();
     for (group, versions) in &groups {
         for v in versions {
-            let ours = if group == APPMESH_GROUP { true } else { ISTIO_KINDS.iter().any(|k| k.group == group && k.version == v) };
+            let ours = if group == APPMESH_GROUP {
+                true
+            } else {
+                ISTIO_KINDS
+                    .iter()
+                    .any(|k| k.group == group && k.version == v)
+            };
             if ours {
                 wanted.push(format!("{group}/{v}"));
             }
@@ -550,7 +720,11 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
             Ok(list) => {
                 served.insert(
                     gv.clone(),
-                    list.resources.into_iter().filter(|r| !r.name.contains('/')).map(|r| r.kind).collect(),
+                    list.resources
+                        .into_iter()
+                        .filter(|r| !r.name.contains('/'))
+                        .map(|r| r.kind)
+                        .collect(),
                 );
             }
             Err(e) => errors.push(ReadError {
@@ -565,24 +739,39 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
     let lists = join_all(APPMESH_KINDS.iter().map(|kind| {
         let present = served_appmesh.contains(kind.kind);
         async move {
-            if present { (kind.kind, list_values(client, kind, scope).await) } else { (kind.kind, Ok(Vec::new())) }
+            if present {
+                (kind.kind, list_values(client, kind, scope).await)
+            } else {
+                (kind.kind, Ok(Vec::new()))
+            }
         }
     }))
     .await;
-    MeshApis { groups: Data::Available(groups), served: Data::Available(served), lists, errors }
+    MeshApis {
+        groups: Data::Available(groups),
+        served: Data::Available(served),
+        lists,
+        errors,
+    }
 }
 
 /// kube errors are not Clone; keep what matters for the message.
 fn e_clone(e: &kube::Error) -> kube::Error {
     match e {
         kube::Error::Api(status) => kube::Error::Api(status.clone()),
-        other => kube::Error::Api(Box::new(kube::core::Status::failure(&describe_kube_error(other), "Unreachable"))),
+        other => kube::Error::Api(Box::new(kube::core::Status::failure(
+            &describe_kube_error(other),
+            "Unreachable",
+        ))),
     }
 }
 
 /// The rights precheck and the later steps need, asked in `scope`.
 pub fn permission_requests(scope: &NamespaceScope) -> Vec<AccessRequest> {
-    permission_plan(scope).into_iter().map(|(request, _, _)| request).collect()
+    permission_plan(scope)
+        .into_iter()
+        .map(|(request, _, _)| request)
+        .collect()
 }
 
 /// (request, needed by, is a read).
@@ -590,14 +779,25 @@ fn permission_plan(scope: &NamespaceScope) -> Vec<(AccessRequest, &'static str, 
     let ns = scope.namespace();
     let mut plan = Vec::new();
     let ask = |kind: &KindInfo, verb: &str| {
-        AccessRequest::new(verb, kind.group, kind.plural, if kind.namespaced { ns } else { None })
+        AccessRequest::new(
+            verb,
+            kind.group,
+            kind.plural,
+            if kind.namespaced { ns } else { None },
+        )
     };
     for kind in &APPMESH_KINDS {
         plan.push((ask(kind, "list"), "precheck, convert", true));
         plan.push((ask(kind, "watch"), "precheck, convert", true));
     }
-    for kind in [&kinds::NAMESPACES, &kinds::PODS, &kinds::SERVICES, &kinds::DEPLOYMENTS, &kinds::STATEFULSETS, &kinds::DAEMONSETS]
-    {
+    for kind in [
+        &kinds::NAMESPACES,
+        &kinds::PODS,
+        &kinds::SERVICES,
+        &kinds::DEPLOYMENTS,
+        &kinds::STATEFULSETS,
+        &kinds::DAEMONSETS,
+    ] {
         plan.push((ask(kind, "list"), "precheck, convert", true));
     }
     for kind in [&kinds::MUTATING_WEBHOOKS, &kinds::VALIDATING_WEBHOOKS] {
@@ -605,7 +805,11 @@ fn permission_plan(scope: &NamespaceScope) -> Vec<(AccessRequest, &'static str, 
     }
     plan.push((ask(&kinds::NAMESPACES, "get"), "label", false));
     plan.push((ask(&kinds::NAMESPACES, "patch"), "label", false));
-    for kind in [&kinds::DEPLOYMENTS, &kinds::STATEFULSETS, &kinds::DAEMONSETS] {
+    for kind in [
+        &kinds::DEPLOYMENTS,
+        &kinds::STATEFULSETS,
+        &kinds::DAEMONSETS,
+    ] {
         plan.push((ask(kind, "patch"), "rollout", false));
     }
     for kind in &ISTIO_KINDS {
@@ -622,10 +826,18 @@ fn label_permissions(answers: Vec<AccessAnswer>) -> Vec<Permission> {
         .map(|answer| {
             let (needed_by, read) = plan
                 .iter()
-                .find(|(r, _, _)| r.verb == answer.request.verb && r.group == answer.request.group && r.resource == answer.request.resource)
+                .find(|(r, _, _)| {
+                    r.verb == answer.request.verb
+                        && r.group == answer.request.group
+                        && r.resource == answer.request.resource
+                })
                 .map(|(_, by, read)| (*by, *read))
                 .unwrap_or(("precheck", true));
-            Permission { answer, needed_by, read }
+            Permission {
+                answer,
+                needed_by,
+                read,
+            }
         })
         .collect()
 }
@@ -637,52 +849,46 @@ fn label_permissions(answers: Vec<AccessAnswer>) -> Vec<Permission> {
 /// objects: resolve, translate, validate.
 pub fn conversion_of(inventory: &Inventory) -> Data<ConversionOutcome> {
     let resolved = crate::resolve::resolve(inventory);
-    Data::Available(match crate::convert::convert(inventory, &resolved, &crate::convert::ConvertOptions::default()) {
-        Ok(conversion) => ConversionOutcome::Converted(conversion.report),
-        // convert refuses to print such output (exit code 4) and names the same violations.
-        Err(crate::convert::ConvertError::InvalidOutput(violations)) => {
-            ConversionOutcome::InvalidOutput(crate::validate::into_findings(violations))
-        }
-    })
+    Data::Available(
+        match crate::convert::convert(
+            inventory,
+            &resolved,
+            &crate::convert::ConvertOptions::default(),
+        ) {
+            Ok(conversion) => ConversionOutcome::Converted(conversion.report),
+            // convert refuses to print such output (exit code 4) and names the same violations.
+            Err(crate::convert::ConvertError::InvalidOutput(violations)) => {
+                ConversionOutcome::InvalidOutput(crate::validate::into_findings(violations))
+            }
+        },
+    )
 }
 
-/// Feed the objects read from the cluster through the loader (one JSON `List`, as `kubectl get
-/// -o json` would print them), so the conversion sees them exactly as `convert -f` would, then
-/// convert. Findings point at the cluster, not at the temporary document.
+/// Convert exactly what `convert` reads from a cluster (`cluster::inventory`): the App Mesh
+/// objects of the scope with every Mesh, and the Namespaces, Services, Deployments,
+/// StatefulSets and DaemonSets, through the same loader (`load::from_values`).
 fn convert_cluster_objects(snap: &Snapshot) -> Data<ConversionOutcome> {
-    let mut items: Vec<&Value> = snap.appmesh_objects().map(|o| &o.value).collect();
-    for data in [&snap.namespaces, &snap.services, &snap.deployments, &snap.statefulsets, &snap.daemonsets] {
-        items.extend(data.ok().into_iter().flatten().map(|o| &o.value));
+    let mut values: Vec<Value> = snap.appmesh_objects().map(|o| o.value.clone()).collect();
+    for data in [
+        &snap.namespaces,
+        &snap.services,
+        &snap.deployments,
+        &snap.statefulsets,
+        &snap.daemonsets,
+    ] {
+        values.extend(data.ok().into_iter().flatten().map(|o| o.value.clone()));
     }
-    // Bare pods only: pods of workloads are described by their templates.
-    items.extend(
-        snap.pods.ok().into_iter().flatten().filter(|p| p.at("/metadata/ownerReferences").is_none()).map(|o| &o.value),
-    );
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-    let bytes = match serde_json::to_vec(&list) {
-        Ok(b) => b,
-        Err(e) => return Data::Available(ConversionOutcome::Failed(format!("cannot serialise the cluster objects: {e}"))),
-    };
-    let inventory = match load_sources(&[InputSource::Bytes { name: "cluster".into(), bytes }], &LoadOptions::default()) {
-        Ok(i) => i,
-        Err(e) => return Data::Available(ConversionOutcome::Failed(format!("cannot load the cluster objects: {e}"))),
-    };
     let origin = match &snap.mode {
-        Mode::Cluster { context, .. } => Origin::Cluster { context: context.clone() },
+        Mode::Cluster { context, .. } => Origin::Cluster {
+            context: context.clone(),
+        },
         Mode::Files { .. } => Origin::Generated,
     };
-    match conversion_of(&inventory) {
-        Data::Available(ConversionOutcome::Converted(mut report)) => {
-            for source in &mut report.sources {
-                source.origin = Some(origin.clone());
-                for f in &mut source.findings {
-                    f.origin = Some(origin.clone());
-                }
-            }
-            Data::Available(ConversionOutcome::Converted(report))
-        }
-        other => other,
-    }
+    let options = LoadOptions {
+        default_namespace: snap.scope.namespace().unwrap_or("default").to_owned(),
+        ..LoadOptions::default()
+    };
+    conversion_of(&crate::load::from_values(values, &origin, &options))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -691,39 +897,59 @@ fn convert_cluster_objects(snap: &Snapshot) -> Data<ConversionOutcome> {
 /// Read `-f` sources: the loader builds the inventory convert uses (so conversion readiness is
 /// `convert -f` on the same files), and the raw objects feed the other checks. A source that
 /// cannot be loaded fails the whole read, as in convert.
-pub fn read_files(sources: &[InputSource], options: &LoadOptions, scope: NamespaceScope, convert: bool) -> Result<Snapshot, LoadError> {
+pub fn read_files(
+    sources: &[InputSource],
+    options: &LoadOptions,
+    scope: NamespaceScope,
+    convert: bool,
+) -> Result<Snapshot, LoadError> {
     let inventory = load_sources(sources, options)?;
     let mut documents = Vec::new();
     let mut paths = Vec::new();
     for source in sources {
         if let InputSource::Bytes { name, bytes } = source {
             let text = String::from_utf8_lossy(bytes);
-            documents.extend(documents_of(std::path::Path::new(name), &text).map_err(|message| LoadError::Yaml {
-                path: name.into(),
-                line: None,
-                column: None,
-                message,
-            })?);
+            documents.extend(documents_of(std::path::Path::new(name), &text).map_err(
+                |message| LoadError::Yaml {
+                    path: name.into(),
+                    line: None,
+                    column: None,
+                    message,
+                },
+            )?);
             paths.push(PathBuf::from(name));
         }
     }
     for path in &inventory.files {
-        if sources.iter().any(|s| matches!(s, InputSource::Bytes { name, .. } if std::path::Path::new(name) == path)) {
+        if sources.iter().any(
+            |s| matches!(s, InputSource::Bytes { name, .. } if std::path::Path::new(name) == path),
+        ) {
             continue;
         }
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
-        let text = String::from_utf8_lossy(&bytes);
-        documents.extend(documents_of(path, &text).map_err(|message| LoadError::Yaml {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
             path: path.clone(),
-            line: None,
-            column: None,
-            message,
-        })?);
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        documents.extend(
+            documents_of(path, &text).map_err(|message| LoadError::Yaml {
+                path: path.clone(),
+                line: None,
+                column: None,
+                message,
+            })?,
+        );
         paths.push(path.clone());
     }
     // Namespaced objects without a namespace land in the default one, as with kubectl apply.
     for d in &mut documents {
-        let cluster_scoped = matches!(d.kind(), "Namespace" | "Mesh" | "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration");
+        let cluster_scoped = matches!(
+            d.kind(),
+            "Namespace"
+                | "Mesh"
+                | "MutatingWebhookConfiguration"
+                | "ValidatingWebhookConfiguration"
+        );
         if !cluster_scoped
             && d.namespace().is_none()
             && let Some(meta) = d.value.get_mut("metadata").and_then(Value::as_object_mut)
@@ -737,13 +963,20 @@ pub fn read_files(sources: &[InputSource], options: &LoadOptions, scope: Namespa
     } else {
         Data::Unavailable("conversion-readiness not selected".into())
     };
+    if let NamespaceScope::One(ns) = snap.scope.clone() {
+        keep_relevant_meshes(&mut snap, &ns);
+    }
     Ok(snap)
 }
 
 /// Build a snapshot from manifests already read (`-f`): objects of known kinds go to their
 /// buckets; what only a cluster can tell (version, webhooks, controller, permissions) is
 /// unavailable, so those checks are skipped rather than passed.
-pub fn from_documents(paths: Vec<PathBuf>, documents: Vec<Object>, scope: NamespaceScope) -> Snapshot {
+pub fn from_documents(
+    paths: Vec<PathBuf>,
+    documents: Vec<Object>,
+    scope: NamespaceScope,
+) -> Snapshot {
     const OFFLINE: &str = "offline (-f): needs a cluster";
     let mut snap = Snapshot::empty(Mode::Files { paths }, scope, OFFLINE);
     let mut namespaces = Vec::new();
@@ -752,14 +985,20 @@ pub fn from_documents(paths: Vec<PathBuf>, documents: Vec<Object>, scope: Namesp
     let mut deployments = Vec::new();
     let mut statefulsets = Vec::new();
     let mut daemonsets = Vec::new();
-    let mut appmesh: BTreeMap<&'static str, Vec<Object>> = APPMESH_KINDS.iter().map(|k| (k.kind, Vec::new())).collect();
+    let mut appmesh: BTreeMap<&'static str, Vec<Object>> =
+        APPMESH_KINDS.iter().map(|k| (k.kind, Vec::new())).collect();
     for object in documents {
         if let Some(ns) = snap.scope.namespace()
-            && (object.namespace().is_some_and(|n| n != ns) || (object.kind() == "Namespace" && object.name() != ns))
+            && (object.namespace().is_some_and(|n| n != ns)
+                || (object.kind() == "Namespace" && object.name() != ns))
         {
             continue;
         }
-        let group = object.api_version().rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let group = object
+            .api_version()
+            .rsplit_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or("");
         let bucket = match (group, object.kind()) {
             ("", "Namespace") => &mut namespaces,
             ("", "Pod") => &mut pods,
@@ -776,12 +1015,19 @@ pub fn from_documents(paths: Vec<PathBuf>, documents: Vec<Object>, scope: Namesp
         bucket.push(object);
     }
     snap.namespaces = Data::Available(namespaces);
-    snap.pods = if pods.is_empty() { Data::Unavailable("offline (-f): no Pods in the files".into()) } else { Data::Available(pods) };
+    snap.pods = if pods.is_empty() {
+        Data::Unavailable("offline (-f): no Pods in the files".into())
+    } else {
+        Data::Available(pods)
+    };
     snap.services = Data::Available(services);
     snap.deployments = Data::Available(deployments);
     snap.statefulsets = Data::Available(statefulsets);
     snap.daemonsets = Data::Available(daemonsets);
-    snap.appmesh = appmesh.into_iter().map(|(k, v)| (k, Data::Available(v))).collect();
+    snap.appmesh = appmesh
+        .into_iter()
+        .map(|(k, v)| (k, Data::Available(v)))
+        .collect();
     if let NamespaceScope::One(ns) = snap.scope.clone() {
         keep_relevant_meshes(&mut snap, &ns);
     }
@@ -793,15 +1039,25 @@ pub fn documents_of(name: &std::path::Path, text: &str) -> Result<Vec<Object>, S
     let docs = parse_documents(text, &YamlLimits::default()).map_err(|e| e.message)?;
     let mut out = Vec::new();
     for doc in docs {
-        let is_list =
-            doc.document.value.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List"));
+        let is_list = doc
+            .document
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k == "List" || k.ends_with("List"));
         match doc.items {
             Some(items) if is_list => {
                 for item in items {
-                    out.push(Object { value: item.value, origin: Origin::file(name, item.line) });
+                    out.push(Object {
+                        value: item.value,
+                        origin: Origin::file(name, item.line),
+                    });
                 }
             }
-            _ => out.push(Object { value: doc.document.value, origin: Origin::file(name, doc.document.line) }),
+            _ => out.push(Object {
+                value: doc.document.value,
+                origin: Origin::file(name, doc.document.line),
+            }),
         }
     }
     Ok(out)

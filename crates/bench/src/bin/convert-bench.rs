@@ -74,10 +74,19 @@ fn floor(input: &str) -> Result<usize> {
 /// The converter: load → resolve → convert → render, ending with the YAML text of the Istio
 /// objects, exactly what `kubectl appmesh2istio convert -f` writes to standard output.
 fn convert(input: &str) -> Result<String> {
+    convert_timed(input, &mut [Duration::ZERO; 4])
+}
+
+/// Names of the stages [`convert_timed`] times, in order.
+const STAGES: [&str; 4] = ["load", "resolve", "convert", "render"];
+
+/// [`convert`], adding the time of each of [`STAGES`] to `stages`.
+fn convert_timed(input: &str, stages: &mut [Duration; 4]) -> Result<String> {
     use appmesh2istio::convert::{ConvertOptions, convert};
     use appmesh2istio::load::{InputSource, LoadOptions, load_sources};
     use appmesh2istio::render::to_yaml_stream;
     use appmesh2istio::resolve::resolve;
+    let start = Instant::now();
     // The library takes owned bytes (as read from a file or standard input): the copy is part
     // of the measured cost.
     let sources = [InputSource::Bytes {
@@ -85,13 +94,26 @@ fn convert(input: &str) -> Result<String> {
         bytes: input.as_bytes().to_vec(),
     }];
     let inventory = load_sources(&sources, &LoadOptions::default()).context("load")?;
+    let loaded = Instant::now();
     let resolved = resolve(&inventory);
+    let resolved_at = Instant::now();
     let conversion =
         convert(&inventory, &resolved, &ConvertOptions::default()).context("convert")?;
+    let converted = Instant::now();
     if conversion.objects.is_empty() {
         bail!("conversion produced no Istio objects");
     }
-    to_yaml_stream(&conversion.objects).context("render")
+    let yaml = to_yaml_stream(&conversion.objects).context("render")?;
+    let rendered = Instant::now();
+    for (stage, (from, to)) in stages.iter_mut().zip([
+        (start, loaded),
+        (loaded, resolved_at),
+        (resolved_at, converted),
+        (converted, rendered),
+    ]) {
+        *stage += to - from;
+    }
+    Ok(yaml)
 }
 
 /// What [`convert`] covers (printed with the results).
@@ -135,19 +157,68 @@ fn peak_of_child(case: Case, objects: usize) -> Result<u64> {
         .with_context(|| format!("{} child printed no vmhwm_kib: {stdout:?}", case.name()))
 }
 
-/// Median wall time of `runs` runs after `warmup` unmeasured ones.
-fn median_time(case: Case, input: &str, warmup: usize, runs: usize) -> Result<Duration> {
-    for _ in 0..warmup {
-        black_box(case.run(black_box(input))?);
-    }
-    let mut times = Vec::with_capacity(runs);
+/// Median and fastest of several timed runs.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    median: Duration,
+    min: Duration,
+}
+
+fn summarize(mut times: Vec<Duration>) -> Result<Timing> {
+    times.sort();
+    Ok(Timing {
+        median: times.get(times.len() / 2).copied().context("no runs")?,
+        min: times.first().copied().context("no runs")?,
+    })
+}
+
+/// Times of one size: floor and convert runs alternate (after one warm-up of each), so a
+/// burst of load from other processes hits both alike.
+struct Timings {
+    floor: Timing,
+    convert: Option<(Timing, [Duration; 4])>,
+    convert_error: Option<String>,
+    output_bytes: Option<usize>,
+}
+
+fn time_both(input: &str, runs: usize) -> Result<Timings> {
+    black_box(floor(black_box(input))?);
+    let (output_bytes, convert_error) = match convert(input) {
+        Ok(out) => (Some(out.len()), None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    let mut floor_times = Vec::with_capacity(runs);
+    let mut convert_times = Vec::with_capacity(runs);
+    let mut stage_times: [Vec<Duration>; 4] = Default::default();
     for _ in 0..runs {
         let start = Instant::now();
-        black_box(case.run(black_box(input))?);
-        times.push(start.elapsed());
+        black_box(floor(black_box(input))?);
+        floor_times.push(start.elapsed());
+        if convert_error.is_none() {
+            let mut stages = [Duration::ZERO; 4];
+            let start = Instant::now();
+            black_box(convert_timed(black_box(input), &mut stages)?);
+            convert_times.push(start.elapsed());
+            for (times, stage) in stage_times.iter_mut().zip(stages) {
+                times.push(stage);
+            }
+        }
     }
-    times.sort();
-    times.get(runs / 2).copied().context("no runs")
+    let convert = if convert_error.is_none() {
+        let mut stages = [Duration::ZERO; 4];
+        for (median, times) in stages.iter_mut().zip(stage_times) {
+            *median = summarize(times)?.median;
+        }
+        Some((summarize(convert_times)?, stages))
+    } else {
+        None
+    };
+    Ok(Timings {
+        floor: summarize(floor_times)?,
+        convert,
+        convert_error,
+        output_bytes,
+    })
 }
 
 struct SizeResult {
@@ -155,8 +226,9 @@ struct SizeResult {
     documents: usize,
     input_bytes: usize,
     output_bytes: Option<usize>,
-    floor: Duration,
-    convert: Option<Duration>,
+    floor: Timing,
+    convert: Option<Timing>,
+    stages: Option<[Duration; 4]>,
     convert_error: Option<String>,
     idle_kib: u64,
     floor_kib: u64,
@@ -166,30 +238,22 @@ struct SizeResult {
 fn measure(objects: usize, runs: usize) -> Result<SizeResult> {
     let mesh = SyntheticMesh::with_appmesh_objects(objects);
     let input = mesh.generate();
-    let floor_time = median_time(Case::Floor, &input, 1, runs)?;
-    let (convert_time, convert_error, output_bytes) = match convert(&input) {
-        Ok(out) => (
-            Some(median_time(Case::Convert, &input, 1, runs)?),
-            None,
-            Some(out.len()),
-        ),
-        Err(e) => (None, Some(format!("{e:#}")), None),
-    };
+    let timings = time_both(&input, runs)?;
     let idle_kib = peak_of_child(Case::Idle, objects)?;
     let floor_kib = peak_of_child(Case::Floor, objects)?;
-    let convert_kib = if convert_time.is_some() {
-        Some(peak_of_child(Case::Convert, objects)?)
-    } else {
-        None
+    let convert_kib = match timings.convert {
+        Some(_) => Some(peak_of_child(Case::Convert, objects)?),
+        None => None,
     };
     Ok(SizeResult {
         objects: mesh.object_count(),
         documents: mesh.object_counts().total(),
         input_bytes: input.len(),
-        output_bytes,
-        floor: floor_time,
-        convert: convert_time,
-        convert_error,
+        output_bytes: timings.output_bytes,
+        floor: timings.floor,
+        convert: timings.convert.map(|(t, _)| t),
+        stages: timings.convert.map(|(_, s)| s),
+        convert_error: timings.convert_error,
         idle_kib,
         floor_kib,
         convert_kib,
@@ -206,6 +270,49 @@ fn mib(kib: u64) -> String {
 
 fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "FAIL" }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The 1-minute load average when it exceeds half the CPUs (Linux only).
+fn busy_machine() -> Option<f64> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let one_minute: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
+    (one_minute > cpus() as f64 / 2.0).then_some(one_minute)
+}
+
+/// Where convert spends its time: per-stage medians and their growth, first to last size.
+fn print_stages(results: &[(usize, SizeResult)]) {
+    if results.iter().all(|(_, r)| r.stages.is_none()) {
+        return;
+    }
+    println!();
+    print!("convert stages (median) {:>7}", "objects");
+    for stage in STAGES {
+        print!(" {stage:>11}");
+    }
+    println!();
+    for (_, r) in results {
+        if let Some(stages) = r.stages {
+            print!("{:>31}", r.objects);
+            for stage in stages {
+                print!(" {:>11}", ms(stage));
+            }
+            println!();
+        }
+    }
+    if let (Some((_, small)), Some((_, large))) = (results.first(), results.last())
+        && let (Some(s), Some(l)) = (small.stages, large.stages)
+        && results.len() > 1
+    {
+        print!("{:>31}", "growth");
+        for (s, l) in s.iter().zip(l) {
+            print!(" {:>10.2}x", l.as_secs_f64() / s.as_secs_f64());
+        }
+        println!();
+    }
 }
 
 struct Args {
@@ -227,8 +334,10 @@ fn parse_args() -> Result<Args> {
         sizes: vec![1_000, 10_000],
         strict: false,
         child: None,
+        emit: None,
     };
     let mut child_case = None;
+    let mut emit = None;
     let mut child_objects = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -299,6 +408,13 @@ fn main() -> Result<ExitCode> {
         eprintln!("warning: debug build; run with --release for meaningful figures");
     }
 
+    if let Some(load) = busy_machine() {
+        eprintln!(
+            "warning: load average {load:.1} on {} CPUs: other processes compete for the CPU, \
+             timings will be noisy (peak memory is not affected)",
+            cpus()
+        );
+    }
     let mut results = Vec::new();
     let largest = args.sizes.iter().copied().max().unwrap_or_default();
     for &objects in &args.sizes {
@@ -339,10 +455,10 @@ fn main() -> Result<ExitCode> {
     for (runs, r) in &results {
         let (convert, ratio, ratio_verdict) = match r.convert {
             Some(c) => {
-                let ratio = c.as_secs_f64() / r.floor.as_secs_f64();
+                let ratio = c.median.as_secs_f64() / r.floor.median.as_secs_f64();
                 all_pass &= ratio <= RATIO_TARGET;
                 (
-                    ms(c),
+                    ms(c.median),
                     format!("{ratio:.2}x"),
                     verdict(ratio <= RATIO_TARGET),
                 )
@@ -359,7 +475,7 @@ fn main() -> Result<ExitCode> {
             r.documents,
             r.input_bytes / 1024,
             runs,
-            ms(r.floor),
+            ms(r.floor.median),
             convert,
             ratio,
             ratio_verdict,
@@ -369,6 +485,17 @@ fn main() -> Result<ExitCode> {
             mem
         );
     }
+    for (_, r) in &results {
+        if let Some(c) = r.convert {
+            println!(
+                "fastest run at {} objects: floor {}, convert {} ({:.2}x)",
+                r.objects,
+                ms(r.floor.min),
+                ms(c.min),
+                c.min.as_secs_f64() / r.floor.min.as_secs_f64()
+            );
+        }
+    }
     println!();
 
     if let (Some((_, small)), Some((_, large))) = (results.first(), results.last())
@@ -376,14 +503,14 @@ fn main() -> Result<ExitCode> {
     {
         let size_ratio = large.objects as f64 / small.objects as f64;
         let limit = GROWTH_SLACK * size_ratio;
-        let floor_growth = large.floor.as_secs_f64() / small.floor.as_secs_f64();
+        let floor_growth = large.floor.median.as_secs_f64() / small.floor.median.as_secs_f64();
         print!(
             "growth {}->{} objects ({size_ratio:.1}x input, target <= {limit:.1}x time): floor {floor_growth:.2}x",
             small.objects, large.objects
         );
         match (small.convert, large.convert) {
             (Some(s), Some(l)) => {
-                let growth = l.as_secs_f64() / s.as_secs_f64();
+                let growth = l.median.as_secs_f64() / s.median.as_secs_f64();
                 all_pass &= growth <= limit;
                 println!(", convert {growth:.2}x  {}", verdict(growth <= limit));
             }
@@ -417,6 +544,7 @@ fn main() -> Result<ExitCode> {
             );
         }
     }
+    print_stages(&results);
     let mut measured = true;
     for (_, r) in &results {
         if let Some(e) = &r.convert_error {

@@ -15,7 +15,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-appmesh2istio-precheck");
 /// The precheck binary, isolated from the developer's own kubeconfig and colour settings.
 pub fn precheck() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig").env_remove("NO_COLOR").env("TERM", "dumb");
+    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("NO_COLOR")
+        .env("TERM", "dumb");
     cmd
 }
 
@@ -27,7 +29,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
     }
 }
 
@@ -46,7 +49,16 @@ pub fn precheck_ns(kubeconfig: &Path, namespace: &str, planes: &Planes, extra: &
     let mut cmd = precheck();
     cmd.arg("--kubeconfig")
         .arg(kubeconfig)
-        .args(["-n", namespace, "--appmesh-namespace", &planes.appmesh, "--istio-namespace", &planes.istio, "-o", "json"])
+        .args([
+            "-n",
+            namespace,
+            "--appmesh-namespace",
+            &planes.appmesh,
+            "--istio-namespace",
+            &planes.istio,
+            "-o",
+            "json",
+        ])
         .args(extra);
     run(cmd)
 }
@@ -78,24 +90,49 @@ pub fn check<'a>(report: &'a Value, code: &str) -> &'a Value {
 pub fn subject(finding: &Value) -> String {
     let s = &finding["subject"];
     match s["namespace"].as_str() {
-        Some(ns) => format!("{} {}/{}", s["kind"].as_str().unwrap_or(""), ns, s["name"].as_str().unwrap_or("")),
-        None => format!("{} {}", s["kind"].as_str().unwrap_or(""), s["name"].as_str().unwrap_or("")),
+        Some(ns) => format!(
+            "{} {}/{}",
+            s["kind"].as_str().unwrap_or(""),
+            ns,
+            s["name"].as_str().unwrap_or("")
+        ),
+        None => format!(
+            "{} {}",
+            s["kind"].as_str().unwrap_or(""),
+            s["name"].as_str().unwrap_or("")
+        ),
     }
 }
 
 /// The single finding of `code` about `subject`, with its severity checked.
-pub fn expect_finding<'a>(report: &'a Value, code: &str, severity: &str, subject_text: &str) -> &'a Value {
+pub fn expect_finding<'a>(
+    report: &'a Value,
+    code: &str,
+    severity: &str,
+    subject_text: &str,
+) -> &'a Value {
     let all = findings(report, code);
     let matching: Vec<&&Value> = all.iter().filter(|f| subject(f) == subject_text).collect();
-    assert_eq!(matching.len(), 1, "want one {code} about {subject_text}, got {:#?}\nall {code}: {all:#?}", matching);
+    assert_eq!(
+        matching.len(),
+        1,
+        "want one {code} about {subject_text}, got {:#?}\nall {code}: {all:#?}",
+        matching
+    );
     let f = matching[0];
     assert_eq!(f["severity"], severity, "{f:#}");
     f
 }
 
 pub fn no_finding(report: &Value, code: &str, subject_text: &str) {
-    let hits: Vec<_> = findings(report, code).into_iter().filter(|f| subject(f) == subject_text).collect();
-    assert!(hits.is_empty(), "unexpected {code} about {subject_text}: {hits:#?}");
+    let hits: Vec<_> = findings(report, code)
+        .into_iter()
+        .filter(|f| subject(f) == subject_text)
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "unexpected {code} about {subject_text}: {hits:#?}"
+    );
 }
 
 /// `kubectl apply -f -` with `yaml`, as the admin.
@@ -111,7 +148,12 @@ pub fn kubectl_stdin(mut cmd: Command, args: &[&str], stdin: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -122,7 +164,11 @@ pub fn kubectl_stdin(mut cmd: Command, args: &[&str], stdin: &str) {
 
 pub fn kubectl(cluster: &TestCluster, args: &[&str]) -> String {
     let out = cluster.kubectl().args(args).output().expect("kubectl");
-    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -136,7 +182,10 @@ pub fn wait_for(cluster: &TestCluster, args: &[&str], done: impl Fn(&str) -> boo
         if out.status.success() && done(&text) {
             return text;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {args:?}; last output {text:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {args:?}; last output {text:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -153,11 +202,22 @@ pub fn planes(cluster: &TestCluster, controller: bool, istio_tag: Option<&str>) 
     let appmesh = cluster.fresh_namespace("appmesh-system").unwrap();
     let istio = cluster.fresh_namespace("istio-system").unwrap();
     if controller {
-        apply(cluster, &deployment(&appmesh, "appmesh-controller", "public.ecr.aws/appmesh/appmesh-controller:v1.13.3", 1));
+        apply(
+            cluster,
+            &deployment(
+                &appmesh,
+                "appmesh-controller",
+                "public.ecr.aws/appmesh/appmesh-controller:v1.13.3",
+                1,
+            ),
+        );
         wait_available(cluster, &appmesh, "appmesh-controller");
     }
     if let Some(tag) = istio_tag {
-        apply(cluster, &deployment(&istio, "istiod", &format!("docker.io/istio/pilot:{tag}"), 1));
+        apply(
+            cluster,
+            &deployment(&istio, "istiod", &format!("docker.io/istio/pilot:{tag}"), 1),
+        );
     }
     Planes { appmesh, istio }
 }
@@ -165,7 +225,15 @@ pub fn planes(cluster: &TestCluster, controller: bool, istio_tag: Option<&str>) 
 pub fn wait_available(cluster: &TestCluster, ns: &str, name: &str) {
     wait_for(
         cluster,
-        &["get", "deployment", name, "-n", ns, "-o", "jsonpath={.status.availableReplicas}"],
+        &[
+            "get",
+            "deployment",
+            name,
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
         |t| t.trim().parse::<i64>().unwrap_or(0) > 0,
     );
 }
@@ -201,7 +269,12 @@ spec:
 }
 
 /// A namespace in Mesh `mesh` (label `mesh: <mesh>`) plus extra labels.
-pub fn meshed_namespace(cluster: &TestCluster, prefix: &str, mesh_name: &str, labels: &[(&str, &str)]) -> String {
+pub fn meshed_namespace(
+    cluster: &TestCluster,
+    prefix: &str,
+    mesh_name: &str,
+    labels: &[(&str, &str)],
+) -> String {
     let mut all = vec![("mesh", mesh_name)];
     all.extend_from_slice(labels);
     cluster.fresh_namespace_with_labels(prefix, &all).unwrap()

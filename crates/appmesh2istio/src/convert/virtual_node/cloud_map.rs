@@ -13,15 +13,15 @@ use std::collections::BTreeMap;
 
 use crate::istio::{
     Location, Metadata, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort, Subset,
-    WorkloadLabels, clamp_u32,
+    WorkloadLabels,
 };
 use crate::resolve::{NsName, VirtualNodeEntry};
 
 use super::super::destinations::{cloud_map_host, cloud_map_subset};
 use super::super::{Context, names};
-use super::listeners::{istio_protocol, note_conflict, port_name};
-use super::selector::Scope;
 use super::NodeCtx;
+use super::listeners::{istio_port, istio_protocol, note_conflict, port_name};
+use super::selector::Scope;
 
 pub(super) const CODE_CLOUD_MAP: &str = "AMI2205";
 pub(super) const CODE_SUBSET_APPROXIMATED: &str = "AMI2221";
@@ -56,7 +56,9 @@ fn is_subset(small: &Labels, big: &Labels) -> bool {
 }
 
 fn intersect<'a>(mut sets: impl Iterator<Item = &'a Labels>) -> Labels {
-    let Some(first) = sets.next() else { return Labels::new() };
+    let Some(first) = sets.next() else {
+        return Labels::new();
+    };
     let mut common = first.clone();
     for set in sets {
         common.retain(|k, v| set.get(k) == Some(v));
@@ -74,12 +76,20 @@ pub(super) struct SubsetLabels {
 
 /// The subset labels of `x` among `members` (all registering in the same Cloud Map service).
 pub(super) fn subset_labels(x: &Member, members: &[Member]) -> SubsetLabels {
-    let with_pods: Vec<(&Member, Labels)> =
-        members.iter().filter_map(|m| m.instance_attributes().map(|attrs| (m, attrs))).collect();
-    let (matching, others): (Vec<&(&Member, Labels)>, Vec<&(&Member, Labels)>) =
-        with_pods.iter().partition(|(_, attrs)| is_subset(&x.attributes, attrs));
+    // Nodes registering instances, split by whether those instances carry x's attributes.
+    let (matching, others): (Vec<&Member>, Vec<&Member>) = members
+        .iter()
+        .filter(|m| m.pod_labels.is_some())
+        .partition(|m| {
+            m.instance_attributes()
+                .is_some_and(|attrs| is_subset(&x.attributes, &attrs))
+        });
     let over_selects = |labels: &Labels| {
-        others.iter().filter(|(m, _)| m.pod_labels.as_ref().is_some_and(|p| is_subset(labels, p))).map(|(m, _)| m.key.to_string()).collect::<Vec<_>>()
+        others
+            .iter()
+            .filter(|m| m.pod_labels.as_ref().is_some_and(|p| is_subset(labels, p)))
+            .map(|m| m.key.to_string())
+            .collect::<Vec<_>>()
     };
     match matching.as_slice() {
         [] => {
@@ -94,19 +104,26 @@ pub(super) fn subset_labels(x: &Member, members: &[Member]) -> SubsetLabels {
                 ),
             }
         }
-        [(only, _)] if only.key == x.key => {
-            let labels = x.selector_labels.clone().or_else(|| x.pod_labels.clone()).unwrap_or_default();
+        [only] if only.key == x.key => {
+            let labels = x
+                .selector_labels
+                .clone()
+                .or_else(|| x.pod_labels.clone())
+                .unwrap_or_default();
             let over = over_selects(&labels);
             SubsetLabels {
                 approximation: (!over.is_empty()).then(|| {
-                    format!("the subset's labels also select pods of {}, which App Mesh did not return", over.join(", "))
+                    format!(
+                        "the subset's labels also select pods of {}, which App Mesh did not return",
+                        over.join(", ")
+                    )
                 }),
                 labels,
             }
         }
         _ => {
-            let labels = intersect(matching.iter().filter_map(|(m, _)| m.pod_labels.as_ref()));
-            let names: Vec<String> = matching.iter().map(|(m, _)| m.key.to_string()).collect();
+            let labels = intersect(matching.iter().filter_map(|m| m.pod_labels.as_ref()));
+            let names: Vec<String> = matching.iter().map(|m| m.key.to_string()).collect();
             let over = over_selects(&labels);
             SubsetLabels {
                 approximation: (!over.is_empty()).then(|| {
@@ -131,7 +148,13 @@ fn member(ctx: &Context<'_>, entry: &VirtualNodeEntry<'_>, scope: &Scope) -> Mem
         Scope::NoPods | Scope::Unexpressible => None,
     };
     let pod_labels = (*scope != Scope::NoPods).then(|| {
-        let workloads = intersect(entry.workloads.iter().filter_map(|&i| resolved.workload(i)).map(|w| &w.object.pod_labels));
+        let workloads = intersect(
+            entry
+                .workloads
+                .iter()
+                .filter_map(|&i| resolved.workload(i))
+                .map(|w| &w.object.pod_labels),
+        );
         let mut known = selector_labels.clone().unwrap_or_default();
         known.extend(workloads);
         known
@@ -142,17 +165,38 @@ fn member(ctx: &Context<'_>, entry: &VirtualNodeEntry<'_>, scope: &Scope) -> Mem
         .service_discovery
         .as_ref()
         .and_then(|d| d.aws_cloud_map.as_ref())
-        .map(|c| c.attributes.iter().map(|a| (a.key.clone(), a.value.clone())).collect())
+        .map(|c| {
+            c.attributes
+                .iter()
+                .map(|a| (a.key.clone(), a.value.clone()))
+                .collect()
+        })
         .unwrap_or_default();
-    Member { key: entry.common.key.clone(), pod_labels, selector_labels, attributes }
+    Member {
+        key: entry.common.key.clone(),
+        pod_labels,
+        selector_labels,
+        attributes,
+    }
 }
 
 /// Creates the ServiceEntry and the subsets of every Cloud Map service used by a node.
 pub(super) fn convert_cloud_map_services(ctx: &mut Context<'_>, nodes: &[NodeCtx<'_>]) {
     let mut services: BTreeMap<String, Vec<&NodeCtx<'_>>> = BTreeMap::new();
     for n in nodes.iter() {
-        let Some(cm) = n.node.spec.service_discovery.as_ref().and_then(|d| d.aws_cloud_map.as_ref()) else { continue };
-        services.entry(cloud_map_host(&cm.namespace_name, &cm.service_name)).or_default().push(n);
+        let Some(cm) = n
+            .node
+            .spec
+            .service_discovery
+            .as_ref()
+            .and_then(|d| d.aws_cloud_map.as_ref())
+        else {
+            continue;
+        };
+        services
+            .entry(cloud_map_host(&cm.namespace_name, &cm.service_name))
+            .or_default()
+            .push(n);
     }
     for (host, group) in services {
         convert_service(ctx, &host, &group);
@@ -162,12 +206,17 @@ pub(super) fn convert_cloud_map_services(ctx: &mut Context<'_>, nodes: &[NodeCtx
 fn convert_service(ctx: &mut Context<'_>, host: &str, group: &[&NodeCtx<'_>]) {
     let Some(first) = group.first() else { return };
     let namespace = first.namespace.to_owned();
-    let members: Vec<Member> = group.iter().map(|n| member(ctx, n.entry, &n.scope.scope)).collect();
+    let members: Vec<Member> = group
+        .iter()
+        .map(|n| member(ctx, n.entry, &n.scope.scope))
+        .collect();
 
     let mut ports: Vec<ServicePort> = Vec::new();
     for n in group {
         for (i, l) in n.node.spec.listeners.iter().enumerate() {
-            let number = clamp_u32(l.port_mapping.port);
+            let Some(number) = istio_port(l.port_mapping.port) else {
+                continue;
+            };
             let protocol = istio_protocol(l.port_mapping.protocol);
             match ports.iter().find(|p| p.number == number) {
                 Some(p) if p.protocol.as_deref() != Some(protocol) => note_conflict(
@@ -192,7 +241,10 @@ fn convert_service(ctx: &mut Context<'_>, host: &str, group: &[&NodeCtx<'_>]) {
     ports.sort_by_key(|p| p.number);
 
     // Pods are selected in the ServiceEntry's namespace only.
-    let local: Vec<&Member> = members.iter().filter(|m| m.key.namespace == namespace && m.pod_labels.is_some()).collect();
+    let local: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.key.namespace == namespace && m.pod_labels.is_some())
+        .collect();
     for (n, m) in group.iter().zip(&members) {
         if m.key.namespace != namespace && m.pod_labels.is_some() {
             ctx.note(
@@ -227,8 +279,16 @@ fn convert_service(ctx: &mut Context<'_>, host: &str, group: &[&NodeCtx<'_>]) {
         workload_selector: (!selector.is_empty()).then(|| WorkloadLabels::new(selector)),
         ..ServiceEntrySpec::default()
     };
-    let name = ctx.output.free_name(ServiceEntry::KIND, &namespace, &names::name_for_host(host), host);
-    let key = ctx.output.insert(ServiceEntry::new(Metadata::new(name, namespace.clone()), spec), &first.subject);
+    let name = ctx.output.free_name(
+        ServiceEntry::KIND,
+        &namespace,
+        &names::name_for_host(host),
+        host,
+    );
+    let key = ctx.output.insert(
+        ServiceEntry::new(Metadata::new(name, namespace.clone()), spec),
+        &first.subject,
+    );
     for n in group.iter().skip(1) {
         ctx.output.add_source(&key, &n.subject);
     }
@@ -245,9 +305,17 @@ fn convert_service(ctx: &mut Context<'_>, host: &str, group: &[&NodeCtx<'_>]) {
             ),
         );
         let subset = cloud_map_subset(&m.key.name);
-        let SubsetLabels { labels, approximation } = subset_labels(m, &members);
+        let SubsetLabels {
+            labels,
+            approximation,
+        } = subset_labels(m, &members);
         if let Some(why) = approximation {
-            ctx.note(CODE_SUBSET_APPROXIMATED, &n.subject, "spec.serviceDiscovery.awsCloudMap.attributes", why);
+            ctx.note(
+                CODE_SUBSET_APPROXIMATED,
+                &n.subject,
+                "spec.serviceDiscovery.awsCloudMap.attributes",
+                why,
+            );
         }
         let dr = ctx.output.destination_rule(host, &namespace, &n.subject);
         if dr.subsets.iter().any(|s| s.name == subset) {
@@ -255,11 +323,17 @@ fn convert_service(ctx: &mut Context<'_>, host: &str, group: &[&NodeCtx<'_>]) {
                 ctx,
                 n,
                 "metadata.name",
-                &format!("another node registering in {host} has the same subset name {subset}; this node's subset is not created"),
+                &format!(
+                    "another node registering in {host} has the same subset name {subset}; this node's subset is not created"
+                ),
             );
             continue;
         }
-        dr.subsets.push(Subset { name: subset, labels, traffic_policy: None });
+        dr.subsets.push(Subset {
+            name: subset,
+            labels,
+            traffic_policy: None,
+        });
     }
 }
 
@@ -268,7 +342,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn m(name: &str, pods: Option<&[(&str, &str)]>, attrs: &[(&str, &str)]) -> Member {
@@ -282,8 +359,16 @@ mod tests {
 
     #[test]
     fn version_attributes_single_out_each_nodes_pods() {
-        let blue = m("blue", Some(&[("app", "ct"), ("version", "blue")]), &[("version", "blue")]);
-        let red = m("red", Some(&[("app", "ct"), ("version", "red")]), &[("version", "red")]);
+        let blue = m(
+            "blue",
+            Some(&[("app", "ct"), ("version", "blue")]),
+            &[("version", "blue")],
+        );
+        let red = m(
+            "red",
+            Some(&[("app", "ct"), ("version", "red")]),
+            &[("version", "red")],
+        );
         let all = [blue.clone(), red];
         let s = subset_labels(&blue, &all);
         assert_eq!(s.labels, labels(&[("app", "ct"), ("version", "blue")]));
@@ -293,8 +378,16 @@ mod tests {
     #[test]
     fn attribute_only_known_to_cloud_map_still_selects_the_nodes_pods() {
         // `color` is a registered attribute, not a pod label: selecting on it would match nothing.
-        let blue = m("blue", Some(&[("app", "ct"), ("version", "v1")]), &[("color", "blue")]);
-        let red = m("red", Some(&[("app", "ct"), ("version", "v2")]), &[("color", "red")]);
+        let blue = m(
+            "blue",
+            Some(&[("app", "ct"), ("version", "v1")]),
+            &[("color", "blue")],
+        );
+        let red = m(
+            "red",
+            Some(&[("app", "ct"), ("version", "v2")]),
+            &[("color", "red")],
+        );
         let s = subset_labels(&blue, &[blue.clone(), red]);
         assert_eq!(s.labels, labels(&[("app", "ct"), ("version", "v1")]));
         assert_eq!(s.approximation, None);
@@ -303,8 +396,16 @@ mod tests {
     #[test]
     fn node_without_attributes_gets_every_instance() {
         let all_node = m("ct", None, &[]);
-        let blue = m("blue", Some(&[("app", "ct"), ("version", "blue")]), &[("version", "blue")]);
-        let red = m("red", Some(&[("app", "ct"), ("version", "red")]), &[("version", "red")]);
+        let blue = m(
+            "blue",
+            Some(&[("app", "ct"), ("version", "blue")]),
+            &[("version", "blue")],
+        );
+        let red = m(
+            "red",
+            Some(&[("app", "ct"), ("version", "red")]),
+            &[("version", "red")],
+        );
         let s = subset_labels(&all_node, &[all_node.clone(), blue, red]);
         assert_eq!(s.labels, labels(&[("app", "ct")]));
         assert_eq!(s.approximation, None);
@@ -313,7 +414,11 @@ mod tests {
     #[test]
     fn overlapping_labels_are_reported() {
         let wide = m("wide", Some(&[("app", "ct")]), &[]);
-        let narrow = m("narrow", Some(&[("app", "ct"), ("tier", "x")]), &[("tier", "y")]);
+        let narrow = m(
+            "narrow",
+            Some(&[("app", "ct"), ("tier", "x")]),
+            &[("tier", "y")],
+        );
         // `wide` has no attributes: App Mesh returns both nodes' instances; `narrow`'s
         // attribute tier=y is only on its own instances.
         let s = subset_labels(&narrow, &[wide.clone(), narrow.clone()]);
@@ -337,7 +442,7 @@ mod tests {
     #[test]
     fn nothing_matching_falls_back_to_selector_and_attributes() {
         let ghost = m("ghost", None, &[("version", "v9")]);
-        let s = subset_labels(&ghost, &[ghost.clone()]);
+        let s = subset_labels(&ghost, std::slice::from_ref(&ghost));
         assert_eq!(s.labels, labels(&[("version", "v9")]));
         assert!(s.approximation.is_some());
     }

@@ -42,14 +42,18 @@ pub(super) struct Egress {
 /// (`arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualService/<name>`).
 pub(super) fn virtual_service_name_of_arn(arn: &str) -> Option<&str> {
     let resource = arn.strip_prefix("arn:")?.splitn(5, ':').nth(4)?;
-    let (_, name) = resource.strip_prefix("mesh/")?.split_once("/virtualService/")?;
+    let (_, name) = resource
+        .strip_prefix("mesh/")?
+        .split_once("/virtualService/")?;
     (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
 fn backend_field(source: &BackendSource) -> String {
     match source {
         BackendSource::Listed { index } => format!("spec.backends[{index}]"),
-        BackendSource::BackendGroup(_) | BackendSource::Wildcard { .. } => "spec.backendGroups".to_owned(),
+        BackendSource::BackendGroup(_) | BackendSource::Wildcard { .. } => {
+            "spec.backendGroups".to_owned()
+        }
     }
 }
 
@@ -82,10 +86,11 @@ pub(super) fn egress(ctx: &mut Context<'_>, n: &NodeCtx<'_>) -> Egress {
                     assumed
                 }
             },
-            Target::Arn(arn) => match virtual_service_name_of_arn(arn) {
-                Some(name) => {
-                    let host = ctx.qualify(name, n.namespace);
-                    ctx.note(
+            Target::Arn(arn) => {
+                match virtual_service_name_of_arn(arn) {
+                    Some(name) => {
+                        let host = ctx.qualify(name, n.namespace);
+                        ctx.note(
                         CODE_BACKEND_ARN,
                         &n.subject,
                         &field,
@@ -94,26 +99,31 @@ pub(super) fn egress(ctx: &mut Context<'_>, n: &NodeCtx<'_>) -> Egress {
                              input and Istio reaches it only if its registry has {host}"
                         ),
                     );
-                    host
-                }
-                None => {
-                    ctx.note(
+                        host
+                    }
+                    None => {
+                        ctx.note(
                         CODE_BACKEND_ARN,
                         &n.subject,
                         &field,
                         format!("{arn:?} is not a VirtualService ARN; the backend is not carried over"),
                     );
-                    continue;
+                        continue;
+                    }
                 }
-            },
+            }
         };
         out.hosts.insert(host);
     }
-    let mesh = resolved.mesh_of(&n.subject).and_then(|m| resolved.meshes.get(m));
-    out.mode = mesh.map(|m| match m.object.spec.egress_filter.as_ref().map(|f| f.type_) {
-        Some(EgressFilterType::AllowAll) => OutboundTrafficMode::AllowAny,
-        Some(EgressFilterType::DropAll) | None => OutboundTrafficMode::RegistryOnly,
-    });
+    let mesh = resolved
+        .mesh_of(&n.subject)
+        .and_then(|m| resolved.meshes.get(m));
+    out.mode = mesh.map(
+        |m| match m.object.spec.egress_filter.as_ref().map(|f| f.type_) {
+            Some(EgressFilterType::AllowAll) => OutboundTrafficMode::AllowAny,
+            Some(EgressFilterType::DropAll) | None => OutboundTrafficMode::RegistryOnly,
+        },
+    );
     if out.mode.is_none() {
         ctx.note(
             CODE_EGRESS_UNKNOWN,
@@ -139,10 +149,15 @@ mod tests {
             Some("yelb-db.yelb.svc.cluster.local")
         );
         assert_eq!(
-            virtual_service_name_of_arn("arn:aws:appmesh:us-west-2:123456789012:mesh/yelb/virtualNode/db_yelb"),
+            virtual_service_name_of_arn(
+                "arn:aws:appmesh:us-west-2:123456789012:mesh/yelb/virtualNode/db_yelb"
+            ),
             None
         );
         assert_eq!(virtual_service_name_of_arn("yelb-db"), None);
-        assert_eq!(virtual_service_name_of_arn("arn:aws:appmesh:r:a:mesh/m/virtualService/"), None);
+        assert_eq!(
+            virtual_service_name_of_arn("arn:aws:appmesh:r:a:mesh/m/virtualService/"),
+            None
+        );
     }
 }

@@ -40,6 +40,12 @@ pub(super) fn istio_duration(d: &am::Duration) -> Option<Duration> {
     (millis > 0).then(|| Duration::from_millis(millis.min(Duration::MAX_GO_MILLIS)))
 }
 
+/// A listener port as an Istio port number; `None` outside 1..65535 (App Mesh's API rejects
+/// those too, but manifests may carry them).
+pub(super) fn istio_port(port: i64) -> Option<u32> {
+    u32::try_from(port).ok().filter(|p| (1..=65535).contains(p))
+}
+
 /// The Istio protocol name of an App Mesh listener protocol.
 pub(super) fn istio_protocol(protocol: PortProtocol) -> &'static str {
     match protocol {
@@ -56,7 +62,9 @@ pub(super) fn port_name(protocol: PortProtocol, port: i64) -> String {
 }
 
 /// A listener's outlier detection as Istio's (same Envoy feature, same fields).
-pub(super) fn outlier_detection(od: &crate::appmesh::virtual_node::OutlierDetection) -> OutlierDetection {
+pub(super) fn outlier_detection(
+    od: &crate::appmesh::virtual_node::OutlierDetection,
+) -> OutlierDetection {
     OutlierDetection {
         consecutive_5xx_errors: Some(clamp_u32(od.max_server_errors)),
         interval: istio_duration(&od.interval),
@@ -76,9 +84,14 @@ pub(super) fn outlier_policy(
     let listeners = &n.node.spec.listeners;
     let mut per_port = Vec::new();
     for (i, l) in listeners.iter().enumerate() {
-        let Some(od) = &l.outlier_detection else { continue };
+        let Some(od) = &l.outlier_detection else {
+            continue;
+        };
         let field = format!("spec.listeners[{i}].outlierDetection");
-        for (name, d) in [("interval", &od.interval), ("baseEjectionDuration", &od.base_ejection_duration)] {
+        for (name, d) in [
+            ("interval", &od.interval),
+            ("baseEjectionDuration", &od.base_ejection_duration),
+        ] {
             if istio_duration(d).is_none() {
                 ctx.note(
                     CODE_CLAMPED,
@@ -89,26 +102,48 @@ pub(super) fn outlier_policy(
             }
         }
         if i64::from(clamp_u32(od.max_server_errors)) != od.max_server_errors {
-            ctx.note(CODE_CLAMPED, &n.subject, &format!("{field}.maxServerErrors"), "value clamped to Istio's uint32 range");
+            ctx.note(
+                CODE_CLAMPED,
+                &n.subject,
+                &format!("{field}.maxServerErrors"),
+                "value clamped to Istio's uint32 range",
+            );
         }
         if !(0..=100).contains(&od.max_ejection_percent) {
-            ctx.note(CODE_CLAMPED, &n.subject, &format!("{field}.maxEjectionPercent"), "value clamped to 0..100");
+            ctx.note(
+                CODE_CLAMPED,
+                &n.subject,
+                &format!("{field}.maxEjectionPercent"),
+                "value clamped to 0..100",
+            );
         }
         per_port.push((l.port_mapping.port, outlier_detection(od)));
     }
     let first = per_port.first()?.1.clone();
-    if listeners.len() == 1 || (per_port.len() == listeners.len() && per_port.iter().all(|(_, od)| *od == first)) {
-        return Some(TrafficPolicy { outlier_detection: Some(first), ..TrafficPolicy::default() });
+    if listeners.len() == 1
+        || (per_port.len() == listeners.len() && per_port.iter().all(|(_, od)| *od == first))
+    {
+        return Some(TrafficPolicy {
+            outlier_detection: Some(first),
+            ..TrafficPolicy::default()
+        });
     }
     let port_level_settings = per_port
         .into_iter()
-        .map(|(port, od)| PortTrafficPolicy {
-            port: PortSelector { number: clamp_u32(service_port(port)) },
-            outlier_detection: Some(od),
-            ..PortTrafficPolicy::default()
+        .filter_map(|(port, od)| {
+            Some(PortTrafficPolicy {
+                port: PortSelector {
+                    number: istio_port(service_port(port))?,
+                },
+                outlier_detection: Some(od),
+                ..PortTrafficPolicy::default()
+            })
         })
         .collect();
-    Some(TrafficPolicy { port_level_settings, ..TrafficPolicy::default() })
+    Some(TrafficPolicy {
+        port_level_settings,
+        ..TrafficPolicy::default()
+    })
 }
 
 /// Adds `add` (outlier detection only) to `target`. Returns false when `target` already had
@@ -123,9 +158,15 @@ pub(super) fn merge_outlier_policy(target: &mut Option<TrafficPolicy>, add: Traf
         }
     }
     for port_policy in add.port_level_settings {
-        match policy.port_level_settings.iter_mut().find(|p| p.port == port_policy.port) {
+        match policy
+            .port_level_settings
+            .iter_mut()
+            .find(|p| p.port == port_policy.port)
+        {
             Some(existing) => match &existing.outlier_detection {
-                Some(od) if Some(od) != port_policy.outlier_detection.as_ref() => consistent = false,
+                Some(od) if Some(od) != port_policy.outlier_detection.as_ref() => {
+                    consistent = false
+                }
                 _ => existing.outlier_detection = port_policy.outlier_detection,
             },
             None => policy.port_level_settings.push(port_policy),
@@ -145,7 +186,9 @@ fn timeout_key(protocol: PortProtocol) -> &'static str {
 }
 
 /// `(key, idle, perRequest)` of every timeout block a listener sets.
-fn timeout_blocks(t: &ListenerTimeout) -> Vec<(&'static str, Option<&am::Duration>, Option<&am::Duration>)> {
+fn timeout_blocks(
+    t: &ListenerTimeout,
+) -> Vec<(&'static str, Option<&am::Duration>, Option<&am::Duration>)> {
     let mut out = Vec::new();
     if let Some(tcp) = &t.tcp {
         out.push(("tcp", tcp.idle.as_ref(), None));
@@ -160,7 +203,12 @@ fn timeout_blocks(t: &ListenerTimeout) -> Vec<(&'static str, Option<&am::Duratio
 
 /// The inbound connection pool of one listener (limits and idle timeout), with findings for
 /// what cannot be carried over. `None` when the listener asks for nothing.
-pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: &Listener) -> Option<ConnectionPoolSettings> {
+pub(super) fn inbound_pool(
+    ctx: &mut Context<'_>,
+    n: &NodeCtx<'_>,
+    i: usize,
+    l: &Listener,
+) -> Option<ConnectionPoolSettings> {
     let protocol = l.port_mapping.protocol;
     let is_tcp = protocol == PortProtocol::Tcp;
     let base = format!("spec.listeners[{i}]");
@@ -169,7 +217,12 @@ pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: 
     let clamp = |ctx: &mut Context<'_>, field: &str, value: i64| -> i32 {
         let clamped = clamp_i32(value);
         if i64::from(clamped) != value {
-            ctx.note(CODE_CLAMPED, &n.subject, field, format!("{value} does not fit Istio's int32 field; {clamped} is used"));
+            ctx.note(
+                CODE_CLAMPED,
+                &n.subject,
+                field,
+                format!("{value} does not fit Istio's int32 field; {clamped} is used"),
+            );
         }
         clamped
     };
@@ -177,7 +230,12 @@ pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: 
     if let Some(pool) = &l.connection_pool {
         let cp = format!("{base}.connectionPool");
         let expected = timeout_key(protocol);
-        for (key, set) in [("tcp", pool.tcp.is_some()), ("http", pool.http.is_some()), ("http2", pool.http2.is_some()), ("grpc", pool.grpc.is_some())] {
+        for (key, set) in [
+            ("tcp", pool.tcp.is_some()),
+            ("http", pool.http.is_some()),
+            ("http2", pool.http2.is_some()),
+            ("grpc", pool.grpc.is_some()),
+        ] {
             if set && key != expected {
                 ctx.note(
                     CODE_PROTOCOL_MISMATCH,
@@ -188,33 +246,55 @@ pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: 
             }
         }
         if let Some(p) = &pool.tcp {
-            tcp.max_connections = Some(clamp(ctx, &format!("{cp}.tcp.maxConnections"), p.max_connections));
+            tcp.max_connections = Some(clamp(
+                ctx,
+                &format!("{cp}.tcp.maxConnections"),
+                p.max_connections,
+            ));
         }
         if let Some(p) = &pool.http {
             // Envoy enforces an HTTP/1 listener's connection limit on the cluster, which is
             // Istio's tcp.maxConnections.
-            tcp.max_connections = Some(clamp(ctx, &format!("{cp}.http.maxConnections"), p.max_connections));
+            tcp.max_connections = Some(clamp(
+                ctx,
+                &format!("{cp}.http.maxConnections"),
+                p.max_connections,
+            ));
             if let Some(pending) = p.max_pending_requests {
                 if is_tcp {
                     ctx.note(CODE_PROTOCOL_MISMATCH, &n.subject, &format!("{cp}.http.maxPendingRequests"), "HTTP request limits have no effect on a tcp listener and are not carried over");
                 } else {
-                    http.http1_max_pending_requests = Some(clamp(ctx, &format!("{cp}.http.maxPendingRequests"), pending));
+                    http.http1_max_pending_requests = Some(clamp(
+                        ctx,
+                        &format!("{cp}.http.maxPendingRequests"),
+                        pending,
+                    ));
                 }
             }
         }
         for (key, p) in [("http2", &pool.http2), ("grpc", &pool.grpc)] {
             let Some(p) = p else { continue };
             if is_tcp {
-                ctx.note(CODE_PROTOCOL_MISMATCH, &n.subject, &format!("{cp}.{key}.maxRequests"), "HTTP request limits have no effect on a tcp listener and are not carried over");
+                ctx.note(
+                    CODE_PROTOCOL_MISMATCH,
+                    &n.subject,
+                    &format!("{cp}.{key}.maxRequests"),
+                    "HTTP request limits have no effect on a tcp listener and are not carried over",
+                );
             } else {
-                http.http2_max_requests = Some(clamp(ctx, &format!("{cp}.{key}.maxRequests"), p.max_requests));
+                http.http2_max_requests = Some(clamp(
+                    ctx,
+                    &format!("{cp}.{key}.maxRequests"),
+                    p.max_requests,
+                ));
             }
         }
     }
 
     let expected = timeout_key(protocol);
     let mut idle: Option<&am::Duration> = None;
-    for (key, block_idle, per_request) in l.timeout.as_ref().map(timeout_blocks).unwrap_or_default() {
+    for (key, block_idle, per_request) in l.timeout.as_ref().map(timeout_blocks).unwrap_or_default()
+    {
         let field = format!("{base}.timeout.{key}");
         if key != expected {
             ctx.note(
@@ -232,8 +312,9 @@ pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: 
                 &n.subject,
                 &format!("{field}.perRequest"),
                 format!(
-                    "the serving side's {}ms per-request timeout cannot be set in Istio; only the callers' route timeouts apply",
-                    d.to_millis()
+                    "the serving side's per-request timeout of {} cannot be set in Istio; only the callers' route \
+                     timeouts apply",
+                    istio_duration(d).map_or_else(|| format!("{}ms", d.to_millis()), |d| d.to_string())
                 ),
             );
         }
@@ -257,7 +338,10 @@ pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: 
                 CODE_IDLE_DEFAULT,
                 &n.subject,
                 &idle_field,
-                format!("App Mesh's default listener idle timeout of {} is written out", defaults::IDLE_TIMEOUT),
+                format!(
+                    "App Mesh's default listener idle timeout of {} is written out",
+                    defaults::IDLE_TIMEOUT
+                ),
             );
             Some(defaults::IDLE_TIMEOUT)
         }
@@ -286,24 +370,34 @@ pub(super) fn inbound_pool(ctx: &mut Context<'_>, n: &NodeCtx<'_>, i: usize, l: 
 /// Puts the per-listener inbound pools on the Sidecar: one `inboundConnectionPool` when all
 /// listeners agree, otherwise an `ingress` listener per App Mesh listener port (exactly the
 /// ports App Mesh's Envoy intercepted) carrying its own pool.
-pub(super) fn apply_inbound_pools(sidecar: &mut SidecarSpec, pools: Vec<(i64, PortProtocol, Option<ConnectionPoolSettings>)>) {
-    let Some(first) = pools.first().map(|p| p.2.clone()) else { return };
+pub(super) fn apply_inbound_pools(
+    sidecar: &mut SidecarSpec,
+    pools: Vec<(i64, PortProtocol, Option<ConnectionPoolSettings>)>,
+) {
+    let Some(first) = pools.first().map(|p| p.2.clone()) else {
+        return;
+    };
     if pools.iter().all(|p| p.2 == first) {
         sidecar.inbound_connection_pool = first;
         return;
     }
-    sidecar.ingress = pools
-        .into_iter()
-        .map(|(port, protocol, connection_pool)| IngressListener {
+    for (port, protocol, connection_pool) in pools {
+        // Istio wants each ingress port once; App Mesh rejects duplicate listeners anyway.
+        let Some(number) =
+            istio_port(port).filter(|n| sidecar.ingress.iter().all(|i| i.port.number != *n))
+        else {
+            continue;
+        };
+        sidecar.ingress.push(IngressListener {
             port: SidecarPort {
-                number: clamp_u32(port),
+                number,
                 protocol: Some(istio_protocol(protocol).to_owned()),
                 name: Some(port_name(protocol, port)),
             },
             default_endpoint: None,
             connection_pool,
-        })
-        .collect();
+        });
+    }
 }
 
 /// Findings for listener health checks, which Istio has no equivalent for.
@@ -319,11 +413,11 @@ pub(super) fn health_checks(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
             &n.subject,
             &format!("spec.listeners[{i}].healthCheck"),
             format!(
-                "the callers' active {} health check{target} on port {} every {}ms is not carried over; \
+                "the callers' active {} health check{target} on port {} every {} is not carried over; \
                  Istio sends traffic to the pods Kubernetes reports ready",
                 app_protocol_for(hc.protocol),
                 hc.port.unwrap_or(l.port_mapping.port),
-                hc.interval_millis
+                Duration::from_millis(u64::try_from(hc.interval_millis).unwrap_or(0))
             ),
         );
     }
@@ -348,7 +442,11 @@ pub(super) fn service_port_protocol(port: &ServicePort) -> Option<&'static str> 
             _ => return None,
         })
     }
-    if port.protocol.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("udp")) {
+    if port
+        .protocol
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("udp"))
+    {
         return Some("UDP");
     }
     if let Some(found) = port.app_protocol.as_deref().and_then(parse) {
@@ -381,7 +479,14 @@ pub(super) fn app_protocol_for(listener: PortProtocol) -> &'static str {
 /// Findings on how Istio will read the protocol of the Service ports behind a DNS node.
 pub(super) fn service_port_protocols(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
     let resolved = ctx.resolved;
-    let Some(service) = n.entry.service.as_ref().and_then(|key| resolved.services.get(key)) else { return };
+    let Some(service) = n
+        .entry
+        .service
+        .as_ref()
+        .and_then(|key| resolved.services.get(key))
+    else {
+        return;
+    };
     let service = &service.object;
     for (i, l) in n.node.spec.listeners.iter().enumerate() {
         let listener_port = l.port_mapping.port;
@@ -452,21 +557,46 @@ mod tests {
     #[test]
     fn durations_drop_zero_and_keep_milliseconds() {
         assert_eq!(istio_duration(&d(DurationUnit::Seconds, 0)), None);
-        assert_eq!(istio_duration(&d(DurationUnit::Milliseconds, 1500)), Some(Duration::from_millis(1500)));
-        assert_eq!(istio_duration(&d(DurationUnit::Seconds, i64::MAX)), Some(Duration::from_millis(Duration::MAX_GO_MILLIS)));
+        assert_eq!(
+            istio_duration(&d(DurationUnit::Milliseconds, 1500)),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            istio_duration(&d(DurationUnit::Seconds, i64::MAX)),
+            Some(Duration::from_millis(Duration::MAX_GO_MILLIS))
+        );
     }
 
     fn port(name: Option<&str>, app: Option<&str>) -> ServicePort {
-        ServicePort { name: name.map(Into::into), port: 80, target_port: None, protocol: None, app_protocol: app.map(Into::into) }
+        ServicePort {
+            name: name.map(Into::into),
+            port: 80,
+            target_port: None,
+            protocol: None,
+            app_protocol: app.map(Into::into),
+        }
     }
 
     #[test]
     fn service_port_protocol_follows_istio() {
-        assert_eq!(service_port_protocol(&port(Some("http-web"), None)), Some("HTTP"));
-        assert_eq!(service_port_protocol(&port(Some("grpc-web"), None)), Some("GRPC"));
+        assert_eq!(
+            service_port_protocol(&port(Some("http-web"), None)),
+            Some("HTTP")
+        );
+        assert_eq!(
+            service_port_protocol(&port(Some("grpc-web"), None)),
+            Some("GRPC")
+        );
         assert_eq!(service_port_protocol(&port(Some("web"), None)), None);
-        assert_eq!(service_port_protocol(&port(Some("web"), Some("kubernetes.io/h2c"))), Some("HTTP2"));
-        assert_eq!(service_port_protocol(&port(Some("http"), Some("tcp"))), Some("TCP"), "appProtocol wins");
+        assert_eq!(
+            service_port_protocol(&port(Some("web"), Some("kubernetes.io/h2c"))),
+            Some("HTTP2")
+        );
+        assert_eq!(
+            service_port_protocol(&port(Some("http"), Some("tcp"))),
+            Some("TCP"),
+            "appProtocol wins"
+        );
         assert_eq!(service_port_protocol(&port(None, None)), None);
     }
 
@@ -481,13 +611,31 @@ mod tests {
 
     #[test]
     fn uniform_pools_go_to_inbound_connection_pool_and_differing_ones_per_port() {
-        let pool = |n: i32| ConnectionPoolSettings { tcp: Some(TcpSettings { max_connections: Some(n), ..Default::default() }), http: None };
+        let pool = |n: i32| ConnectionPoolSettings {
+            tcp: Some(TcpSettings {
+                max_connections: Some(n),
+                ..Default::default()
+            }),
+            http: None,
+        };
         let mut same = SidecarSpec::default();
-        apply_inbound_pools(&mut same, vec![(8080, PortProtocol::Http, Some(pool(1))), (9090, PortProtocol::Tcp, Some(pool(1)))]);
+        apply_inbound_pools(
+            &mut same,
+            vec![
+                (8080, PortProtocol::Http, Some(pool(1))),
+                (9090, PortProtocol::Tcp, Some(pool(1))),
+            ],
+        );
         assert_eq!(same.inbound_connection_pool, Some(pool(1)));
         assert!(same.ingress.is_empty());
         let mut differ = SidecarSpec::default();
-        apply_inbound_pools(&mut differ, vec![(8080, PortProtocol::Http, Some(pool(1))), (9090, PortProtocol::Grpc, None)]);
+        apply_inbound_pools(
+            &mut differ,
+            vec![
+                (8080, PortProtocol::Http, Some(pool(1))),
+                (9090, PortProtocol::Grpc, None),
+            ],
+        );
         assert_eq!(differ.inbound_connection_pool, None);
         assert_eq!(differ.ingress.len(), 2);
         assert_eq!(differ.ingress[1].port.name.as_deref(), Some("grpc-9090"));
@@ -497,11 +645,32 @@ mod tests {
 
     #[test]
     fn merging_outlier_policies_detects_conflicts() {
-        let od = |n: u32| OutlierDetection { consecutive_5xx_errors: Some(n), ..Default::default() };
+        let od = |n: u32| OutlierDetection {
+            consecutive_5xx_errors: Some(n),
+            ..Default::default()
+        };
         let mut target = None;
-        assert!(merge_outlier_policy(&mut target, TrafficPolicy { outlier_detection: Some(od(5)), ..Default::default() }));
-        assert!(merge_outlier_policy(&mut target, TrafficPolicy { outlier_detection: Some(od(5)), ..Default::default() }));
-        assert!(!merge_outlier_policy(&mut target, TrafficPolicy { outlier_detection: Some(od(3)), ..Default::default() }));
+        assert!(merge_outlier_policy(
+            &mut target,
+            TrafficPolicy {
+                outlier_detection: Some(od(5)),
+                ..Default::default()
+            }
+        ));
+        assert!(merge_outlier_policy(
+            &mut target,
+            TrafficPolicy {
+                outlier_detection: Some(od(5)),
+                ..Default::default()
+            }
+        ));
+        assert!(!merge_outlier_policy(
+            &mut target,
+            TrafficPolicy {
+                outlier_detection: Some(od(3)),
+                ..Default::default()
+            }
+        ));
         assert_eq!(target.unwrap().outlier_detection, Some(od(5)));
     }
 }

@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use crate::appmesh::virtual_node::DnsResponseType;
 use crate::appmesh::{AppMeshKind, VirtualNode};
 use crate::istio::{
-    AuthorizationPolicy, EgressListener, Location, Metadata, OutboundTrafficMode, OutboundTrafficPolicy,
-    PeerAuthentication, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort, Sidecar, SidecarSpec, Telemetry,
-    TelemetrySpec, WorkloadLabels, WorkloadSelector, clamp_u32,
+    AuthorizationPolicy, EgressListener, Location, Metadata, OutboundTrafficMode,
+    OutboundTrafficPolicy, PeerAuthentication, Resolution, ServiceEntry, ServiceEntrySpec,
+    ServicePort, Sidecar, SidecarSpec, Telemetry, TelemetrySpec, WorkloadLabels, WorkloadSelector,
 };
 use crate::origin::ObjectRef;
 use crate::resolve::VirtualNodeEntry;
@@ -58,6 +58,9 @@ struct NodeCtx<'r> {
 
 #[derive(Default)]
 struct State {
+    /// Every node's equality selector, by namespace: to tell whose pods a widened selector
+    /// also selects.
+    selections: Vec<(String, BTreeMap<String, String>, ObjectRef)>,
     /// Pod selections already given workload-scoped objects: namespace and labels (`None`
     /// for namespace-wide). Istio allows one Sidecar/Telemetry per pod and one namespace-wide
     /// object per namespace.
@@ -83,13 +86,39 @@ pub(crate) fn convert_virtual_nodes(ctx: &mut Context<'_>) {
         })
         .collect();
     cloud_map::convert_cloud_map_services(ctx, &nodes);
-    let mut state = State::default();
+    let selections = nodes
+        .iter()
+        .filter_map(|n| {
+            n.scope
+                .scope
+                .labels()
+                .map(|l| (n.namespace.to_owned(), l.clone(), n.subject.clone()))
+        })
+        .collect();
+    let mut state = State {
+        selections,
+        ..State::default()
+    };
     for n in &nodes {
         convert_node(ctx, n, &mut state);
     }
 }
 
 fn convert_node(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
+    for (i, l) in n.node.spec.listeners.iter().enumerate() {
+        if listeners::istio_port(l.port_mapping.port).is_none() {
+            ctx.note(
+                listeners::CODE_CLAMPED,
+                &n.subject,
+                &format!("spec.listeners[{i}].portMapping.port"),
+                format!(
+                    "{} is not a port number (1-65535; App Mesh rejects it too); the listener is left out wherever \
+                     Istio needs its port",
+                    l.port_mapping.port
+                ),
+            );
+        }
+    }
     dns_host(ctx, n);
     outlier_detection(ctx, n);
     listeners::health_checks(ctx, n);
@@ -105,12 +134,19 @@ fn convert_node(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
 /// registry entries; a name outside the cluster served by no pod of the mesh is an external
 /// service, which Istio only routes to once a ServiceEntry declares it.
 fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
-    let (Some(address), Some(dns)) =
-        (&n.address, n.node.spec.service_discovery.as_ref().and_then(|d| d.dns.as_ref()))
-    else {
+    let (Some(address), Some(dns)) = (
+        &n.address,
+        n.node
+            .spec
+            .service_discovery
+            .as_ref()
+            .and_then(|d| d.dns.as_ref()),
+    ) else {
         return;
     };
-    let in_cluster = address.host.ends_with(&format!(".svc.{}", ctx.opts.cluster_domain));
+    let in_cluster = address
+        .host
+        .ends_with(&format!(".svc.{}", ctx.opts.cluster_domain));
     if in_cluster {
         if let Some(response_type) = dns.response_type {
             ctx.note(
@@ -129,7 +165,10 @@ fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
         }
         return;
     }
-    if n.scope.scope != Scope::NoPods || n.node.spec.listeners.is_empty() || !names::is_dns1123_subdomain(&address.host) {
+    if n.scope.scope != Scope::NoPods
+        || n.node.spec.listeners.is_empty()
+        || !names::is_dns1123_subdomain(&address.host)
+    {
         return;
     }
     let resolution = match dns.response_type {
@@ -138,7 +177,9 @@ fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
     };
     let mut ports: Vec<ServicePort> = Vec::new();
     for l in &n.node.spec.listeners {
-        let number = clamp_u32(l.port_mapping.port);
+        let Some(number) = listeners::istio_port(l.port_mapping.port) else {
+            continue;
+        };
         if ports.iter().all(|p| p.number != number) {
             ports.push(ServicePort {
                 number,
@@ -156,7 +197,10 @@ fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
         ..ServiceEntrySpec::default()
     };
     let name = names::name_for_host(&address.host);
-    let key = ctx.output.insert(ServiceEntry::new(Metadata::new(name, n.namespace), spec), &n.subject);
+    let key = ctx.output.insert(
+        ServiceEntry::new(Metadata::new(name, n.namespace), spec),
+        &n.subject,
+    );
     ctx.note(
         CODE_EXTERNAL_HOST,
         &n.subject,
@@ -182,8 +226,12 @@ fn outlier_detection(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
         Discovery::Dns => destinations::service_port(inventory, &address.host, port, &domain),
         Discovery::CloudMap => port,
     };
-    let Some(policy) = listeners::outlier_policy(ctx, n, service_port) else { return };
-    let dr = ctx.output.destination_rule(&address.host, n.namespace, &n.subject);
+    let Some(policy) = listeners::outlier_policy(ctx, n, service_port) else {
+        return;
+    };
+    let dr = ctx
+        .output
+        .destination_rule(&address.host, n.namespace, &n.subject);
     let consistent = match &address.subset {
         None => listeners::merge_outlier_policy(&mut dr.traffic_policy, policy),
         // A subset missing here was not created (reported by the Cloud Map conversion).
@@ -243,6 +291,33 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
     }
     let labels = n.scope.scope.labels().cloned();
     if !n.scope.dropped.is_empty() {
+        // Other nodes whose pods carry at least these labels: the widened selector takes them in.
+        let widened_over: Vec<String> = state
+            .selections
+            .iter()
+            .filter(|(ns, other, subject)| {
+                ns == n.namespace
+                    && *subject != n.subject
+                    && labels
+                        .as_ref()
+                        .is_none_or(|l| l.iter().all(|(k, v)| other.get(k) == Some(v)))
+            })
+            .map(|(_, _, subject)| subject.to_string())
+            .collect();
+        if !widened_over.is_empty() {
+            ctx.note(
+                CODE_SELECTOR_TAKEN,
+                &n.subject,
+                "spec.podSelector.matchExpressions",
+                format!(
+                    "without its matchExpressions ({}) the podSelector would also select the pods of {}, which \
+                     Istio would then configure twice; this node's pod-side settings are not converted",
+                    n.scope.dropped.join("; "),
+                    widened_over.join(", ")
+                ),
+            );
+            return;
+        }
         ctx.note(
             CODE_MATCH_EXPRESSIONS,
             &n.subject,
@@ -272,14 +347,23 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
     state.claims.insert(claim, n.subject.clone());
     let name = n.entry.common.key.name.as_str();
 
-    let mut sidecar = SidecarSpec { workload_selector: labels.clone().map(WorkloadLabels::new), ..SidecarSpec::default() };
+    let mut sidecar = SidecarSpec {
+        workload_selector: labels.clone().map(WorkloadLabels::new),
+        ..SidecarSpec::default()
+    };
     let pools = n
         .node
         .spec
         .listeners
         .iter()
         .enumerate()
-        .map(|(i, l)| (l.port_mapping.port, l.port_mapping.protocol, listeners::inbound_pool(ctx, n, i, l)))
+        .map(|(i, l)| {
+            (
+                l.port_mapping.port,
+                l.port_mapping.protocol,
+                listeners::inbound_pool(ctx, n, i, l),
+            )
+        })
         .collect();
     listeners::apply_inbound_pools(&mut sidecar, pools);
     let egress = egress::egress(ctx, n);
@@ -289,39 +373,73 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
         || sidecar.inbound_connection_pool.is_some()
         || sidecar.outbound_traffic_policy.is_some()
     {
-        let key = ctx.output.insert(Sidecar::new(Metadata::new(name, n.namespace), sidecar), &n.subject);
+        let key = ctx.output.insert(
+            Sidecar::new(Metadata::new(name, n.namespace), sidecar),
+            &n.subject,
+        );
         for group in &egress.groups {
-            ctx.output.add_source(&key, &group.object_ref(AppMeshKind::BackendGroup));
+            ctx.output
+                .add_source(&key, &group.object_ref(AppMeshKind::BackendGroup));
         }
     }
 
     let selector = labels.map(WorkloadSelector::new);
     if let Some(mut spec) = tls::peer_authentication(ctx, n, &n.scope.scope) {
         spec.selector = selector.clone();
-        ctx.output.insert(PeerAuthentication::new(Metadata::new(name, n.namespace), spec), &n.subject);
+        ctx.output.insert(
+            PeerAuthentication::new(Metadata::new(name, n.namespace), spec),
+            &n.subject,
+        );
     }
     if let Some(mut spec) = tls::san_policy(ctx, n) {
         spec.selector = selector.clone();
-        ctx.output.insert(AuthorizationPolicy::new(Metadata::new(name, n.namespace), spec), &n.subject);
+        ctx.output.insert(
+            AuthorizationPolicy::new(Metadata::new(name, n.namespace), spec),
+            &n.subject,
+        );
     }
-    if let Some(file) = n.node.spec.logging.as_ref().and_then(|l| l.access_log.as_ref()).and_then(|a| a.file.as_ref()) {
-        let logging = access_log::access_logging(ctx, &n.subject, "spec.logging.accessLog.file", file);
-        let spec = TelemetrySpec { selector, access_logging: vec![logging] };
-        ctx.output.insert(Telemetry::new(Metadata::new(name, n.namespace), spec), &n.subject);
+    if let Some(file) = n
+        .node
+        .spec
+        .logging
+        .as_ref()
+        .and_then(|l| l.access_log.as_ref())
+        .and_then(|a| a.file.as_ref())
+    {
+        let logging =
+            access_log::access_logging(ctx, &n.subject, "spec.logging.accessLog.file", file);
+        let spec = TelemetrySpec {
+            selector,
+            access_logging: vec![logging],
+        };
+        ctx.output.insert(
+            Telemetry::new(Metadata::new(name, n.namespace), spec),
+            &n.subject,
+        );
     }
 }
 
 fn describe_labels(labels: Option<&BTreeMap<String, String>>) -> String {
     match labels {
-        Some(l) if !l.is_empty() => l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        _ => "(all pods of the namespace)".to_owned(),
+        Some(l) if !l.is_empty() => l
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => "all pods of the namespace".to_owned(),
     }
 }
 
 /// The egress part of the Sidecar: backend hosts plus Istio's own namespace, and the
 /// outbound mode of the node's Mesh. Under DROP_ALL the AWS APIs stay reachable through a
 /// namespace-local ServiceEntry, as App Mesh let them through.
-fn apply_egress(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State, egress: &Egress, sidecar: &mut SidecarSpec) {
+fn apply_egress(
+    ctx: &mut Context<'_>,
+    n: &NodeCtx<'_>,
+    state: &mut State,
+    egress: &Egress,
+    sidecar: &mut SidecarSpec,
+) {
     let mut hosts: Vec<String> = Vec::new();
     for host in &egress.hosts {
         if names::is_dns1123_subdomain(host) {
@@ -384,13 +502,21 @@ fn aws_api_service_entry(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut Sta
     }
     let spec = ServiceEntrySpec {
         hosts: vec![AWS_API_HOST.to_owned()],
-        ports: vec![ServicePort { number: 443, protocol: Some("TLS".to_owned()), name: "tls-443".to_owned(), target_port: None }],
+        ports: vec![ServicePort {
+            number: 443,
+            protocol: Some("TLS".to_owned()),
+            name: "tls-443".to_owned(),
+            target_port: None,
+        }],
         location: Some(Location::MeshExternal),
         resolution: Some(Resolution::None),
         export_to: vec![".".to_owned()],
         ..ServiceEntrySpec::default()
     };
-    let key = ctx.output.insert(ServiceEntry::new(Metadata::new("aws-apis", n.namespace), spec), &n.subject);
+    let key = ctx.output.insert(
+        ServiceEntry::new(Metadata::new("aws-apis", n.namespace), spec),
+        &n.subject,
+    );
     state.aws_apis.insert(n.namespace.to_owned(), key.clone());
     key
 }

@@ -45,7 +45,10 @@ pub(super) struct Translated {
 /// Translate `selector`; see the module documentation for the rules.
 pub(super) fn translate(selector: Option<&LabelSelector>) -> Translated {
     let Some(selector) = selector else {
-        return Translated { scope: Scope::NoPods, dropped: Vec::new() };
+        return Translated {
+            scope: Scope::NoPods,
+            dropped: Vec::new(),
+        };
     };
     let mut labels: BTreeMap<String, String> = selector.match_labels.clone().unwrap_or_default();
     let mut dropped = Vec::new();
@@ -60,7 +63,12 @@ pub(super) fn translate(selector: Option<&LabelSelector>) -> Translated {
                 }
             },
             _ if values.is_empty() => dropped.push(format!("{} {}", req.key, req.operator)),
-            _ => dropped.push(format!("{} {} [{}]", req.key, req.operator, values.join(", "))),
+            _ => dropped.push(format!(
+                "{} {} [{}]",
+                req.key,
+                req.operator,
+                values.join(", ")
+            )),
         }
     }
     let scope = if contradictory {
@@ -82,7 +90,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -103,13 +114,22 @@ mod tests {
     #[test]
     fn nil_selects_no_pods_and_empty_selects_the_namespace() {
         assert_eq!(translate(None).scope, Scope::NoPods);
-        assert_eq!(translate(Some(&LabelSelector::default())).scope, Scope::Namespace);
+        assert_eq!(
+            translate(Some(&LabelSelector::default())).scope,
+            Scope::Namespace
+        );
     }
 
     #[test]
     fn match_labels_and_single_value_in_are_equality() {
-        let t = translate(Some(&selector(&[("app", "cart")], vec![expr("version", "In", &["v1"])])));
-        assert_eq!(t.scope, Scope::Labels(labels(&[("app", "cart"), ("version", "v1")])));
+        let t = translate(Some(&selector(
+            &[("app", "cart")],
+            vec![expr("version", "In", &["v1"])],
+        )));
+        assert_eq!(
+            t.scope,
+            Scope::Labels(labels(&[("app", "cart"), ("version", "v1")]))
+        );
         assert!(t.dropped.is_empty());
     }
 
@@ -117,10 +137,16 @@ mod tests {
     fn other_expressions_are_dropped_but_labels_kept() {
         let t = translate(Some(&selector(
             &[("app", "cart")],
-            vec![expr("version", "In", &["v1", "v2"]), expr("canary", "DoesNotExist", &[])],
+            vec![
+                expr("version", "In", &["v1", "v2"]),
+                expr("canary", "DoesNotExist", &[]),
+            ],
         )));
         assert_eq!(t.scope, Scope::Labels(labels(&[("app", "cart")])));
-        assert_eq!(t.dropped, vec!["version In [v1, v2]", "canary DoesNotExist"]);
+        assert_eq!(
+            t.dropped,
+            vec!["version In [v1, v2]", "canary DoesNotExist"]
+        );
     }
 
     #[test]
@@ -132,7 +158,10 @@ mod tests {
 
     #[test]
     fn contradicting_requirements_select_nothing() {
-        let t = translate(Some(&selector(&[("app", "a")], vec![expr("app", "In", &["b"])])));
+        let t = translate(Some(&selector(
+            &[("app", "a")],
+            vec![expr("app", "In", &["b"])],
+        )));
         assert_eq!(t.scope, Scope::NoPods);
     }
 }

@@ -13,8 +13,8 @@ use crate::appmesh::common::{
     ClientPolicyTls, ListenerTls, ListenerTlsMode, ListenerTlsValidationTrust, TlsValidationTrust,
 };
 use crate::istio::{
-    AuthorizationAction, AuthorizationPolicySpec, Mtls, MtlsMode, Operation, PeerAuthenticationSpec, Rule,
-    RuleFrom, RuleTo, Source, clamp_u32,
+    AuthorizationAction, AuthorizationPolicySpec, Mtls, MtlsMode, Operation,
+    PeerAuthenticationSpec, Rule, RuleFrom, RuleTo, Source,
 };
 use crate::resolve::BackendSource;
 
@@ -41,13 +41,29 @@ pub(super) fn mtls_mode(mode: ListenerTlsMode) -> MtlsMode {
 /// The PeerAuthentication body (without selector) for the node's listener TLS modes: one mode
 /// when every listener has the same, otherwise one per listener (container) port. Listeners
 /// without `tls` keep the namespace/mesh default.
-pub(super) fn peer_authentication(ctx: &mut Context<'_>, n: &NodeCtx<'_>, scope: &Scope) -> Option<PeerAuthenticationSpec> {
-    let listeners = &n.node.spec.listeners;
-    let modes: Vec<(i64, ListenerTlsMode)> =
-        listeners.iter().filter_map(|l| l.tls.as_ref().map(|t| (l.port_mapping.port, t.mode))).collect();
+pub(super) fn peer_authentication(
+    ctx: &mut Context<'_>,
+    n: &NodeCtx<'_>,
+    scope: &Scope,
+) -> Option<PeerAuthenticationSpec> {
+    // Listeners without a valid port cannot be addressed by port (reported with the node).
+    let listeners: Vec<_> = n
+        .node
+        .spec
+        .listeners
+        .iter()
+        .filter_map(|l| Some((super::listeners::istio_port(l.port_mapping.port)?, l)))
+        .collect();
+    let modes: Vec<(u32, ListenerTlsMode)> = listeners
+        .iter()
+        .filter_map(|(port, l)| l.tls.as_ref().map(|t| (*port, t.mode)))
+        .collect();
     let (_, first) = *modes.first()?;
     if modes.len() == listeners.len() && modes.iter().all(|(_, m)| *m == first) {
-        return Some(PeerAuthenticationSpec { mtls: Some(Mtls::new(mtls_mode(first))), ..PeerAuthenticationSpec::default() });
+        return Some(PeerAuthenticationSpec {
+            mtls: Some(Mtls::new(mtls_mode(first))),
+            ..PeerAuthenticationSpec::default()
+        });
     }
     if scope.labels().is_none() {
         // Istio rejects portLevelMtls without a selector (PA-1).
@@ -60,9 +76,14 @@ pub(super) fn peer_authentication(ctx: &mut Context<'_>, n: &NodeCtx<'_>, scope:
         );
         return None;
     }
-    let port_level_mtls: BTreeMap<u32, Mtls> =
-        modes.into_iter().map(|(port, mode)| (clamp_u32(port), Mtls::new(mtls_mode(mode)))).collect();
-    Some(PeerAuthenticationSpec { port_level_mtls, ..PeerAuthenticationSpec::default() })
+    let port_level_mtls: BTreeMap<u32, Mtls> = modes
+        .into_iter()
+        .map(|(port, mode)| (port, Mtls::new(mtls_mode(mode))))
+        .collect();
+    Some(PeerAuthenticationSpec {
+        port_level_mtls,
+        ..PeerAuthenticationSpec::default()
+    })
 }
 
 fn describe_listener_trust(trust: &ListenerTlsValidationTrust) -> String {
@@ -106,7 +127,12 @@ pub(super) fn certificate_findings(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
             ),
             None => {}
         }
-        ctx.note(CODE_CERTIFICATE, &n.subject, &format!("spec.listeners[{i}].tls.certificate"), message);
+        ctx.note(
+            CODE_CERTIFICATE,
+            &n.subject,
+            &format!("spec.listeners[{i}].tls.certificate"),
+            message,
+        );
     }
 }
 
@@ -125,15 +151,44 @@ pub(super) fn principal_of_san(san: &str) -> Option<(String, &str)> {
 /// DENY an authenticated caller whose identity is not listed, on that listener's port.
 /// Plaintext callers are left to the PeerAuthentication mode, as App Mesh left them to the
 /// listener mode (PERMISSIVE accepts them without a certificate to check).
-pub(super) fn san_policy(ctx: &mut Context<'_>, n: &NodeCtx<'_>) -> Option<AuthorizationPolicySpec> {
+pub(super) fn san_policy(
+    ctx: &mut Context<'_>,
+    n: &NodeCtx<'_>,
+) -> Option<AuthorizationPolicySpec> {
     let mut rules = Vec::new();
     for (i, l) in n.node.spec.listeners.iter().enumerate() {
-        let Some(tls) = l.tls.as_ref().filter(|t| t.mode != ListenerTlsMode::Disabled) else { continue };
-        let Some(sans) = tls.validation.as_ref().and_then(|v| v.subject_alternative_names.as_ref()) else { continue };
+        let Some(tls) = l
+            .tls
+            .as_ref()
+            .filter(|t| t.mode != ListenerTlsMode::Disabled)
+        else {
+            continue;
+        };
+        let Some(port) = super::listeners::istio_port(l.port_mapping.port) else {
+            continue;
+        };
+        let Some(sans) = tls
+            .validation
+            .as_ref()
+            .and_then(|v| v.subject_alternative_names.as_ref())
+        else {
+            continue;
+        };
         let field = format!("spec.listeners[{i}].tls.validation.subjectAlternativeNames");
-        let parsed: Vec<Option<(String, &str)>> = sans.match_.exact.iter().map(|s| principal_of_san(s)).collect();
-        let unparsable: Vec<&str> =
-            sans.match_.exact.iter().zip(&parsed).filter(|(_, p)| p.is_none()).map(|(s, _)| s.as_str()).collect();
+        let parsed: Vec<Option<(String, &str)>> = sans
+            .match_
+            .exact
+            .iter()
+            .map(|s| principal_of_san(s))
+            .collect();
+        let unparsable: Vec<&str> = sans
+            .match_
+            .exact
+            .iter()
+            .zip(&parsed)
+            .filter(|(_, p)| p.is_none())
+            .map(|(s, _)| s.as_str())
+            .collect();
         if !unparsable.is_empty() || parsed.is_empty() {
             ctx.note(
                 CODE_SAN_NOT_CONVERTED,
@@ -173,13 +228,22 @@ pub(super) fn san_policy(ctx: &mut Context<'_>, n: &NodeCtx<'_>) -> Option<Autho
         }
         rules.push(Rule {
             from: vec![RuleFrom {
-                source: Source { principals: vec!["*".to_owned()], not_principals: principals, ..Source::default() },
+                source: Source {
+                    principals: vec!["*".to_owned()],
+                    not_principals: principals,
+                    ..Source::default()
+                },
             }],
-            to: vec![RuleTo { operation: Operation { ports: vec![l.port_mapping.port.to_string()], ..Operation::default() } }],
+            to: vec![RuleTo {
+                operation: Operation {
+                    ports: vec![port.to_string()],
+                    ..Operation::default()
+                },
+            }],
             when: Vec::new(),
         });
     }
-    (!rules.is_empty()).then(|| AuthorizationPolicySpec {
+    (!rules.is_empty()).then_some(AuthorizationPolicySpec {
         selector: None,
         rules,
         action: Some(AuthorizationAction::Deny),
@@ -189,7 +253,10 @@ pub(super) fn san_policy(ctx: &mut Context<'_>, n: &NodeCtx<'_>) -> Option<Autho
 
 fn describe_trust(trust: &TlsValidationTrust) -> String {
     match (&trust.acm, &trust.file, &trust.sds) {
-        (Some(acm), _, _) => format!("ACM Private CA trust {}", acm.certificate_authority_arns.join(", ")),
+        (Some(acm), _, _) => format!(
+            "ACM Private CA trust {}",
+            acm.certificate_authority_arns.join(", ")
+        ),
         (None, Some(file), _) => format!("the CA file {}", file.certificate_chain),
         (None, None, Some(sds)) => format!("the SDS trust {}", sds.secret_name),
         (None, None, None) => "the configured trust".to_owned(),
@@ -197,7 +264,10 @@ fn describe_trust(trust: &TlsValidationTrust) -> String {
 }
 
 fn describe_client_tls(tls: &ClientPolicyTls) -> String {
-    let mut parts = vec![format!("servers validated against {}", describe_trust(&tls.validation.trust))];
+    let mut parts = vec![format!(
+        "servers validated against {}",
+        describe_trust(&tls.validation.trust)
+    )];
     if let Some(sans) = &tls.validation.subject_alternative_names {
         parts.push(format!(
             "server names checked against {} (Istio checks the server's service-account identity instead)",
@@ -206,43 +276,67 @@ fn describe_client_tls(tls: &ClientPolicyTls) -> String {
     }
     if let Some(cert) = &tls.certificate {
         match (&cert.file, &cert.sds) {
-            (Some(file), _) => parts.push(format!("client certificate file {}", file.certificate_chain)),
-            (None, Some(sds)) => parts.push(format!("client certificate from SDS secret {}", sds.secret_name)),
+            (Some(file), _) => parts.push(format!(
+                "client certificate file {}",
+                file.certificate_chain
+            )),
+            (None, Some(sds)) => parts.push(format!(
+                "client certificate from SDS secret {}",
+                sds.secret_name
+            )),
             (None, None) => {}
         }
     }
     if !tls.ports.is_empty() {
         let ports: Vec<String> = tls.ports.iter().map(ToString::to_string).collect();
-        parts.push(format!("only on ports {} (Istio's mutual TLS covers every port)", ports.join(", ")));
+        parts.push(format!(
+            "only on ports {} (Istio's mutual TLS covers every port)",
+            ports.join(", ")
+        ));
     }
     if tls.enforce == Some(false) {
-        parts.push("not enforced (Istio uses mutual TLS whenever the server has a sidecar)".to_owned());
+        parts.push(
+            "not enforced (Istio uses mutual TLS whenever the server has a sidecar)".to_owned(),
+        );
     }
     parts.join("; ")
 }
 
 /// Findings for client policies: calls to mesh backends use Istio's automatic mutual TLS.
 pub(super) fn client_policy_findings(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
-    let defaults = n.node.spec.backend_defaults.as_ref().and_then(|d| d.client_policy.as_ref()).and_then(|p| p.tls.as_ref());
+    let defaults = n
+        .node
+        .spec
+        .backend_defaults
+        .as_ref()
+        .and_then(|d| d.client_policy.as_ref())
+        .and_then(|p| p.tls.as_ref());
     if let Some(tls) = defaults {
         ctx.note(
             CODE_CLIENT_TLS,
             &n.subject,
             "spec.backendDefaults.clientPolicy.tls",
-            format!("TLS to every backend becomes Istio's automatic mutual TLS, replacing: {}", describe_client_tls(tls)),
+            format!(
+                "TLS to every backend becomes Istio's automatic mutual TLS, replacing: {}",
+                describe_client_tls(tls)
+            ),
         );
     }
     for backend in &n.entry.backends {
-        let (BackendSource::Listed { index }, Some(tls)) =
-            (&backend.source, backend.client_policy.and_then(|p| p.tls.as_ref()))
-        else {
+        let (BackendSource::Listed { index }, Some(tls)) = (
+            &backend.source,
+            backend.client_policy.and_then(|p| p.tls.as_ref()),
+        ) else {
             continue;
         };
         ctx.note(
             CODE_CLIENT_TLS,
             &n.subject,
             &format!("spec.backends[{index}].virtualService.clientPolicy.tls"),
-            format!("TLS to this backend becomes Istio's automatic mutual TLS, replacing: {}", describe_client_tls(tls)),
+            format!(
+                "TLS to this backend becomes Istio's automatic mutual TLS, replacing: {}",
+                describe_client_tls(tls)
+            ),
         );
     }
 }
@@ -255,13 +349,19 @@ mod tests {
     fn spiffe_service_account_ids_become_principals() {
         assert_eq!(
             principal_of_san("spiffe://cluster.local/ns/shop/sa/frontend"),
-            Some(("cluster.local/ns/shop/sa/frontend".to_owned(), "cluster.local"))
+            Some((
+                "cluster.local/ns/shop/sa/frontend".to_owned(),
+                "cluster.local"
+            ))
         );
         assert_eq!(
             principal_of_san("spiffe://example.org/ns/shop/sa/frontend").map(|p| p.1.to_owned()),
             Some("example.org".to_owned())
         );
-        assert_eq!(principal_of_san("spiffe://howto-k8s-mtls-sds-based.aws/front"), None);
+        assert_eq!(
+            principal_of_san("spiffe://howto-k8s-mtls-sds-based.aws/front"),
+            None
+        );
         assert_eq!(principal_of_san("front.shop.svc.cluster.local"), None);
         assert_eq!(principal_of_san("spiffe://td/ns//sa/x"), None);
     }

@@ -24,19 +24,30 @@ pub fn crds(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
         ));
         return Ok(out);
     };
-    out.details.push(format!("{APPMESH_GROUP} serves {}", versions.join(", ")));
+    out.details
+        .push(format!("{APPMESH_GROUP} serves {}", versions.join(", ")));
     let gv = format!("{APPMESH_GROUP}/{APPMESH_VERSION}");
     match served.get(&gv) {
         Some(kinds) => {
-            let missing: Vec<&str> = APPMESH_KINDS.iter().map(|k| k.kind).filter(|k| !kinds.contains(*k)).collect();
+            let missing: Vec<&str> = APPMESH_KINDS
+                .iter()
+                .map(|k| k.kind)
+                .filter(|k| !kinds.contains(*k))
+                .collect();
             if !missing.is_empty() {
-                out.details.push(format!("not installed: {} (nothing of those kinds to migrate)", missing.join(", ")));
+                out.details.push(format!(
+                    "not installed: {} (nothing of those kinds to migrate)",
+                    missing.join(", ")
+                ));
             }
         }
         None => out.findings.push(Finding::new(
             "AMI3102",
             ObjectRef::new("APIGroup", None, APPMESH_GROUP),
-            format!("{gv} is not served (served: {}); its objects cannot be read or converted", versions.join(", ")),
+            format!(
+                "{gv} is not served (served: {}); its objects cannot be read or converted",
+                versions.join(", ")
+            ),
         )),
     }
     Ok(out)
@@ -50,9 +61,17 @@ pub(super) fn controllers(snap: &Snapshot) -> Result<Vec<&Object>, Skipped> {
         .filter(|d| {
             d.name() == "appmesh-controller"
                 || d.name() == "appmesh-manager"
-                || d.labels().get("app.kubernetes.io/name").is_some_and(|n| n == "appmesh-controller")
-                || super::containers(d.at("/spec/template/spec").unwrap_or(&Value::Null), "containers").any(|c| {
-                    c.get("image").and_then(Value::as_str).is_some_and(|i| i.contains("appmesh-controller"))
+                || d.labels()
+                    .get("app.kubernetes.io/name")
+                    .is_some_and(|n| n == "appmesh-controller")
+                || super::containers(
+                    d.at("/spec/template/spec").unwrap_or(&Value::Null),
+                    "containers",
+                )
+                .any(|c| {
+                    c.get("image")
+                        .and_then(Value::as_str)
+                        .is_some_and(|i| i.contains("appmesh-controller"))
                 })
         })
         .collect();
@@ -62,7 +81,11 @@ pub(super) fn controllers(snap: &Snapshot) -> Result<Vec<&Object>, Skipped> {
 
 /// Whether a Deployment has at least one available replica.
 pub(super) fn available(deployment: &Object) -> bool {
-    deployment.at("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0) > 0
+    deployment
+        .at("/status/availableReplicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        > 0
 }
 
 fn controller_image(deployment: &Object) -> Option<&str> {
@@ -70,8 +93,16 @@ fn controller_image(deployment: &Object) -> Option<&str> {
     let containers: Vec<&Value> = super::containers(spec, "containers").collect();
     let pick = containers
         .iter()
-        .find(|c| c.get("image").and_then(Value::as_str).is_some_and(|i| i.contains("appmesh-controller")))
-        .or_else(|| containers.iter().find(|c| c.get("name").and_then(Value::as_str) == Some("controller")))
+        .find(|c| {
+            c.get("image")
+                .and_then(Value::as_str)
+                .is_some_and(|i| i.contains("appmesh-controller"))
+        })
+        .or_else(|| {
+            containers
+                .iter()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some("controller"))
+        })
         .or(containers.first())?;
     pick.get("image").and_then(Value::as_str)
 }
@@ -99,7 +130,10 @@ pub fn controller(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     for d in found {
         let image = controller_image(d).unwrap_or("?");
         let version = image_tag(image).unwrap_or("unknown version");
-        let ready = d.at("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0);
+        let ready = d
+            .at("/status/availableReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let wanted = d.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         out.details.push(format!(
             "{} in {}: {version} ({image}), {ready}/{wanted} available",
@@ -123,9 +157,15 @@ fn appmesh_webhooks(configs: &[Object]) -> Vec<&Object> {
         .iter()
         .filter(|c| {
             c.name().contains("appmesh")
-                || c.at("/webhooks").and_then(Value::as_array).into_iter().flatten().any(|w| {
-                    w.get("name").and_then(Value::as_str).is_some_and(|n| n.ends_with(".appmesh.k8s.aws"))
-                })
+                || c.at("/webhooks")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|w| {
+                        w.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n.ends_with(".appmesh.k8s.aws"))
+                    })
         })
         .collect()
 }
@@ -136,21 +176,42 @@ pub fn webhooks(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     let controllers = controllers(snap)?;
     let running = controllers.iter().any(|d| available(d));
     let mut out = CheckOutput::default();
-    let found: Vec<&Object> = appmesh_webhooks(mutating).into_iter().chain(appmesh_webhooks(validating)).collect();
+    let found: Vec<&Object> = appmesh_webhooks(mutating)
+        .into_iter()
+        .chain(appmesh_webhooks(validating))
+        .collect();
     if found.is_empty() {
-        out.details.push("no App Mesh webhook configuration".to_owned());
+        out.details
+            .push("no App Mesh webhook configuration".to_owned());
         return Ok(out);
     }
     for config in found {
-        let hooks: Vec<&Value> = config.at("/webhooks").and_then(Value::as_array).into_iter().flatten().collect();
+        let hooks: Vec<&Value> = config
+            .at("/webhooks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .collect();
         let failing: Vec<&str> = hooks
             .iter()
-            .filter(|w| w.get("failurePolicy").and_then(Value::as_str).unwrap_or("Fail") == "Fail")
+            .filter(|w| {
+                w.get("failurePolicy")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Fail")
+                    == "Fail"
+            })
             .filter_map(|w| w.get("name").and_then(Value::as_str))
             .collect();
-        out.details.push(format!("{} {} ({})", config.kind(), config.name(), plural(hooks.len(), "webhook")));
+        out.details.push(format!(
+            "{} {} ({})",
+            config.kind(),
+            config.name(),
+            plural(hooks.len(), "webhook")
+        ));
         if !running && !failing.is_empty() {
-            let effect = if config.kind() == "MutatingWebhookConfiguration" && failing.iter().any(|n| n.starts_with("mpod")) {
+            let effect = if config.kind() == "MutatingWebhookConfiguration"
+                && failing.iter().any(|n| n.starts_with("mpod"))
+            {
                 "pod creation fails in namespaces labelled appmesh.k8s.aws/sidecarInjectorWebhook, and App Mesh objects cannot be changed"
             } else {
                 "creating or changing App Mesh objects fails"
@@ -192,7 +253,12 @@ pub fn inventory(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     out.details.push(if total == 0 {
         "no App Mesh objects".to_owned()
     } else {
-        format!("{} in {}: {}", plural(total, "App Mesh object"), plural(per_ns.len(), "namespace"), by_kind(&totals))
+        format!(
+            "{} in {}: {}",
+            plural(total, "App Mesh object"),
+            plural(per_ns.len(), "namespace"),
+            by_kind(&totals)
+        )
     });
     let ns_labels = snap.namespace_labels();
     for mesh in snap.appmesh_of("Mesh") {
@@ -201,15 +267,30 @@ pub fn inventory(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
             .filter(|(_, labels)| selector_matches(mesh.at("/spec/namespaceSelector"), labels))
             .map(|(n, _)| *n)
             .collect();
-        let selector = mesh.at("/spec/namespaceSelector").map(Value::to_string).unwrap_or_else(|| "none".into());
-        let members = if members.is_empty() { "no namespace".to_owned() } else { members.join(", ") };
+        let selector = mesh
+            .at("/spec/namespaceSelector")
+            .map(Value::to_string)
+            .unwrap_or_else(|| "none".into());
+        let members = if members.is_empty() {
+            "no namespace".to_owned()
+        } else {
+            members.join(", ")
+        };
         out.findings.push(
-            Finding::new("AMI3106", mesh.object_ref(), format!("namespaceSelector {selector} selects {members}"))
-                .with_origin(Some(mesh.origin.clone())),
+            Finding::new(
+                "AMI3106",
+                mesh.object_ref(),
+                format!("namespaceSelector {selector} selects {members}"),
+            )
+            .with_origin(Some(mesh.origin.clone())),
         );
     }
     for (ns, counts) in &per_ns {
-        out.findings.push(Finding::new("AMI3106", ObjectRef::new("Namespace", None, *ns), by_kind(counts)));
+        out.findings.push(Finding::new(
+            "AMI3106",
+            ObjectRef::new("Namespace", None, *ns),
+            by_kind(counts),
+        ));
     }
     Ok(out)
 }
@@ -224,12 +305,19 @@ pub fn stuck(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
             continue;
         };
         let finalizers = o.finalizers();
-        let pending =
-            if finalizers.is_empty() { "no finalizer left".to_owned() } else { format!("finalizers {}", finalizers.join(", ")) };
+        let pending = if finalizers.is_empty() {
+            "no finalizer left".to_owned()
+        } else {
+            format!("finalizers {}", finalizers.join(", "))
+        };
         out.findings.push(
-            Finding::new("AMI3107", o.object_ref(), format!("deleted at {deleted} but still present ({pending})"))
-                .at_field("metadata.finalizers")
-                .with_origin(Some(o.origin.clone())),
+            Finding::new(
+                "AMI3107",
+                o.object_ref(),
+                format!("deleted at {deleted} but still present ({pending})"),
+            )
+            .at_field("metadata.finalizers")
+            .with_origin(Some(o.origin.clone())),
         );
     }
     Ok(out)
@@ -241,9 +329,15 @@ fn arn_references(value: &Value, path: String, out: &mut Vec<(String, String)>) 
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match v {
-                    Value::String(s) if k.ends_with("ARN") && k.starts_with("virtual") => out.push((child, s.clone())),
+                    Value::String(s) if k.ends_with("ARN") && k.starts_with("virtual") => {
+                        out.push((child, s.clone()))
+                    }
                     _ => arn_references(v, child, out),
                 }
             }
@@ -261,8 +355,14 @@ fn arn_references(value: &Value, path: String, out: &mut Vec<(String, String)>) 
 /// `arn:aws:appmesh:<region>:<account>:mesh/<mesh>[/<kind>/<name>]`.
 fn arn_mesh(arn: &str) -> Option<(String, String)> {
     let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, account, resource) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (_, _, service, _, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if service != "appmesh" {
         return None;
     }
@@ -316,7 +416,11 @@ pub fn shared(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     }
     for ((mesh, account), from) in referenced {
         let shown: Vec<&str> = from.iter().take(5).map(String::as_str).collect();
-        let more = if from.len() > shown.len() { format!(" and {} more", from.len() - shown.len()) } else { String::new() };
+        let more = if from.len() > shown.len() {
+            format!(" and {} more", from.len() - shown.len())
+        } else {
+            String::new()
+        };
         out.findings.push(Finding::new(
             "AMI3108",
             mesh_ref(&mesh),
@@ -340,7 +444,10 @@ mod tests {
             arn_mesh("arn:aws:appmesh:us-west-2:111122223333:mesh/shared/virtualService/a.b"),
             Some(("shared".into(), "111122223333".into()))
         );
-        assert_eq!(arn_mesh("arn:aws:appmesh:us-west-2:1:mesh/m"), Some(("m".into(), "1".into())));
+        assert_eq!(
+            arn_mesh("arn:aws:appmesh:us-west-2:1:mesh/m"),
+            Some(("m".into(), "1".into()))
+        );
         assert_eq!(arn_mesh("arn:aws:acm:us-west-2:1:certificate/x"), None);
     }
 }

@@ -12,7 +12,9 @@ pub const SUPPORTED_KUBERNETES: (u32, u32) = (32, 36);
 
 fn cluster_ref(snap: &Snapshot) -> ObjectRef {
     match &snap.mode {
-        Mode::Cluster { context: Some(c), .. } => ObjectRef::new("Cluster", None, c),
+        Mode::Cluster {
+            context: Some(c), ..
+        } => ObjectRef::new("Cluster", None, c),
         Mode::Cluster { server, .. } => ObjectRef::new("Cluster", None, server),
         Mode::Files { .. } => ObjectRef::new("Cluster", None, "-"),
     }
@@ -30,7 +32,10 @@ pub fn reachable(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
             format!("cannot reach the API server at {server}: {reason}"),
         )),
         None => {
-            let ctx = context.as_deref().map(|c| format!(" (context {c})")).unwrap_or_default();
+            let ctx = context
+                .as_deref()
+                .map(|c| format!(" (context {c})"))
+                .unwrap_or_default();
             out.details.push(format!("{server}{ctx}"));
         }
     }
@@ -47,13 +52,19 @@ pub fn version(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
         out.findings.push(Finding::new(
             "AMI3002",
             cluster_ref(snap),
-            format!("Kubernetes {} is older than Istio 1.30 supports ({supported})", v.git_version),
+            format!(
+                "Kubernetes {} is older than Istio 1.30 supports ({supported})",
+                v.git_version
+            ),
         ));
     } else if v.major > 1 || v.minor > max {
         out.findings.push(Finding::new(
             "AMI3003",
             cluster_ref(snap),
-            format!("Kubernetes {} is newer than Istio 1.30 was released for ({supported})", v.git_version),
+            format!(
+                "Kubernetes {} is newer than Istio 1.30 was released for ({supported})",
+                v.git_version
+            ),
         ));
     }
     Ok(out)
@@ -64,22 +75,36 @@ fn permissions(snap: &Snapshot, read: bool, code: &str) -> Result<CheckOutput, S
     let mine: Vec<_> = all.iter().filter(|p| p.read == read).collect();
     let mut out = CheckOutput::default();
     let granted = mine.iter().filter(|p| p.answer.allowed).count();
-    out.details.push(format!("{granted} of {} rights granted", mine.len()));
+    out.details
+        .push(format!("{granted} of {} rights granted", mine.len()));
     for p in mine.iter().filter(|p| !p.answer.allowed) {
         let request = &p.answer.request;
         let scope = match &request.namespace {
             Some(ns) => format!("in namespace {ns}"),
             None => "in all namespaces".to_owned(),
         };
-        let mut message = format!("cannot {} {} {scope} (needed by {})", request.verb, request.resource_name(), p.needed_by);
+        let mut message = format!(
+            "cannot {} {} {scope} (needed by {})",
+            request.verb,
+            request.resource_name(),
+            p.needed_by
+        );
         if let Some(error) = &p.answer.error {
-            message = format!("could not check whether it may {} {} {scope}: {error}", request.verb, request.resource_name());
+            message = format!(
+                "could not check whether it may {} {} {scope}: {error}",
+                request.verb,
+                request.resource_name()
+            );
         } else if let Some(reason) = &p.answer.reason {
             message.push_str(&format!("; authorizer: {reason}"));
         }
         out.findings.push(Finding::new(
             code,
-            ObjectRef::new("Permission", request.namespace.as_deref(), format!("{} {}", request.verb, request.resource_name())),
+            ObjectRef::new(
+                "Permission",
+                request.namespace.as_deref(),
+                format!("{} {}", request.verb, request.resource_name()),
+            ),
             message,
         ));
     }
@@ -100,11 +125,18 @@ pub fn read_errors(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     }
     let mut out = CheckOutput::default();
     for e in &snap.read_errors {
-        let consequence = if e.forbidden { " (permission denied: see AMI3004)" } else { "" };
+        let consequence = if e.forbidden {
+            " (permission denied: see AMI3004)"
+        } else {
+            ""
+        };
         out.findings.push(Finding::new(
             "AMI3006",
             ObjectRef::new("Resource", None, &e.resource),
-            format!("{}{consequence}; the checks that need it are skipped", e.message),
+            format!(
+                "{}{consequence}; the checks that need it are skipped",
+                e.message
+            ),
         ));
     }
     Ok(out)

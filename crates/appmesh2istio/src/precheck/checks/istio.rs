@@ -29,7 +29,11 @@ fn istiods(snap: &Snapshot) -> Result<Vec<&Object>, Skipped> {
 }
 
 fn revision_of(object: &Object) -> String {
-    object.labels().get(ISTIO_REV).cloned().unwrap_or_else(|| "default".to_owned())
+    object
+        .labels()
+        .get(ISTIO_REV)
+        .cloned()
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 /// Injector webhook configurations (`*sidecar-injector.istio.io` webhooks).
@@ -37,9 +41,15 @@ fn injectors(configs: &[Object]) -> Vec<&Object> {
     configs
         .iter()
         .filter(|c| {
-            c.at("/webhooks").and_then(Value::as_array).into_iter().flatten().any(|w| {
-                w.get("name").and_then(Value::as_str).is_some_and(|n| n.ends_with("sidecar-injector.istio.io"))
-            })
+            c.at("/webhooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|w| {
+                    w.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.ends_with("sidecar-injector.istio.io"))
+                })
         })
         .collect()
 }
@@ -50,13 +60,21 @@ fn tags(configs: &[Object]) -> BTreeMap<String, String> {
         .iter()
         .filter_map(|c| {
             let labels = c.labels();
-            Some((labels.get(ISTIO_TAG)?.clone(), labels.get(ISTIO_REV).cloned().unwrap_or_else(|| "default".into())))
+            Some((
+                labels.get(ISTIO_TAG)?.clone(),
+                labels
+                    .get(ISTIO_REV)
+                    .cloned()
+                    .unwrap_or_else(|| "default".into()),
+            ))
         })
         .collect()
 }
 
 fn istio_groups_present(snap: &Snapshot) -> bool {
-    snap.groups.ok().is_some_and(|g| ISTIO_KINDS.iter().any(|k| g.contains_key(k.group)))
+    snap.groups
+        .ok()
+        .is_some_and(|g| ISTIO_KINDS.iter().any(|k| g.contains_key(k.group)))
 }
 
 pub fn installed(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
@@ -74,7 +92,11 @@ pub fn installed(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
         if leftovers {
             message.push_str("; Istio CRDs or injector webhooks are present though (left over from an earlier install?)");
         }
-        out.findings.push(Finding::new("AMI3201", ObjectRef::new("Deployment", Some(&snap.istio_namespace), "istiod"), message));
+        out.findings.push(Finding::new(
+            "AMI3201",
+            ObjectRef::new("Deployment", Some(&snap.istio_namespace), "istiod"),
+            message,
+        ));
         return Ok(out);
     }
     for d in &istiods {
@@ -124,7 +146,10 @@ pub fn installed(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     if !tags.is_empty() {
         out.details.push(format!(
             "revision tags: {}",
-            tags.iter().map(|(t, r)| format!("{t} -> {r}")).collect::<Vec<_>>().join(", ")
+            tags.iter()
+                .map(|(t, r)| format!("{t} -> {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(out)
@@ -183,7 +208,11 @@ pub fn injector(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
         ));
     }
     for config in found {
-        out.details.push(format!("{} (revision {})", config.name(), revision_of(config)));
+        out.details.push(format!(
+            "{} (revision {})",
+            config.name(),
+            revision_of(config)
+        ));
     }
     Ok(out)
 }
@@ -198,16 +227,23 @@ pub fn crds(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     let mut ok = 0;
     for kind in &ISTIO_KINDS {
         let gv = kind.api_version();
-        if served.get(&gv).is_some_and(|kinds| kinds.contains(kind.kind)) {
+        if served
+            .get(&gv)
+            .is_some_and(|kinds| kinds.contains(kind.kind))
+        {
             ok += 1;
             continue;
         }
         out.findings.push(Finding::new(
             "AMI3206",
             ObjectRef::new("CustomResourceDefinition", None, kind.resource_name()),
-            format!("{gv} {} is not served: convert's {} objects cannot be applied", kind.kind, kind.kind),
+            format!(
+                "{gv} {} is not served: convert's {} objects cannot be applied",
+                kind.kind, kind.kind
+            ),
         ));
     }
-    out.details.push(format!("{ok} of {} kinds served at v1", ISTIO_KINDS.len()));
+    out.details
+        .push(format!("{ok} of {} kinds served at v1", ISTIO_KINDS.len()));
     Ok(out)
 }

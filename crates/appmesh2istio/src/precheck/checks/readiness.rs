@@ -40,7 +40,8 @@ pub fn conversion(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
 
 /// Deletion order while the controller still runs (dependents first), from the controller's
 /// issue #93 advice.
-const DELETION_ORDER: &str = "GatewayRoute, VirtualGateway, VirtualService, VirtualRouter, VirtualNode, BackendGroup, Mesh";
+const DELETION_ORDER: &str =
+    "GatewayRoute, VirtualGateway, VirtualService, VirtualRouter, VirtualNode, BackendGroup, Mesh";
 
 pub fn finalizers(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     if snap.appmesh.values().all(|d| d.ok().is_none()) {
@@ -51,13 +52,18 @@ pub fn finalizers(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
         Ok(found) => Some(found.iter().any(|d| available(d))),
         Err(_) => None,
     };
-    let mut groups: BTreeMap<ObjectRef, (usize, std::collections::BTreeSet<String>)> = BTreeMap::new();
+    let mut groups: BTreeMap<ObjectRef, (usize, std::collections::BTreeSet<String>)> =
+        BTreeMap::new();
     for o in snap.appmesh_objects() {
         // Objects already being deleted are reported by AMI3107.
         if o.str_at("/metadata/deletionTimestamp").is_some() {
             continue;
         }
-        let ours: Vec<&str> = o.finalizers().into_iter().filter(|f| f.starts_with("finalizers.appmesh.k8s.aws/")).collect();
+        let ours: Vec<&str> = o
+            .finalizers()
+            .into_iter()
+            .filter(|f| f.starts_with("finalizers.appmesh.k8s.aws/"))
+            .collect();
         if ours.is_empty() {
             continue;
         }
@@ -97,12 +103,24 @@ pub fn finalizers(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
 }
 
 pub fn cloud_map(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
-    let nodes = snap.appmesh.get("VirtualNode").ok_or(Skipped("no VirtualNode data".into()))?.get()?;
+    let nodes = snap
+        .appmesh
+        .get("VirtualNode")
+        .ok_or(Skipped("no VirtualNode data".into()))?
+        .get()?;
     let mut out = CheckOutput::default();
     for vn in nodes {
-        let Some(cm) = vn.at("/spec/serviceDiscovery/awsCloudMap") else { continue };
-        let namespace = cm.get("namespaceName").and_then(serde_json::Value::as_str).unwrap_or("?");
-        let service = cm.get("serviceName").and_then(serde_json::Value::as_str).unwrap_or("?");
+        let Some(cm) = vn.at("/spec/serviceDiscovery/awsCloudMap") else {
+            continue;
+        };
+        let namespace = cm
+            .get("namespaceName")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?");
+        let service = cm
+            .get("serviceName")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?");
         out.findings.push(
             Finding::new(
                 "AMI3603",
@@ -121,7 +139,11 @@ pub fn cloud_map(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
 }
 
 pub fn mesh_deletion(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
-    let meshes = snap.appmesh.get("Mesh").ok_or(Skipped("no Mesh data".into()))?.get()?;
+    let meshes = snap
+        .appmesh
+        .get("Mesh")
+        .ok_or(Skipped("no Mesh data".into()))?
+        .get()?;
     let mut out = CheckOutput::default();
     for mesh in meshes {
         let aws_name = mesh.str_at("/spec/awsName").unwrap_or(mesh.name());
@@ -144,7 +166,8 @@ pub fn mesh_deletion(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
                 ),
             ),
         };
-        out.findings.push(finding.with_origin(Some(mesh.origin.clone())));
+        out.findings
+            .push(finding.with_origin(Some(mesh.origin.clone())));
     }
     Ok(out)
 }
