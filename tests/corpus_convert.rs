@@ -82,6 +82,7 @@ fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
     assert!(files.len() >= 100, "corpus looks incomplete: {} files", files.len());
     let (mut converted, mut refused, mut objects, mut not_exact) = (0, 0, 0, 0);
     let mut refused_files: Vec<String> = Vec::new();
+    let line_number = regex::Regex::new(r":\d+").unwrap();
     let mut problems = Vec::new();
     for path in &files {
         let text = String::from_utf8_lossy(&fs::read(path).unwrap()).into_owned();
@@ -98,7 +99,7 @@ fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
                 refused += 1;
                 refused_files.push(path.to_string_lossy().into_owned());
                 // A refusal must say where: the file name and a line number.
-                let located = message.contains(&name) && regex::Regex::new(r":\d+").unwrap().is_match(&message);
+                let located = message.contains(&name) && line_number.is_match(&message);
                 if !located {
                     problems.push(format!("{}: error without file and line: {message}", path.display()));
                 }

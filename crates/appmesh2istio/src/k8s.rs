@@ -305,6 +305,22 @@ pub fn workload_from_value(
     })
 }
 
+/// Whether `name` is a DNS-1123 label: lower-case alphanumerics and `-`, starting and ending
+/// alphanumeric, at most 63 characters.
+pub fn is_dns1123_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// Whether `name` is a DNS-1123 subdomain (the rule for most Kubernetes object names).
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253 && !name.is_empty() && name.split('.').all(is_dns1123_label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,20 +392,4 @@ mod tests {
         assert_eq!(s.ports[0].app_protocol.as_deref(), Some("http"));
         assert_eq!(s.ports[1].target_port.as_deref(), Some("9091"));
     }
-}
-
-/// Whether `name` is a DNS-1123 label: lower-case alphanumerics and `-`, starting and ending
-/// alphanumeric, at most 63 characters.
-pub fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-}
-
-/// Whether `name` is a DNS-1123 subdomain (the rule for most Kubernetes object names).
-pub fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253 && !name.is_empty() && name.split('.').all(is_dns1123_label)
 }
