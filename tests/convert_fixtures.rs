@@ -35,7 +35,11 @@ fn cases() -> Vec<PathBuf> {
 fn options_of(case: &Path) -> ConvertOptions {
     let mut opts = ConvertOptions::default();
     if let Ok(text) = fs::read_to_string(case.join("options")) {
-        for flag in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for flag in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             match flag {
                 "install" => opts.install = true,
                 "no-preserve-defaults" => opts.preserve_defaults = false,
@@ -73,8 +77,16 @@ fn run(case: &Path) -> Outcome {
             ));
         }
     }
-    let objects = conversion.objects.iter().map(|o| serde_json::to_value(o).unwrap()).collect();
-    Outcome { yaml, report, objects }
+    let objects = conversion
+        .objects
+        .iter()
+        .map(|o| serde_json::to_value(o).unwrap())
+        .collect();
+    Outcome {
+        yaml,
+        report,
+        objects,
+    }
 }
 
 fn check_or_update(path: &Path, actual: &str, failures: &mut Vec<String>) {
@@ -89,7 +101,10 @@ fn check_or_update(path: &Path, actual: &str, failures: &mut Vec<String>) {
             path.display(),
             diff(&expected, actual)
         )),
-        Err(_) => failures.push(format!("{} is missing (UPDATE_EXPECT=1 creates it)", path.display())),
+        Err(_) => failures.push(format!(
+            "{} is missing (UPDATE_EXPECT=1 creates it)",
+            path.display()
+        )),
     }
 }
 
@@ -98,7 +113,11 @@ fn diff(expected: &str, actual: &str) -> String {
     let e: Vec<&str> = expected.lines().collect();
     let a: Vec<&str> = actual.lines().collect();
     let mut out = String::new();
-    let first = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
+    let first = e
+        .iter()
+        .zip(&a)
+        .position(|(x, y)| x != y)
+        .unwrap_or(e.len().min(a.len()));
     let from = first.saturating_sub(3);
     for (i, line) in e.iter().enumerate().skip(from).take(12) {
         out.push_str(&format!("-{:4} {line}\n", i + 1));
@@ -112,7 +131,11 @@ fn diff(expected: &str, actual: &str) -> String {
 #[test]
 fn every_fixture_converts_to_its_reviewed_output() {
     let cases = cases();
-    assert!(cases.len() >= 10, "expected the feature fixtures, found {}", cases.len());
+    assert!(
+        cases.len() >= 10,
+        "expected the feature fixtures, found {}",
+        cases.len()
+    );
     let schema = istio_schema();
     let mut failures = Vec::new();
     for case in &cases {
@@ -139,6 +162,11 @@ fn every_fixture_converts_to_its_reviewed_output() {
             failures.push(format!("{}: output is not deterministic", case.display()));
         }
     }
-    assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problem(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     println!("{} fixtures converted and checked", cases.len());
 }

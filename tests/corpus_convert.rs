@@ -27,7 +27,10 @@ fn corpus_files() -> Option<Vec<PathBuf>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if !matches!(path.file_name().and_then(|n| n.to_str()), Some("INDEX.md" | "index.json")) {
+            } else if !matches!(
+                path.file_name().and_then(|n| n.to_str()),
+                Some("INDEX.md" | "index.json")
+            ) {
                 files.push(path);
             }
         }
@@ -49,7 +52,10 @@ fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
     };
     let resolved = resolve(&inventory);
     for install in [false, true] {
-        let opts = ConvertOptions { install, ..ConvertOptions::default() };
+        let opts = ConvertOptions {
+            install,
+            ..ConvertOptions::default()
+        };
         match convert(&inventory, &resolved, &opts) {
             Ok(conversion) => {
                 if let Some(schema) = istio_schema() {
@@ -58,18 +64,34 @@ fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
                         if value["kind"] == "IstioOperator" {
                             continue;
                         }
-                        schema.validate(&value).map_err(|e| format!("{} {} fails the CRD schema: {e:?}", value["kind"], value["metadata"]["name"]))?;
+                        schema.validate(&value).map_err(|e| {
+                            format!(
+                                "{} {} fails the CRD schema: {e:?}",
+                                value["kind"], value["metadata"]["name"]
+                            )
+                        })?;
                     }
                 }
                 if install {
                     return Ok(Outcome::Converted {
                         objects: conversion.objects.len(),
-                        not_exact: conversion.report.sources.iter().filter(|s| s.fidelity != appmesh2istio::findings::Fidelity::Exact).count(),
+                        not_exact: conversion
+                            .report
+                            .sources
+                            .iter()
+                            .filter(|s| s.fidelity != appmesh2istio::findings::Fidelity::Exact)
+                            .count(),
                     });
                 }
             }
             Err(ConvertError::InvalidOutput(v)) => {
-                return Err(format!("our output is invalid: {}", v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")));
+                return Err(format!(
+                    "our output is invalid: {}",
+                    v.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
             }
         }
     }
@@ -79,18 +101,29 @@ fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
 #[test]
 fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
     let Some(files) = corpus_files() else { return };
-    assert!(files.len() >= 100, "corpus looks incomplete: {} files", files.len());
+    assert!(
+        files.len() >= 100,
+        "corpus looks incomplete: {} files",
+        files.len()
+    );
     let (mut converted, mut refused, mut objects, mut not_exact) = (0, 0, 0, 0);
     let mut refused_files: Vec<String> = Vec::new();
     let line_number = regex::Regex::new(r":\d+").unwrap();
     let mut problems = Vec::new();
     for path in &files {
         let text = String::from_utf8_lossy(&fs::read(path).unwrap()).into_owned();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         match catch_unwind(AssertUnwindSafe(|| convert_file(path, &text))) {
             Err(_) => problems.push(format!("{}: PANIC", path.display())),
             Ok(Err(e)) => problems.push(format!("{}: {e}", path.display())),
-            Ok(Ok(Outcome::Converted { objects: n, not_exact: m })) => {
+            Ok(Ok(Outcome::Converted {
+                objects: n,
+                not_exact: m,
+            })) => {
                 converted += 1;
                 objects += n;
                 not_exact += m;
@@ -101,7 +134,10 @@ fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
                 // A refusal must say where: the file name and a line number.
                 let located = message.contains(&name) && line_number.is_match(&message);
                 if !located {
-                    problems.push(format!("{}: error without file and line: {message}", path.display()));
+                    problems.push(format!(
+                        "{}: error without file and line: {message}",
+                        path.display()
+                    ));
                 }
             }
         }
@@ -112,24 +148,41 @@ fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
     );
     // The corpus index says which files are plain, valid YAML (no template markers); every
     // one of those must convert rather than be refused.
-    let index: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(workspace_root().join("../shared/corpus/appmesh/index.json")).unwrap()).unwrap();
+    let index: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(workspace_root().join("../shared/corpus/appmesh/index.json")).unwrap(),
+    )
+    .unwrap();
     let plain: Vec<&str> = index["entries"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| {
             e["parses_as_yaml"] == true
-                && !e["features"].as_array().unwrap().iter().any(|f| f.as_str().unwrap_or("").starts_with("tmpl:"))
+                && !e["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f.as_str().unwrap_or("").starts_with("tmpl:"))
         })
         .filter_map(|e| e["file"].as_str())
         .collect();
     assert!(plain.len() >= 50, "index lists {} plain files", plain.len());
     for file in &plain {
         if refused_files.iter().any(|r| r.ends_with(file)) {
-            problems.push(format!("{file}: plain YAML per the corpus index, but refused"));
+            problems.push(format!(
+                "{file}: plain YAML per the corpus index, but refused"
+            ));
         }
     }
-    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
-    assert!(converted >= plain.len(), "{converted} converted, but the index lists {} plain files", plain.len());
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(
+        converted >= plain.len(),
+        "{converted} converted, but the index lists {} plain files",
+        plain.len()
+    );
 }

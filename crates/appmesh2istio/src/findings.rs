@@ -86,10 +86,16 @@ pub const CATALOG_YAML: &str = include_str!("../catalog/codes.yaml");
 /// unit tests below; at runtime it degrades to an empty catalog rather than panicking.
 pub fn catalog() -> &'static BTreeMap<String, CatalogEntry> {
     static CATALOG: OnceLock<BTreeMap<String, CatalogEntry>> = OnceLock::new();
-    CATALOG.get_or_init(|| match serde_saphyr::from_str::<CatalogFile>(CATALOG_YAML) {
-        Ok(file) => file.codes.into_iter().map(|e| (e.code.clone(), e)).collect(),
-        Err(_) => BTreeMap::new(),
-    })
+    CATALOG.get_or_init(
+        || match serde_saphyr::from_str::<CatalogFile>(CATALOG_YAML) {
+            Ok(file) => file
+                .codes
+                .into_iter()
+                .map(|e| (e.code.clone(), e))
+                .collect(),
+            Err(_) => BTreeMap::new(),
+        },
+    )
 }
 
 /// Something a subcommand found, about one object.
@@ -148,7 +154,10 @@ impl Finding {
     }
 
     pub fn title(&self) -> &str {
-        catalog().get(&self.code).map(|e| e.title.as_str()).unwrap_or("")
+        catalog()
+            .get(&self.code)
+            .map(|e| e.title.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -173,8 +182,16 @@ mod tests {
         let code_shape = regex::Regex::new(r"^AMI[0-9]{4}$").unwrap();
         for entry in &file.codes {
             assert!(code_shape.is_match(&entry.code), "bad code {}", entry.code);
-            assert!(seen.insert(entry.code.clone()), "duplicate code {}", entry.code);
-            assert!(!entry.title.is_empty() && !entry.hint.is_empty(), "{} lacks text", entry.code);
+            assert!(
+                seen.insert(entry.code.clone()),
+                "duplicate code {}",
+                entry.code
+            );
+            assert!(
+                !entry.title.is_empty() && !entry.hint.is_empty(),
+                "{} lacks text",
+                entry.code
+            );
         }
         assert_eq!(catalog().len(), file.codes.len());
     }

@@ -19,7 +19,10 @@ pub enum Origin {
 
 impl Origin {
     pub fn file(path: impl Into<PathBuf>, line: usize) -> Self {
-        Origin::File { path: path.into(), line }
+        Origin::File {
+            path: path.into(),
+            line,
+        }
     }
 }
 
@@ -47,7 +50,11 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn new(kind: impl Into<String>, namespace: Option<&str>, name: impl Into<String>) -> Self {
-        ObjectRef { kind: kind.into(), namespace: namespace.map(str::to_owned), name: name.into() }
+        ObjectRef {
+            kind: kind.into(),
+            namespace: namespace.map(str::to_owned),
+            name: name.into(),
+        }
     }
 }
 

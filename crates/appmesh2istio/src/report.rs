@@ -44,7 +44,11 @@ pub struct ConversionReport {
 impl ConversionReport {
     /// The least faithful outcome over all sources (`Exact` when there were none).
     pub fn worst_fidelity(&self) -> Fidelity {
-        self.sources.iter().map(|s| s.fidelity).max().unwrap_or(Fidelity::Exact)
+        self.sources
+            .iter()
+            .map(|s| s.fidelity)
+            .max()
+            .unwrap_or(Fidelity::Exact)
     }
 
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
@@ -77,7 +81,11 @@ impl ReportBuilder {
     }
 
     pub fn produced(&mut self, subject: &ObjectRef, output: &ObjectRef) {
-        self.entries.entry(subject.clone()).or_default().produced.insert(output.clone());
+        self.entries
+            .entry(subject.clone())
+            .or_default()
+            .produced
+            .insert(output.clone());
     }
 
     pub fn finding(&mut self, finding: Finding) {
@@ -111,23 +119,48 @@ impl ReportBuilder {
     }
 
     pub fn finish(self, preserve_defaults: bool) -> ConversionReport {
-        let mut summary = Summary { generated: self.generated, ..Summary::default() };
+        let mut summary = Summary {
+            generated: self.generated,
+            ..Summary::default()
+        };
         let sources: Vec<SourceEntry> = self
             .entries
             .into_iter()
-            .map(|(subject, PendingEntry { origin, produced, mut findings })| {
-                findings.sort_by(|a, b| {
-                    b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.field.cmp(&b.field))
-                });
-                let worst = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Info);
-                let fidelity = Fidelity::of(worst);
-                match fidelity {
-                    Fidelity::Exact => summary.exact += 1,
-                    Fidelity::Approximated => summary.approximated += 1,
-                    Fidelity::NotConverted => summary.not_converted += 1,
-                }
-                SourceEntry { subject, origin, produced: produced.into_iter().collect(), fidelity, findings }
-            })
+            .map(
+                |(
+                    subject,
+                    PendingEntry {
+                        origin,
+                        produced,
+                        mut findings,
+                    },
+                )| {
+                    findings.sort_by(|a, b| {
+                        b.severity
+                            .cmp(&a.severity)
+                            .then_with(|| a.code.cmp(&b.code))
+                            .then_with(|| a.field.cmp(&b.field))
+                    });
+                    let worst = findings
+                        .iter()
+                        .map(|f| f.severity)
+                        .max()
+                        .unwrap_or(Severity::Info);
+                    let fidelity = Fidelity::of(worst);
+                    match fidelity {
+                        Fidelity::Exact => summary.exact += 1,
+                        Fidelity::Approximated => summary.approximated += 1,
+                        Fidelity::NotConverted => summary.not_converted += 1,
+                    }
+                    SourceEntry {
+                        subject,
+                        origin,
+                        produced: produced.into_iter().collect(),
+                        fidelity,
+                        findings,
+                    }
+                },
+            )
             .collect();
         summary.sources = sources.len();
         ConversionReport {

@@ -175,7 +175,9 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     check_usage(&cli);
-    match run(&cli) {
+    // The whole pipeline runs on the loader's large-stack thread, so parsing and conversion
+    // share one thread (and one allocator arena): see `load::with_large_stack`.
+    match appmesh2istio::load::with_large_stack(|| run(&cli)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -425,10 +427,13 @@ fn convert_and_output(
             .with_context(|| format!("cannot write report {}", path.display()))?;
     }
     if !cli.quiet {
-        let width = None;
         eprint!(
             "{}",
-            render::report_table(&conversion.report, cli.color.enabled_for_stderr(), width)
+            render::report_table(
+                &conversion.report,
+                cli.color.enabled_for_stderr(),
+                render::report_width()
+            )
         );
     }
     if cli.strict && conversion.report.worst_fidelity() != Fidelity::Exact {

@@ -287,7 +287,14 @@ fn stdin_and_namespace_scope_offline() {
     assert!(findings(&report, "AMI3404").is_empty());
     // The conversion saw the whole file but reports only what concerns the namespace.
     let readiness = check(&report, "AMI3501");
-    assert_eq!(readiness["findings"].as_array().unwrap().len(), 0, "{readiness:#}");
-    assert_eq!(readiness["details"][0], "0 source objects: 0 exact, 0 approximated, 0 not converted; 0 Istio objects would be generated");
+    assert_eq!(
+        readiness["findings"].as_array().unwrap().len(),
+        0,
+        "{readiness:#}"
+    );
+    assert_eq!(
+        readiness["details"][0],
+        "0 source objects: 0 exact, 0 approximated, 0 not converted; 0 Istio objects would be generated"
+    );
     assert_eq!(out.status.code(), Some(0));
 }

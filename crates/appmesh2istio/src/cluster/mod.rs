@@ -24,7 +24,7 @@ pub mod undo;
 
 use std::path::PathBuf;
 
-pub use args::{KubeArgs, NamespaceScope, parse_request_timeout};
+pub use args::{KubeArgs, NamespaceScope, OptionalDuration, build_client, parse_request_timeout};
 pub use transport::{RequestRecord, RequestStats, RetryPolicy};
 
 /// A connected cluster: the client plus what messages need to name it.

@@ -18,7 +18,13 @@ pub const RETRY_ATTEMPTS: i32 = 2;
 
 /// The events of App Mesh's default retry policy, in Istio's `retryOn` vocabulary: HTTP 503,
 /// connection failures, refused streams, resets, and gRPC UNAVAILABLE.
-pub const RETRY_ON: [&str; 5] = ["503", "connect-failure", "refused-stream", "reset", "unavailable"];
+pub const RETRY_ON: [&str; 5] = [
+    "503",
+    "connect-failure",
+    "refused-stream",
+    "reset",
+    "unavailable",
+];
 
 /// App Mesh's default retry policy as an Istio `HTTPRetry`.
 pub fn retry_policy() -> HttpRetry {
@@ -35,6 +41,9 @@ mod tests {
         assert_eq!(serde_json::to_value(IDLE_TIMEOUT).unwrap(), "300s");
         let retry = serde_json::to_value(retry_policy()).unwrap();
         assert_eq!(retry["attempts"], 2);
-        assert_eq!(retry["retryOn"], "503,connect-failure,refused-stream,reset,unavailable");
+        assert_eq!(
+            retry["retryOn"],
+            "503,connect-failure,refused-stream,reset,unavailable"
+        );
     }
 }

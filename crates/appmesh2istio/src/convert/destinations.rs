@@ -13,7 +13,8 @@
 
 use crate::appmesh::VirtualNode;
 use crate::appmesh::common::PortProtocol;
-use crate::load::Inventory;
+use crate::k8s::Service;
+use crate::resolve::{NsName, Resolved};
 
 use super::names;
 
@@ -35,7 +36,11 @@ pub enum Discovery {
 
 /// The host for a Cloud Map service, as App Mesh clients (and our ServiceEntry) name it.
 pub fn cloud_map_host(namespace_name: &str, service_name: &str) -> String {
-    format!("{}.{}", service_name.to_ascii_lowercase(), namespace_name.to_ascii_lowercase().trim_end_matches('.'))
+    format!(
+        "{}.{}",
+        service_name.to_ascii_lowercase(),
+        namespace_name.to_ascii_lowercase().trim_end_matches('.')
+    )
 }
 
 /// The subset name of a Cloud Map VirtualNode.
@@ -45,7 +50,11 @@ pub fn cloud_map_subset(node_name: &str) -> String {
 
 /// How `node` (in `namespace`) is addressed; `None` when it has no service discovery
 /// (App Mesh then cannot route to it either: the webhook only allows that without listeners).
-pub fn node_address(node: &VirtualNode, namespace: &str, cluster_domain: &str) -> Option<NodeAddress> {
+pub fn node_address(
+    node: &VirtualNode,
+    namespace: &str,
+    cluster_domain: &str,
+) -> Option<NodeAddress> {
     let discovery = node.spec.service_discovery.as_ref()?;
     if let Some(dns) = &discovery.dns {
         return Some(NodeAddress {
@@ -57,7 +66,9 @@ pub fn node_address(node: &VirtualNode, namespace: &str, cluster_domain: &str) -
     let cloud_map = discovery.aws_cloud_map.as_ref()?;
     Some(NodeAddress {
         host: cloud_map_host(&cloud_map.namespace_name, &cloud_map.service_name),
-        subset: Some(cloud_map_subset(node.metadata.name.as_deref().unwrap_or_default())),
+        subset: Some(cloud_map_subset(
+            node.metadata.name.as_deref().unwrap_or_default(),
+        )),
         discovery: Discovery::CloudMap,
     })
 }
@@ -66,8 +77,13 @@ pub fn node_address(node: &VirtualNode, namespace: &str, cluster_domain: &str) -
 pub fn target_listener(node: &VirtualNode, port: Option<i64>) -> Option<(i64, PortProtocol)> {
     let listeners = &node.spec.listeners;
     match port {
-        Some(p) => listeners.iter().find(|l| l.port_mapping.port == p).map(|l| (p, l.port_mapping.protocol)),
-        None if listeners.len() == 1 => listeners.first().map(|l| (l.port_mapping.port, l.port_mapping.protocol)),
+        Some(p) => listeners
+            .iter()
+            .find(|l| l.port_mapping.port == p)
+            .map(|l| (p, l.port_mapping.protocol)),
+        None if listeners.len() == 1 => listeners
+            .first()
+            .map(|l| (l.port_mapping.port, l.port_mapping.protocol)),
         None => None,
     }
 }
@@ -79,11 +95,13 @@ pub fn target_listener(node: &VirtualNode, port: Option<i64>) -> Option<(i64, Po
 /// Service port whose targetPort (or port) is the listener port is used; otherwise the
 /// listener port itself, which is right whenever the Service exposes the container port as
 /// is (what App Mesh required for DNS discovery to work at all).
-pub fn service_port(inventory: &Inventory, host: &str, listener_port: i64, cluster_domain: &str) -> i64 {
-    let Some((ns, name)) = names::service_of_host(host, cluster_domain) else {
-        return listener_port;
-    };
-    let Some(service) = inventory.services.iter().map(|s| &s.object).find(|s| s.namespace == ns && s.name == name) else {
+pub fn service_port(
+    resolved: &Resolved<'_>,
+    host: &str,
+    listener_port: i64,
+    cluster_domain: &str,
+) -> i64 {
+    let Some(service) = host_service(resolved, host, cluster_domain) else {
         return listener_port;
     };
     let listener = listener_port.to_string();
@@ -91,26 +109,47 @@ pub fn service_port(inventory: &Inventory, host: &str, listener_port: i64, clust
         .ports
         .iter()
         .find(|p| p.target_port.as_deref() == Some(listener.as_str()))
-        .or_else(|| service.ports.iter().find(|p| p.port == listener_port && p.target_port.is_none()))
+        .or_else(|| {
+            service
+                .ports
+                .iter()
+                .find(|p| p.port == listener_port && p.target_port.is_none())
+        })
         .map_or(listener_port, |p| p.port)
 }
 
 /// Whether the node's host has more than one port in the input, so destinations must name one
 /// (Istio IST0112) — or the node itself has several listeners.
-pub fn needs_explicit_port(inventory: &Inventory, node: &VirtualNode, host: &str, cluster_domain: &str) -> bool {
-    if node.spec.listeners.len() > 1 {
-        return true;
-    }
-    names::service_of_host(host, cluster_domain).is_some_and(|(ns, name)| {
-        inventory.services.iter().any(|s| s.object.namespace == ns && s.object.name == name && s.object.ports.len() > 1)
-    })
+pub fn needs_explicit_port(
+    resolved: &Resolved<'_>,
+    node: &VirtualNode,
+    host: &str,
+    cluster_domain: &str,
+) -> bool {
+    node.spec.listeners.len() > 1
+        || host_service(resolved, host, cluster_domain).is_some_and(|s| s.ports.len() > 1)
+}
+
+/// The Kubernetes Service in the input that a Service FQDN names (an indexed lookup: this runs
+/// once per route target).
+fn host_service<'r>(
+    resolved: &'r Resolved<'_>,
+    host: &str,
+    cluster_domain: &str,
+) -> Option<&'r Service> {
+    let (ns, name) = names::service_of_host(host, cluster_domain)?;
+    resolved
+        .services
+        .get(&NsName::new(ns, name))
+        .map(|s| &s.object)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::appmesh::AppMeshObject;
-    use crate::load::{LoadOptions, load_str};
+    use crate::load::{Inventory, LoadOptions, load_str};
+    use crate::resolve::resolve;
 
     fn load(text: &str) -> Inventory {
         load_str("t.yaml", text, &LoadOptions::default()).unwrap()
@@ -143,13 +182,25 @@ spec:
     #[test]
     fn dns_nodes_are_their_hostname_and_map_listener_to_service_ports() {
         let inv = load(DNS_NODE);
+        let resolved = resolve(&inv);
         let n = node(&inv);
         let addr = node_address(n, "shop", "cluster.local").unwrap();
         assert_eq!(addr.host, "cart-v1.shop.svc.cluster.local");
         assert_eq!(addr.subset, None);
-        assert_eq!(service_port(&inv, &addr.host, 8080, "cluster.local"), 80);
-        assert_eq!(service_port(&inv, &addr.host, 9000, "cluster.local"), 9000);
-        assert!(needs_explicit_port(&inv, n, &addr.host, "cluster.local"));
+        assert_eq!(
+            service_port(&resolved, &addr.host, 8080, "cluster.local"),
+            80
+        );
+        assert_eq!(
+            service_port(&resolved, &addr.host, 9000, "cluster.local"),
+            9000
+        );
+        assert!(needs_explicit_port(
+            &resolved,
+            n,
+            &addr.host,
+            "cluster.local"
+        ));
         assert_eq!(target_listener(n, None), Some((8080, PortProtocol::Http)));
         assert_eq!(target_listener(n, Some(9999)), None);
     }
@@ -167,7 +218,10 @@ spec:
         let addr = node_address(node(&inv), "demo", "cluster.local").unwrap();
         assert_eq!(addr.host, "colorteller.demo.pvt.aws.local");
         let subset = addr.subset.unwrap();
-        assert!(names::is_dns1123_label(&subset) && subset.starts_with("colorteller-blue-"), "{subset}");
+        assert!(
+            names::is_dns1123_label(&subset) && subset.starts_with("colorteller-blue-"),
+            "{subset}"
+        );
         assert_eq!(addr.discovery, Discovery::CloudMap);
     }
 }

@@ -1011,7 +1011,7 @@ fn service_host_destination(
     if let Some(port) = listener_port
         && (target_port.is_some() || service_ports > 1)
     {
-        let number = destinations::service_port(ctx.inventory, &host, port, domain);
+        let number = destinations::service_port(ctx.resolved, &host, port, domain);
         if let Ok(number) = u32::try_from(number)
             && (1..=65535).contains(&number)
         {

@@ -17,9 +17,9 @@ use crate::validate::{self, Violation, ViolationSeverity};
 
 pub(crate) mod access_log;
 mod backend_group;
-mod gateway_route;
 pub mod defaults;
 pub mod destinations;
+mod gateway_route;
 pub(crate) mod matches;
 mod mesh;
 pub mod names;
@@ -61,7 +61,10 @@ impl Default for ConvertOptions {
             preserve_defaults: true,
             install: false,
             cluster_domain: "cluster.local".to_owned(),
-            ingress_gateway_selector: BTreeMap::from([("istio".to_owned(), "ingressgateway".to_owned())]),
+            ingress_gateway_selector: BTreeMap::from([(
+                "istio".to_owned(),
+                "ingressgateway".to_owned(),
+            )]),
             ingress_gateway_namespace: "istio-system".to_owned(),
             istio_namespace: "istio-system".to_owned(),
         }
@@ -97,7 +100,13 @@ impl Context<'_> {
     }
 
     /// Shorthand for a finding about `subject` at `field`.
-    pub fn note(&mut self, code: &str, subject: &ObjectRef, field: &str, message: impl Into<String>) {
+    pub fn note(
+        &mut self,
+        code: &str,
+        subject: &ObjectRef,
+        field: &str,
+        message: impl Into<String>,
+    ) {
         let mut f = Finding::new(code, subject.clone(), message);
         if !field.is_empty() {
             f = f.at_field(field);
@@ -112,19 +121,32 @@ impl Context<'_> {
 }
 
 /// Convert everything in `inventory` (as resolved) into Istio configuration.
-pub fn convert(inventory: &Inventory, resolved: &Resolved<'_>, opts: &ConvertOptions) -> Result<Conversion, ConvertError> {
-    let mut ctx = Context { inventory, resolved, opts, output: OutputSet::default(), report: ReportBuilder::default() };
+pub fn convert(
+    inventory: &Inventory,
+    resolved: &Resolved<'_>,
+    opts: &ConvertOptions,
+) -> Result<Conversion, ConvertError> {
+    let mut ctx = Context {
+        inventory,
+        resolved,
+        opts,
+        output: OutputSet::default(),
+        report: ReportBuilder::default(),
+    };
     for sourced in &inventory.appmesh {
-        ctx.report.source(&sourced.object.object_ref(), Some(&sourced.origin));
+        ctx.report
+            .source(&sourced.object.object_ref(), Some(&sourced.origin));
     }
     ctx.report.findings(inventory.findings.iter().cloned());
     ctx.report.findings(resolved.findings.iter().cloned());
 
     translate(&mut ctx);
 
-    let Context { output, mut report, .. } = ctx;
-    let generated = output.finish();
-    let objects: Vec<IstioObject> = generated.iter().map(|(o, _)| o.clone()).collect();
+    let Context {
+        output, mut report, ..
+    } = ctx;
+    let (objects, sources): (Vec<IstioObject>, Vec<Vec<ObjectRef>>) =
+        output.finish().into_iter().unzip();
     let mut violations = validate::validate_all(&objects);
     if !opts.install {
         // Custom access-log providers live in meshConfig, which only `--install` writes; the
@@ -132,31 +154,49 @@ pub fn convert(inventory: &Inventory, resolved: &Resolved<'_>, opts: &ConvertOpt
         // defined" warning would only repeat it.
         violations.retain(|v| v.rule != "TM-PROVIDER");
     }
-    let (errors, warnings): (Vec<Violation>, Vec<Violation>) =
-        violations.into_iter().partition(|v| v.severity == ViolationSeverity::Error);
+    let (errors, warnings): (Vec<Violation>, Vec<Violation>) = violations
+        .into_iter()
+        .partition(|v| v.severity == ViolationSeverity::Error);
     if !errors.is_empty() {
         return Err(ConvertError::InvalidOutput(errors));
     }
+    let index: BTreeMap<ObjectRef, usize> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.object_ref(), i))
+        .collect();
     // An Istio warning on a generated object is about what its sources asked for.
     for finding in validate::into_findings(warnings) {
-        let sources = generated.iter().find(|(o, _)| o.object_ref() == finding.subject).map(|(_, s)| s.clone());
-        for source in sources.unwrap_or_default() {
+        let object_sources = index.get(&finding.subject).and_then(|&i| sources.get(i));
+        for source in object_sources.into_iter().flatten() {
             let mut f = finding.clone();
-            f.message = format!("{} {}: {}", finding.subject, f.field.take().unwrap_or_default(), f.message);
-            f.subject = source;
+            f.message = format!(
+                "{} {}: {}",
+                finding.subject,
+                f.field.take().unwrap_or_default(),
+                f.message
+            );
+            f.subject = source.clone();
             report.finding(f);
         }
     }
-    for (object, sources) in &generated {
-        for source in sources {
+    for (object, object_sources) in objects.iter().zip(&sources) {
+        for source in object_sources {
             report.produced(source, &object.object_ref());
         }
     }
     report.flag_silent_sources(|subject| {
-        Finding::new(SILENT_SOURCE, subject.clone(), "no Istio object was generated for it and no reason was given")
+        Finding::new(
+            SILENT_SOURCE,
+            subject.clone(),
+            "no Istio object was generated for it and no reason was given",
+        )
     });
     report.set_generated(objects.len());
-    Ok(Conversion { objects, report: report.finish(opts.preserve_defaults) })
+    Ok(Conversion {
+        objects,
+        report: report.finish(opts.preserve_defaults),
+    })
 }
 
 /// The order matters only for naming: objects that own a host's name are created first.

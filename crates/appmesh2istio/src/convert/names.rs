@@ -45,12 +45,20 @@ pub fn dns1123_label(name: &str, max: usize) -> String {
     while base.ends_with('-') {
         base.pop();
     }
-    if base.is_empty() { format!("x-{hash}") } else { format!("{base}-{hash}") }
+    if base.is_empty() {
+        format!("x-{hash}")
+    } else {
+        format!("{base}-{hash}")
+    }
 }
 
 /// An object name for Kubernetes metadata: kept when valid, otherwise sanitised to a label.
 pub fn object_name(name: &str) -> String {
-    if is_dns1123_subdomain(name) { name.to_owned() } else { dns1123_label(name, 63) }
+    if is_dns1123_subdomain(name) {
+        name.to_owned()
+    } else {
+        dns1123_label(name, 63)
+    }
 }
 
 /// The fully qualified form of a host name clients call, as Istio wants hosts written.
@@ -113,17 +121,38 @@ mod tests {
 
     #[test]
     fn hosts_are_qualified_like_kubernetes_dns() {
-        assert_eq!(qualify_host("cart", "shop", "cluster.local"), "cart.shop.svc.cluster.local");
-        assert_eq!(qualify_host("cart.shop", "x", "cluster.local"), "cart.shop.svc.cluster.local");
-        assert_eq!(qualify_host("cart.shop.svc", "x", "cluster.local"), "cart.shop.svc.cluster.local");
-        assert_eq!(qualify_host("Cart.Shop.svc.cluster.local.", "x", "cluster.local"), "cart.shop.svc.cluster.local");
-        assert_eq!(qualify_host("colorteller.demo.pvt.aws.local", "x", "cluster.local"), "colorteller.demo.pvt.aws.local");
+        assert_eq!(
+            qualify_host("cart", "shop", "cluster.local"),
+            "cart.shop.svc.cluster.local"
+        );
+        assert_eq!(
+            qualify_host("cart.shop", "x", "cluster.local"),
+            "cart.shop.svc.cluster.local"
+        );
+        assert_eq!(
+            qualify_host("cart.shop.svc", "x", "cluster.local"),
+            "cart.shop.svc.cluster.local"
+        );
+        assert_eq!(
+            qualify_host("Cart.Shop.svc.cluster.local.", "x", "cluster.local"),
+            "cart.shop.svc.cluster.local"
+        );
+        assert_eq!(
+            qualify_host("colorteller.demo.pvt.aws.local", "x", "cluster.local"),
+            "colorteller.demo.pvt.aws.local"
+        );
     }
 
     #[test]
     fn service_of_host_parses_only_service_fqdns() {
-        assert_eq!(service_of_host("cart.shop.svc.cluster.local", "cluster.local"), Some(("shop", "cart")));
-        assert_eq!(service_of_host("colorteller.demo.pvt.aws.local", "cluster.local"), None);
+        assert_eq!(
+            service_of_host("cart.shop.svc.cluster.local", "cluster.local"),
+            Some(("shop", "cart"))
+        );
+        assert_eq!(
+            service_of_host("colorteller.demo.pvt.aws.local", "cluster.local"),
+            None
+        );
         assert_eq!(name_for_host("cart.shop.svc.cluster.local"), "cart");
     }
 }

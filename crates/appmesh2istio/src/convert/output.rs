@@ -29,7 +29,10 @@ struct Entry<T> {
 
 impl<T> Entry<T> {
     fn new(object: T, source: &ObjectRef) -> Entry<T> {
-        Entry { object, sources: BTreeSet::from([source.clone()]) }
+        Entry {
+            object,
+            sources: BTreeSet::from([source.clone()]),
+        }
     }
 }
 
@@ -40,28 +43,43 @@ pub struct OutputSet {
     destination_rules: BTreeMap<String, Entry<DestinationRule>>,
     /// Keyed by host: Istio merges mesh VirtualServices per host badly (IST0109).
     mesh_virtual_services: BTreeMap<String, Entry<VirtualService>>,
+    /// Every (kind, namespace, name) in use across the three maps, so choosing a free name
+    /// costs a lookup, not a scan (conversion stays linear in the number of objects).
+    used_names: BTreeSet<OutputKey>,
 }
 
 fn key_of(object: &IstioObject) -> OutputKey {
-    (object.kind(), object.namespace().unwrap_or_default().to_owned(), object.name().to_owned())
+    (
+        object.kind(),
+        object.namespace().unwrap_or_default().to_owned(),
+        object.name().to_owned(),
+    )
 }
 
 impl OutputSet {
     fn taken(&self, kind: &'static str, namespace: &str, name: &str) -> bool {
-        let same = |m: &Metadata| m.namespace.as_deref() == Some(namespace) && m.name == name;
-        self.entries.contains_key(&(kind, namespace.to_owned(), name.to_owned()))
-            || (kind == DestinationRule::KIND && self.destination_rules.values().any(|e| same(&e.object.metadata)))
-            || (kind == VirtualService::KIND && self.mesh_virtual_services.values().any(|e| same(&e.object.metadata)))
+        self.used_names
+            .contains(&(kind, namespace.to_owned(), name.to_owned()))
     }
 
     /// A name for a new object of `kind` in `namespace` that no other object uses yet:
     /// `preferred` (sanitised) if free, else with a hash of `disambiguator` appended.
-    pub fn free_name(&self, kind: &'static str, namespace: &str, preferred: &str, disambiguator: &str) -> String {
+    pub fn free_name(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        preferred: &str,
+        disambiguator: &str,
+    ) -> String {
         let base = names::object_name(preferred);
         if !self.taken(kind, namespace, &base) {
             return base;
         }
-        let hashed = format!("{}-{}", names::dns1123_label(preferred, 55), names::short_hash(disambiguator));
+        let hashed = format!(
+            "{}-{}",
+            names::dns1123_label(preferred, 55),
+            names::short_hash(disambiguator)
+        );
         let mut candidate = hashed.clone();
         let mut n = 2;
         while self.taken(kind, namespace, &candidate) {
@@ -81,6 +99,7 @@ impl OutputSet {
             object.metadata_mut().name = name;
             key = key_of(&object);
         }
+        self.used_names.insert(key.clone());
         self.entries.insert(key.clone(), Entry::new(object, source));
         key
     }
@@ -96,7 +115,10 @@ impl OutputSet {
     /// The key of the first object (in key order, DestinationRules and mesh VirtualServices
     /// excepted) for which `wanted` holds, e.g. the ServiceEntry another module made for a host.
     pub fn find_key(&self, wanted: impl Fn(&IstioObject) -> bool) -> Option<OutputKey> {
-        self.entries.iter().find(|(_, e)| wanted(&e.object)).map(|(k, _)| k.clone())
+        self.entries
+            .iter()
+            .find(|(_, e)| wanted(&e.object))
+            .map(|(k, _)| k.clone())
     }
 
     /// Record that `source` also contributed to the object at `key`.
@@ -107,18 +129,40 @@ impl OutputSet {
     }
 
     /// The one DestinationRule for `host`, created in `namespace` if it does not exist yet.
-    pub fn destination_rule(&mut self, host: &str, namespace: &str, source: &ObjectRef) -> &mut DestinationRuleSpec {
+    pub fn destination_rule(
+        &mut self,
+        host: &str,
+        namespace: &str,
+        source: &ObjectRef,
+    ) -> &mut DestinationRuleSpec {
         if !self.destination_rules.contains_key(host) {
-            let name = self.free_name(DestinationRule::KIND, namespace, &names::name_for_host(host), host);
+            let name = self.free_name(
+                DestinationRule::KIND,
+                namespace,
+                &names::name_for_host(host),
+                host,
+            );
+            self.used_names
+                .insert((DestinationRule::KIND, namespace.to_owned(), name.clone()));
             let dr = DestinationRule::new(
                 Metadata::new(name, namespace),
-                DestinationRuleSpec { host: host.to_owned(), ..DestinationRuleSpec::default() },
+                DestinationRuleSpec {
+                    host: host.to_owned(),
+                    ..DestinationRuleSpec::default()
+                },
             );
-            self.destination_rules.insert(host.to_owned(), Entry::new(dr, source));
+            self.destination_rules
+                .insert(host.to_owned(), Entry::new(dr, source));
         }
-        let entry = self.destination_rules.entry(host.to_owned()).or_insert_with(|| {
-            Entry::new(DestinationRule::new(Metadata::default(), DestinationRuleSpec::default()), source)
-        });
+        let entry = self
+            .destination_rules
+            .entry(host.to_owned())
+            .or_insert_with(|| {
+                Entry::new(
+                    DestinationRule::new(Metadata::default(), DestinationRuleSpec::default()),
+                    source,
+                )
+            });
         entry.sources.insert(source.clone());
         &mut entry.object.spec
     }
@@ -133,15 +177,27 @@ impl OutputSet {
     ) -> &mut VirtualServiceSpec {
         if !self.mesh_virtual_services.contains_key(host) {
             let name = self.free_name(VirtualService::KIND, namespace, name, host);
+            self.used_names
+                .insert((VirtualService::KIND, namespace.to_owned(), name.clone()));
             let vs = VirtualService::new(
                 Metadata::new(name, namespace),
-                VirtualServiceSpec { hosts: vec![host.to_owned()], ..VirtualServiceSpec::default() },
+                VirtualServiceSpec {
+                    hosts: vec![host.to_owned()],
+                    ..VirtualServiceSpec::default()
+                },
             );
-            self.mesh_virtual_services.insert(host.to_owned(), Entry::new(vs, source));
+            self.mesh_virtual_services
+                .insert(host.to_owned(), Entry::new(vs, source));
         }
-        let entry = self.mesh_virtual_services.entry(host.to_owned()).or_insert_with(|| {
-            Entry::new(VirtualService::new(Metadata::default(), VirtualServiceSpec::default()), source)
-        });
+        let entry = self
+            .mesh_virtual_services
+            .entry(host.to_owned())
+            .or_insert_with(|| {
+                Entry::new(
+                    VirtualService::new(Metadata::default(), VirtualServiceSpec::default()),
+                    source,
+                )
+            });
         entry.sources.insert(source.clone());
         &mut entry.object.spec
     }
@@ -158,13 +214,26 @@ impl OutputSet {
         let destination_rules = self
             .destination_rules
             .into_values()
-            .filter(|e| e.object.spec.traffic_policy.as_ref().is_some_and(|t| !t.is_empty()) || !e.object.spec.subsets.is_empty())
-            .map(|e| Entry { object: IstioObject::from(e.object), sources: e.sources });
+            .filter(|e| {
+                e.object
+                    .spec
+                    .traffic_policy
+                    .as_ref()
+                    .is_some_and(|t| !t.is_empty())
+                    || !e.object.spec.subsets.is_empty()
+            })
+            .map(|e| Entry {
+                object: IstioObject::from(e.object),
+                sources: e.sources,
+            });
         let virtual_services = self
             .mesh_virtual_services
             .into_values()
             .filter(|e| !e.object.spec.http.is_empty() || !e.object.spec.tcp.is_empty())
-            .map(|e| Entry { object: IstioObject::from(e.object), sources: e.sources });
+            .map(|e| Entry {
+                object: IstioObject::from(e.object),
+                sources: e.sources,
+            });
         let mut out: Vec<(IstioObject, Vec<ObjectRef>)> = self
             .entries
             .into_values()
@@ -174,10 +243,15 @@ impl OutputSet {
                 let sources: Vec<ObjectRef> = e.sources.into_iter().collect();
                 let mut object = e.object;
                 let meta = object.metadata_mut();
-                meta.labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
+                meta.labels
+                    .insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
                 meta.annotations.insert(
                     SOURCE_ANNOTATION.to_owned(),
-                    sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    sources
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 );
                 (object, sources)
             })
@@ -197,15 +271,25 @@ mod tests {
         let mut set = OutputSet::default();
         let a = ObjectRef::new("VirtualNode", Some("shop"), "cart-v1");
         let b = ObjectRef::new("VirtualRouter", Some("shop"), "cart");
-        set.destination_rule("cart.shop.svc.cluster.local", "shop", &a).traffic_policy = Some(TrafficPolicy::default());
+        set.destination_rule("cart.shop.svc.cluster.local", "shop", &a)
+            .traffic_policy = Some(TrafficPolicy::default());
         let dr = set.destination_rule("cart.shop.svc.cluster.local", "shop", &b);
-        dr.subsets.push(crate::istio::Subset { name: "v1".into(), ..Default::default() });
+        dr.subsets.push(crate::istio::Subset {
+            name: "v1".into(),
+            ..Default::default()
+        });
         let out = set.finish();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0.name(), "cart");
         assert_eq!(out[0].1, vec![a, b]);
-        assert_eq!(out[0].0.metadata().annotations[SOURCE_ANNOTATION], "VirtualNode shop/cart-v1, VirtualRouter shop/cart");
-        assert_eq!(out[0].0.metadata().labels[MANAGED_BY_LABEL], MANAGED_BY_VALUE);
+        assert_eq!(
+            out[0].0.metadata().annotations[SOURCE_ANNOTATION],
+            "VirtualNode shop/cart-v1, VirtualRouter shop/cart"
+        );
+        assert_eq!(
+            out[0].0.metadata().labels[MANAGED_BY_LABEL],
+            MANAGED_BY_VALUE
+        );
     }
 
     #[test]
@@ -214,7 +298,9 @@ mod tests {
         let src = ObjectRef::new("VirtualService", Some("shop"), "cart");
         set.destination_rule("cart.shop.svc.cluster.local", "shop", &src);
         set.mesh_virtual_service("cart.shop.svc.cluster.local", "shop", "cart", &src);
-        set.mesh_virtual_service("pay.shop.svc.cluster.local", "shop", "pay", &src).http.push(HttpRoute::default());
+        set.mesh_virtual_service("pay.shop.svc.cluster.local", "shop", "pay", &src)
+            .http
+            .push(HttpRoute::default());
         let out = set.finish();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0.name(), "pay");
@@ -224,8 +310,12 @@ mod tests {
     fn name_clashes_are_renamed_not_replaced() {
         let mut set = OutputSet::default();
         let src = ObjectRef::new("VirtualService", Some("shop"), "cart");
-        set.mesh_virtual_service("cart.shop.svc.cluster.local", "shop", "cart", &src).http.push(HttpRoute::default());
-        set.mesh_virtual_service("cart.other.example.com", "shop", "cart", &src).http.push(HttpRoute::default());
+        set.mesh_virtual_service("cart.shop.svc.cluster.local", "shop", "cart", &src)
+            .http
+            .push(HttpRoute::default());
+        set.mesh_virtual_service("cart.other.example.com", "shop", "cart", &src)
+            .http
+            .push(HttpRoute::default());
         let out = set.finish();
         assert_eq!(out.len(), 2);
         assert_ne!(out[0].0.name(), out[1].0.name());

@@ -597,10 +597,10 @@ fn node_listener_destination(
         destination = destination.with_subset(subset);
     }
     if port.is_some()
-        || destinations::needs_explicit_port(ctx.inventory, node, &address.host, domain)
+        || destinations::needs_explicit_port(ctx.resolved, node, &address.host, domain)
     {
         let service_port =
-            destinations::service_port(ctx.inventory, &address.host, listener_port, domain);
+            destinations::service_port(ctx.resolved, &address.host, listener_port, domain);
         let Some(number) = port_u32(service_port) else {
             return Err(format!(
                 "port {service_port} of target VirtualNode {namespace}/{name} is not a valid port number"

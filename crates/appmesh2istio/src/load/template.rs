@@ -16,17 +16,21 @@ pub struct TemplateMarker {
 
 /// Find the first `${NAME...}` or `{{` outside YAML comments.
 pub fn find_template_marker(text: &str) -> Option<TemplateMarker> {
-    for (index, line) in text.lines().enumerate() {
-        let code = strip_comment(line);
-        if let Some((column, marker)) = first_marker(code) {
-            return Some(TemplateMarker {
+    find_template_markers(text).into_iter().next()
+}
+
+/// The first template marker of every line that has one, outside YAML comments.
+pub fn find_template_markers(text: &str) -> Vec<TemplateMarker> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            first_marker(strip_comment(line)).map(|(column, marker)| TemplateMarker {
                 line: index + 1,
                 column,
                 text: marker,
-            });
-        }
-    }
-    None
+            })
+        })
+        .collect()
 }
 
 /// The part of `line` before a YAML comment: `#` at the start or after whitespace, outside

@@ -346,3 +346,34 @@ fn document_limit_is_configurable_and_enforced() {
     assert!(matches!(err, LoadError::Limit { .. }), "{err}");
     assert!(err.to_string().contains("safety limits"), "{err}");
 }
+
+#[test]
+fn placeholders_in_workload_commands_do_not_make_a_template() {
+    let text = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        command: [sh, -c, 'exec server --cache ${HOME}/cache']
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+";
+    let inv = load_str("mixed.yaml", text, &LoadOptions::default()).unwrap();
+    assert_eq!(inv.appmesh.len(), 1);
+    assert_eq!(inv.workloads.len(), 1);
+
+    let templated = text.replace(
+        "name: web, namespace: shop}\nspec:\n  podSelector",
+        "name: ${NODE}, namespace: shop}\nspec:\n  podSelector",
+    );
+    let err = load_str("mixed.yaml", &templated, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(err, LoadError::Template { line: 14, .. }), "{err}");
+}

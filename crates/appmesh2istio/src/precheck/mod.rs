@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::findings::{Finding, Severity, catalog};
+use crate::findings::{Finding, Severity};
 
 pub use checks::{CHECKS, Check};
 pub use render::{RenderOptions, render_human, render_json, render_yaml};
@@ -373,10 +373,4 @@ fn run_one(check: &Check, snapshot: &Snapshot, options: &Options) -> CheckResult
         }
     }
     result
-}
-
-/// Whether `code` is a precheck code (its catalog category is one of the check categories) or
-/// another catalog code precheck can report (convert's, via conversion readiness).
-pub fn is_known_code(code: &str) -> bool {
-    catalog().contains_key(code)
 }

@@ -3,5 +3,8 @@
 mod objects;
 mod report;
 
-pub use objects::{Manifest, RenderError, kustomization, output_file_name, to_json_list, to_yaml_stream, write_output_dir};
-pub use report::{report_json, report_table};
+pub use objects::{
+    Manifest, RenderError, kustomization, output_file_name, to_json_list, to_yaml_stream,
+    write_output_dir,
+};
+pub use report::{report_json, report_table, report_width};

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{
+    Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets::UTF8_FULL_CONDENSED,
+};
 
 use crate::findings::{Fidelity, catalog};
 use crate::report::ConversionReport;
@@ -21,10 +23,29 @@ fn fidelity_cell(f: Fidelity, color: bool) -> Cell {
     })
 }
 
+/// The width to wrap the report to: `$COLUMNS` when set, else the terminal's (measured by
+/// the table itself, on standard error), else 120 columns so that logs stay readable.
+pub fn report_width() -> Option<u16> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+    {
+        return Some(columns);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        None
+    } else {
+        Some(120)
+    }
+}
+
 /// The human report: one row per source object, then one hint per code that appeared.
 pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) -> String {
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .use_stderr();
     if let Some(w) = width {
         table.set_width(w);
     }
@@ -32,11 +53,18 @@ pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) 
         table.force_no_tty();
     }
     table.set_header(vec!["SOURCE", "BECAME", "FIDELITY", "DETAILS"]);
+    // Object names are short and the details long: give the details the room.
+    let names = ColumnConstraint::UpperBoundary(Width::Percentage(22));
+    table.set_constraints(vec![names, names, ColumnConstraint::ContentWidth]);
     for s in &report.sources {
         let became = if s.produced.is_empty() {
             "-".to_owned()
         } else {
-            s.produced.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n")
+            s.produced
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         };
         let details = s
             .findings
@@ -69,7 +97,10 @@ pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) 
         out.push_str("\nWhat the codes mean and what to do:\n");
         for (code, count) in codes {
             if let Some(entry) = catalog().get(code) {
-                out.push_str(&format!("  {code} {} ({count}x, {}): {}\n", entry.title, entry.severity, entry.hint));
+                out.push_str(&format!(
+                    "  {code} {} ({count}x, {}): {}\n",
+                    entry.title, entry.severity, entry.hint
+                ));
             }
         }
     }
@@ -78,8 +109,10 @@ pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) 
 
 /// The same report as JSON, for scripts.
 pub fn report_json(report: &ConversionReport) -> Result<String, RenderError> {
-    let mut text = serde_json::to_string_pretty(report)
-        .map_err(|e| RenderError::Serialise { what: "report".into(), message: e.to_string() })?;
+    let mut text = serde_json::to_string_pretty(report).map_err(|e| RenderError::Serialise {
+        what: "report".into(),
+        message: e.to_string(),
+    })?;
     text.push('\n');
     Ok(text)
 }
@@ -95,22 +128,41 @@ mod tests {
     fn table_lists_sources_outputs_fidelity_and_hints() {
         let vn = ObjectRef::new("VirtualNode", Some("shop"), "cart");
         let mut b = ReportBuilder::default();
-        b.produced(&vn, &ObjectRef::new("DestinationRule", Some("shop"), "cart"));
-        b.finding(Finding::new("AMI1001", vn.clone(), "unknown field hostName").at_field("spec.serviceDiscovery.dns.hostName"));
+        b.produced(
+            &vn,
+            &ObjectRef::new("DestinationRule", Some("shop"), "cart"),
+        );
+        b.finding(
+            Finding::new("AMI1001", vn.clone(), "unknown field hostName")
+                .at_field("spec.serviceDiscovery.dns.hostName"),
+        );
         b.set_generated(1);
         let text = report_table(&b.finish(true), false, Some(200));
         assert!(text.contains("VirtualNode shop/cart"), "{text}");
         assert!(text.contains("DestinationRule shop/cart"), "{text}");
         assert!(text.contains("approximated"), "{text}");
-        assert!(text.contains("AMI1001 spec.serviceDiscovery.dns.hostName: unknown field hostName"), "{text}");
-        assert!(text.contains("AMI1001 Unknown field (1x, warning)"), "{text}");
-        assert!(text.contains("1 source objects: 0 exact, 1 approximated, 0 not converted; 1 Istio objects generated."));
-        assert!(!text.contains('\u{1b}'), "no colour codes when colour is off");
+        assert!(
+            text.contains("AMI1001 spec.serviceDiscovery.dns.hostName: unknown field hostName"),
+            "{text}"
+        );
+        assert!(
+            text.contains("AMI1001 Unknown field (1x, warning)"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "1 source objects: 0 exact, 1 approximated, 0 not converted; 1 Istio objects generated."
+        ));
+        assert!(
+            !text.contains('\u{1b}'),
+            "no colour codes when colour is off"
+        );
     }
 
     #[test]
     fn json_report_is_versioned() {
-        let v: serde_json::Value = serde_json::from_str(&report_json(&ReportBuilder::default().finish(false)).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&report_json(&ReportBuilder::default().finish(false)).unwrap())
+                .unwrap();
         assert_eq!(v["apiVersion"], "appmesh2istio.io/v1alpha1");
         assert_eq!(v["kind"], "ConversionReport");
         assert_eq!(v["preserveDefaults"], false);

@@ -129,8 +129,17 @@ fn vm_hwm_kib() -> Option<u64> {
 
 /// Child mode: generate, work once, print `vmhwm_kib=<n> output_bytes=<n>`.
 fn child(case: Case, objects: usize) -> Result<()> {
-    let input = SyntheticMesh::with_appmesh_objects(objects).generate();
-    let output = case.run(black_box(&input))?;
+    let work = || {
+        let input = SyntheticMesh::with_appmesh_objects(objects).generate();
+        case.run(black_box(&input))
+    };
+    // As in the convert binary, the pipeline runs on the loader's large-stack thread, so
+    // generating, parsing and converting share one allocator arena (the floor's main thread
+    // is one arena too).
+    let output = match case {
+        Case::Convert => appmesh2istio::load::with_large_stack(work)?,
+        _ => work()?,
+    };
     let hwm = vm_hwm_kib().context("VmHWM not available in /proc/self/status")?;
     println!("vmhwm_kib={hwm} output_bytes={output}");
     Ok(())

@@ -220,10 +220,10 @@ fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
 /// node's host, or on its subset for Cloud Map nodes.
 fn outlier_detection(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
     let Some(address) = &n.address else { return };
-    let inventory = ctx.inventory;
+    let resolved = ctx.resolved;
     let domain = ctx.opts.cluster_domain.clone();
     let service_port = |port: i64| match address.discovery {
-        Discovery::Dns => destinations::service_port(inventory, &address.host, port, &domain),
+        Discovery::Dns => destinations::service_port(resolved, &address.host, port, &domain),
         Discovery::CloudMap => port,
     };
     let Some(policy) = listeners::outlier_policy(ctx, n, service_port) else {
