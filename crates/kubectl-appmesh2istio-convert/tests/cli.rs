@@ -15,7 +15,8 @@ fn data(name: &str) -> PathBuf {
 
 fn convert() -> Command {
     let mut cmd = Command::cargo_bin("kubectl-appmesh2istio-convert").unwrap();
-    cmd.env("NO_COLOR", "1");
+    // Wide enough that object names in the report table are not wrapped mid-name.
+    cmd.env("NO_COLOR", "1").env("COLUMNS", "250");
     cmd
 }
 
@@ -85,6 +86,30 @@ fn stdin_and_json_output() {
         "-q silences the report: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_report_wraps_to_columns_when_not_on_a_terminal() {
+    let out = Command::cargo_bin("kubectl-appmesh2istio-convert")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "90")
+        .arg("-f")
+        .arg(data("shop.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let table: Vec<&str> = stderr
+        .lines()
+        .take_while(|l| !l.is_empty() && !l.contains("source objects"))
+        .collect();
+    assert!(table.len() > 3, "{stderr}");
+    for line in table {
+        assert!(
+            line.chars().count() <= 90,
+            "line wider than COLUMNS: {line}"
+        );
+    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// App Mesh's namespace label (and pod annotation) for its sidecar injector.
@@ -27,47 +29,17 @@ pub fn string_map(value: &Value, pointer: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `metav1.LabelSelector` semantics: an absent selector (`None`, JSON null) selects nothing,
-/// `{}` selects everything; `matchLabels` and `matchExpressions` are ANDed.
+/// `metav1.LabelSelector` semantics on a selector read as JSON (webhook configurations,
+/// objects listed from the cluster): an absent selector (`None`, JSON null) selects nothing,
+/// `{}` selects everything; `matchLabels` and `matchExpressions` are ANDed. The semantics live
+/// in [`crate::resolve::selector_matches`]; a selector that is not a valid `LabelSelector`
+/// selects nothing, as the API server would not have stored it.
 pub fn selector_matches(selector: Option<&Value>, labels: &BTreeMap<String, String>) -> bool {
-    let Some(Value::Object(selector)) = selector else {
+    let Some(selector @ Value::Object(_)) = selector else {
         return false;
     };
-    if let Some(Value::Object(match_labels)) = selector.get("matchLabels") {
-        for (k, v) in match_labels {
-            let want = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if labels.get(k) != Some(&want) {
-                return false;
-            }
-        }
-    }
-    if let Some(Value::Array(expressions)) = selector.get("matchExpressions") {
-        for e in expressions {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let operator = e.get("operator").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let actual = labels.get(key).map(String::as_str);
-            let ok = match operator {
-                "In" => actual.is_some_and(|a| values.contains(&a)),
-                "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
-                "Exists" => actual.is_some(),
-                "DoesNotExist" => actual.is_none(),
-                // An operator the API server would have rejected: select nothing.
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    true
+    LabelSelector::deserialize(selector)
+        .is_ok_and(|parsed| crate::resolve::selector_matches(Some(&parsed), labels, false))
 }
 
 /// App Mesh's injector intercepts pods of namespaces labelled `enabled` or `disabled` (the
