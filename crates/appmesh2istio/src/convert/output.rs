@@ -135,31 +135,27 @@ impl OutputSet {
         namespace: &str,
         source: &ObjectRef,
     ) -> &mut DestinationRuleSpec {
-        if !self.destination_rules.contains_key(host) {
-            let name = self.free_name(
+        let new_name = (!self.destination_rules.contains_key(host)).then(|| {
+            self.reserve_name(
                 DestinationRule::KIND,
                 namespace,
                 &names::name_for_host(host),
                 host,
-            );
-            self.used_names
-                .insert((DestinationRule::KIND, namespace.to_owned(), name.clone()));
-            let dr = DestinationRule::new(
-                Metadata::new(name, namespace),
-                DestinationRuleSpec {
-                    host: host.to_owned(),
-                    ..DestinationRuleSpec::default()
-                },
-            );
-            self.destination_rules
-                .insert(host.to_owned(), Entry::new(dr, source));
-        }
+            )
+        });
         let entry = self
             .destination_rules
             .entry(host.to_owned())
             .or_insert_with(|| {
+                let spec = DestinationRuleSpec {
+                    host: host.to_owned(),
+                    ..DestinationRuleSpec::default()
+                };
                 Entry::new(
-                    DestinationRule::new(Metadata::default(), DestinationRuleSpec::default()),
+                    DestinationRule::new(
+                        Metadata::new(new_name.unwrap_or_default(), namespace),
+                        spec,
+                    ),
                     source,
                 )
             });
@@ -175,31 +171,40 @@ impl OutputSet {
         name: &str,
         source: &ObjectRef,
     ) -> &mut VirtualServiceSpec {
-        if !self.mesh_virtual_services.contains_key(host) {
-            let name = self.free_name(VirtualService::KIND, namespace, name, host);
-            self.used_names
-                .insert((VirtualService::KIND, namespace.to_owned(), name.clone()));
-            let vs = VirtualService::new(
-                Metadata::new(name, namespace),
-                VirtualServiceSpec {
-                    hosts: vec![host.to_owned()],
-                    ..VirtualServiceSpec::default()
-                },
-            );
-            self.mesh_virtual_services
-                .insert(host.to_owned(), Entry::new(vs, source));
-        }
+        let new_name = (!self.mesh_virtual_services.contains_key(host))
+            .then(|| self.reserve_name(VirtualService::KIND, namespace, name, host));
         let entry = self
             .mesh_virtual_services
             .entry(host.to_owned())
             .or_insert_with(|| {
+                let spec = VirtualServiceSpec {
+                    hosts: vec![host.to_owned()],
+                    ..VirtualServiceSpec::default()
+                };
                 Entry::new(
-                    VirtualService::new(Metadata::default(), VirtualServiceSpec::default()),
+                    VirtualService::new(
+                        Metadata::new(new_name.unwrap_or_default(), namespace),
+                        spec,
+                    ),
                     source,
                 )
             });
         entry.sources.insert(source.clone());
         &mut entry.object.spec
+    }
+
+    /// [`OutputSet::free_name`], marked as used.
+    fn reserve_name(
+        &mut self,
+        kind: &'static str,
+        namespace: &str,
+        preferred: &str,
+        disambiguator: &str,
+    ) -> String {
+        let name = self.free_name(kind, namespace, preferred, disambiguator);
+        self.used_names
+            .insert((kind, namespace.to_owned(), name.clone()));
+        name
     }
 
     pub fn has_mesh_virtual_service(&self, host: &str) -> bool {
