@@ -52,9 +52,12 @@ pub fn to_yaml_stream<M: Manifest>(objects: &[M]) -> Result<String, RenderError>
     let mut out = String::new();
     for m in objects {
         out.push_str("---\n");
-        let doc = yaml_of(m)?;
-        out.push_str(&doc);
-        if !doc.ends_with('\n') {
+        // Straight into the one buffer: no intermediate string per object.
+        serde_saphyr::to_fmt_writer(&mut out, m).map_err(|e| RenderError::Serialise {
+            what: describe(m),
+            message: e.to_string(),
+        })?;
+        if !out.ends_with('\n') {
             out.push('\n');
         }
     }
