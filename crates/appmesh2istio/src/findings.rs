@@ -4,6 +4,7 @@
 //! report and precheck's checks never disagree, scripts can match on codes, and docs can
 //! link to them. Codes are never reused.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -111,16 +112,18 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     pub message: String,
-    pub hint: String,
+    /// Usually the catalog's hint, borrowed: a conversion can produce tens of thousands of
+    /// findings, and copying each hint showed up in the benchmark.
+    pub hint: Cow<'static, str>,
 }
 
 impl Finding {
     /// A finding whose severity and hint come from the catalog entry of `code`.
     pub fn new(code: &str, subject: ObjectRef, message: impl Into<String>) -> Finding {
         let (severity, hint) = match catalog().get(code) {
-            Some(entry) => (entry.severity, entry.hint.clone()),
+            Some(entry) => (entry.severity, Cow::Borrowed(entry.hint.as_str())),
             // Unknown codes are a defect the catalog test catches; never hide the finding.
-            None => (Severity::Error, String::new()),
+            None => (Severity::Error, Cow::Borrowed("")),
         };
         Finding {
             code: code.to_owned(),
@@ -145,7 +148,7 @@ impl Finding {
 
     /// Replace the catalog hint with a more specific one.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Finding {
-        self.hint = hint.into();
+        self.hint = Cow::Owned(hint.into());
         self
     }
 
