@@ -4,8 +4,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    GrpcRouteMetadataMatchMethod, HeaderMatchMethod, HttpMethod, HttpPathMatch, HttpQueryParameter,
-    MeshReference, VirtualGatewayReference, VirtualServiceReference, null_as_default,
+    HttpMethod, HttpPathMatch, HttpQueryParameter, MeshReference, VirtualGatewayReference,
+    VirtualServiceReference, null_as_default,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,15 +162,8 @@ pub struct HttpGatewayRouteMatch {
     pub port: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpGatewayRouteHeader {
-    pub name: String,
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    pub match_: Option<HeaderMatchMethod>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invert: Option<bool>,
-}
+/// A header condition: the same shape (and semantics) as a VirtualRouter route's.
+pub type HttpGatewayRouteHeader = super::virtual_router::HttpRouteHeader;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -205,15 +198,8 @@ pub struct GrpcGatewayRouteMatch {
     pub port: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GrpcGatewayRouteMetadata {
-    pub name: String,
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    pub match_: Option<GrpcRouteMetadataMatchMethod>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invert: Option<bool>,
-}
+/// A metadata condition: the same shape (and semantics) as a VirtualRouter gRPC route's.
+pub type GrpcGatewayRouteMetadata = super::virtual_router::GrpcRouteMetadata;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -46,6 +46,9 @@ pub struct OutputSet {
     /// Every (kind, namespace, name) in use across the three maps, so choosing a free name
     /// costs a lookup, not a scan (conversion stays linear in the number of objects).
     used_names: BTreeSet<OutputKey>,
+    /// ServiceEntries by each of their hosts (the first one declaring a host wins). Modules
+    /// only add ports to an entry after inserting it, never hosts, so this stays true.
+    service_entries_by_host: BTreeMap<String, OutputKey>,
 }
 
 fn key_of(object: &IstioObject) -> OutputKey {
@@ -100,6 +103,13 @@ impl OutputSet {
             key = key_of(&object);
         }
         self.used_names.insert(key.clone());
+        if let IstioObject::ServiceEntry(se) = &object {
+            for host in &se.spec.hosts {
+                self.service_entries_by_host
+                    .entry(host.clone())
+                    .or_insert_with(|| key.clone());
+            }
+        }
         self.entries.insert(key.clone(), Entry::new(object, source));
         key
     }
@@ -108,17 +118,10 @@ impl OutputSet {
         self.entries.get_mut(key).map(|e| &mut e.object)
     }
 
-    pub fn get(&self, key: &OutputKey) -> Option<&IstioObject> {
-        self.entries.get(key).map(|e| &e.object)
-    }
-
-    /// The key of the first object (in key order, DestinationRules and mesh VirtualServices
-    /// excepted) for which `wanted` holds, e.g. the ServiceEntry another module made for a host.
-    pub fn find_key(&self, wanted: impl Fn(&IstioObject) -> bool) -> Option<OutputKey> {
-        self.entries
-            .iter()
-            .find(|(_, e)| wanted(&e.object))
-            .map(|(k, _)| k.clone())
+    /// The ServiceEntry (made by any module) that declares `host`, if there is one: an
+    /// indexed lookup, since every non-Service host of a VirtualService asks for it.
+    pub fn service_entry_for_host(&self, host: &str) -> Option<OutputKey> {
+        self.service_entries_by_host.get(host).cloned()
     }
 
     /// Record that `source` also contributed to the object at `key`.
@@ -205,10 +208,6 @@ impl OutputSet {
         self.used_names
             .insert((kind, namespace.to_owned(), name.clone()));
         name
-    }
-
-    pub fn has_mesh_virtual_service(&self, host: &str) -> bool {
-        self.mesh_virtual_services.contains_key(host)
     }
 
     /// Every object, sorted, stamped with our label and the source annotation, with the
@@ -309,6 +308,27 @@ mod tests {
         let out = set.finish();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0.name(), "pay");
+    }
+
+    #[test]
+    fn service_entries_are_found_by_any_of_their_hosts() {
+        use crate::istio::{ServiceEntry, ServiceEntrySpec};
+        let mut set = OutputSet::default();
+        let src = ObjectRef::new("VirtualNode", Some("demo"), "blue");
+        let spec = ServiceEntrySpec {
+            hosts: vec!["color.demo.local".into(), "colour.demo.local".into()],
+            ..ServiceEntrySpec::default()
+        };
+        let key = set.insert(
+            ServiceEntry::new(Metadata::new("color", "demo"), spec),
+            &src,
+        );
+        assert_eq!(
+            set.service_entry_for_host("colour.demo.local"),
+            Some(key.clone())
+        );
+        assert_eq!(set.service_entry_for_host("color.demo.local"), Some(key));
+        assert_eq!(set.service_entry_for_host("other.demo.local"), None);
     }
 
     #[test]

@@ -319,9 +319,7 @@ fn service_entry(
     source: &ObjectRef,
 ) {
     let wanted = service_ports(ports);
-    let existing = ctx.output.find_key(
-        |o| matches!(o, IstioObject::ServiceEntry(se) if se.spec.hosts.iter().any(|h| h == host)),
-    );
+    let existing = ctx.output.service_entry_for_host(host);
     if let Some(key) = existing {
         ctx.output.add_source(&key, source);
         if let Some(IstioObject::ServiceEntry(se)) = ctx.output.get_mut(&key) {

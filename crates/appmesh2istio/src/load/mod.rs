@@ -199,7 +199,7 @@ const LOAD_STACK_BYTES: usize = 256 << 20;
 
 /// Load every source, in order. Stops at the first source that fails: no partial inventory.
 pub fn load_sources(sources: &[InputSource], opts: &LoadOptions) -> Result<Inventory, LoadError> {
-    on_load_stack(|| load_sources_here(sources, opts))
+    with_large_stack(|| load_sources_here(sources, opts))
 }
 
 thread_local! {
@@ -248,16 +248,12 @@ pub fn with_large_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-fn on_load_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    with_large_stack(work)
-}
-
 /// Build the inventory from objects already parsed, e.g. read from a cluster by
 /// [`crate::cluster::inventory::read_inventory`]: each object is classified and decoded exactly as
 /// a document of a file would be (same findings, same deduplication), with `origin` as its
 /// origin. `List`s are not expanded: pass their items.
 pub fn from_values(values: Vec<Value>, origin: &Origin, opts: &LoadOptions) -> Inventory {
-    on_load_stack(move || {
+    with_large_stack(move || {
         let mut loader = Loader {
             opts,
             inventory: Inventory::default(),
