@@ -1,5 +1,6 @@
 //! Where an object came from, so every message can point at it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -42,19 +43,60 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
-    pub kind: String,
+    /// Borrowed for the kinds we know (no allocation per reference: references are cloned
+    /// into every finding, report entry and source annotation).
+    pub kind: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
 }
 
 impl ObjectRef {
-    pub fn new(kind: impl Into<String>, namespace: Option<&str>, name: impl Into<String>) -> Self {
+    pub fn new(
+        kind: impl Into<Cow<'static, str>>,
+        namespace: Option<&str>,
+        name: impl Into<String>,
+    ) -> Self {
         ObjectRef {
             kind: kind.into(),
             namespace: namespace.map(str::to_owned),
             name: name.into(),
         }
+    }
+}
+
+/// Kinds references are commonly made of, so that a kind read from input is borrowed too.
+const KNOWN_KINDS: &[&str] = &[
+    "Mesh",
+    "VirtualNode",
+    "VirtualService",
+    "VirtualRouter",
+    "VirtualGateway",
+    "GatewayRoute",
+    "BackendGroup",
+    "Namespace",
+    "Service",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Pod",
+    "Job",
+    "CronJob",
+];
+
+/// `kind` as an [`ObjectRef::kind`]: a static string for the kinds in [`KNOWN_KINDS`].
+pub fn kind_name(kind: &str) -> Cow<'static, str> {
+    match KNOWN_KINDS.iter().find(|k| **k == kind) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(kind.to_owned()),
+    }
+}
+
+/// Lets maps keyed by `ObjectRef` take a borrowed key and clone it only on insertion.
+impl From<&ObjectRef> for ObjectRef {
+    fn from(r: &ObjectRef) -> ObjectRef {
+        r.clone()
     }
 }
 
@@ -64,5 +106,32 @@ impl fmt::Display for ObjectRef {
             Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
             None => write!(f, "{} {}", self.kind, self.name),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_kinds_are_borrowed_and_others_kept_as_written() {
+        assert!(matches!(
+            kind_name("VirtualNode"),
+            Cow::Borrowed("VirtualNode")
+        ));
+        assert!(matches!(
+            kind_name("Deployment"),
+            Cow::Borrowed("Deployment")
+        ));
+        let other = kind_name("Rollout");
+        assert!(matches!(other, Cow::Owned(_)));
+        assert_eq!(other, "Rollout");
+        // Borrowed or owned, references compare, hash and print alike.
+        let a = ObjectRef::new(kind_name("Service"), Some("shop"), "cart");
+        let b = ObjectRef::new("Service".to_owned(), Some("shop"), "cart");
+        assert_eq!(a, b);
+        let set: hashbrown::HashSet<ObjectRef> = [a.clone()].into();
+        assert!(set.contains(&b));
+        assert_eq!(b.to_string(), "Service shop/cart");
     }
 }

@@ -1,6 +1,8 @@
 //! convert's report: for each source object, what it became and how faithfully.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
 
 use serde::Serialize;
 
@@ -58,9 +60,15 @@ impl ConversionReport {
 
 /// Collects report entries while conversion runs; order of insertion does not matter, the
 /// finished report is sorted so that the same input always gives the same report.
+///
+/// Every finding and every generated object looks its source's entry up, and a conversion
+/// module reports about one source at a time, so the entry last used is checked before the
+/// hash index.
 #[derive(Debug, Default)]
 pub struct ReportBuilder {
-    entries: BTreeMap<ObjectRef, PendingEntry>,
+    entries: Vec<(ObjectRef, PendingEntry)>,
+    index: HashMap<ObjectRef, usize>,
+    last: Option<usize>,
     generated: usize,
 }
 
@@ -72,24 +80,38 @@ struct PendingEntry {
 }
 
 impl ReportBuilder {
-    /// Register a source object, even if it produces nothing and has no findings.
+    /// The entry of `subject`, created if new.
+    fn entry(&mut self, subject: &ObjectRef) -> &mut PendingEntry {
+        let position = match self.last {
+            Some(last) if self.entries.get(last).is_some_and(|(s, _)| s == subject) => last,
+            _ => {
+                let next = self.entries.len();
+                let position = *self.index.entry_ref(subject).or_insert(next);
+                if position == next {
+                    self.entries
+                        .push((subject.clone(), PendingEntry::default()));
+                }
+                position
+            }
+        };
+        self.last = Some(position);
+        // Positions come from the index, which only holds positions of pushed entries.
+        &mut self.entries[position].1
+    }
+
     pub fn source(&mut self, subject: &ObjectRef, origin: Option<&Origin>) {
-        let entry = self.entries.entry(subject.clone()).or_default();
+        let entry = self.entry(subject);
         if entry.origin.is_none() {
             entry.origin = origin.cloned();
         }
     }
 
     pub fn produced(&mut self, subject: &ObjectRef, output: &ObjectRef) {
-        self.entries
-            .entry(subject.clone())
-            .or_default()
-            .produced
-            .insert(output.clone());
+        self.entry(subject).produced.insert(output.clone());
     }
 
     pub fn finding(&mut self, finding: Finding) {
-        let entry = self.entries.entry(finding.subject.clone()).or_default();
+        let entry = self.entry(&finding.subject);
         if entry.origin.is_none() {
             entry.origin = finding.origin.clone();
         }
@@ -123,8 +145,9 @@ impl ReportBuilder {
             generated: self.generated,
             ..Summary::default()
         };
-        let sources: Vec<SourceEntry> = self
-            .entries
+        let mut entries = self.entries;
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let sources: Vec<SourceEntry> = entries
             .into_iter()
             .map(
                 |(

@@ -25,6 +25,12 @@ use appmesh2istio::render;
 use appmesh2istio::resolve::resolve;
 use clap::{CommandFactory, Parser};
 
+/// mimalloc, not the system allocator: conversion makes many small allocations, which
+/// glibc's malloc scatters over the heap, and large inputs then run out of cache (measured in
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   # Convert a directory of App Mesh manifests and review the result

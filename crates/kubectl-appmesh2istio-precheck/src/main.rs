@@ -17,6 +17,12 @@ use appmesh2istio::load::{InputSource, LoadOptions};
 use appmesh2istio::precheck::{self, Category, Options, ReadOptions, RenderOptions, Snapshot};
 use clap::{Parser, ValueEnum};
 
+/// mimalloc, not the system allocator: conversion makes many small allocations, which
+/// glibc's malloc scatters over the heap, and large inputs then run out of cache (measured in
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   # Check the current cluster, all namespaces

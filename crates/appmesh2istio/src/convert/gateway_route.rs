@@ -26,6 +26,7 @@ use crate::appmesh::gateway_route::{
     DefaultRewrite, GatewayRouteHostnameMatch, GrpcGatewayRoute, HttpGatewayRoute,
     HttpGatewayRouteRewrite,
 };
+use crate::istio::uri_index::UriIndex;
 use crate::istio::{
     Destination, Duration, HttpMatchRequest, HttpRetry, HttpRewrite, HttpRoute,
     HttpRouteDestination, Metadata, RegexRewrite, StringMatch, VirtualService, VirtualServiceSpec,
@@ -285,6 +286,7 @@ pub(super) fn translate_routes(
             .len()
             > 1;
         let mut rules: Vec<(&Candidate, HttpRoute)> = Vec::new();
+        let mut placed = PlacedRules::default();
         for (c, coverage) in &members {
             let own = c.host.own_host() == *host;
             for rule in &c.rules {
@@ -295,8 +297,8 @@ pub(super) fn translate_routes(
                 if several_namespaces {
                     rule.name = rule.name.map(|n| format!("{}.{n}", c.namespace));
                 }
-                if let Some((earlier, _)) = rules.iter().find(|(_, r)| shadows(r, &rule)) {
-                    if own {
+                if let Some(i) = placed.first_shadowing(&rules, &rule) {
+                    if own && let Some((earlier, _)) = rules.get(i) {
                         shadowed_by
                             .entry(c.source.clone())
                             .or_insert_with(|| earlier.source.to_string());
@@ -306,6 +308,7 @@ pub(super) fn translate_routes(
                 if own {
                     reachable.insert(c.source.clone());
                 }
+                placed.push(rules.len(), &rule);
                 rules.push((c, rule));
             }
         }
@@ -405,6 +408,46 @@ fn restrict_authority(rule: &mut HttpRoute, host: &HostMatch) {
     }
     for m in &mut rule.matches {
         m.authority = Some(authority.clone());
+    }
+}
+
+/// The rules placed so far in one VirtualService, indexed so that finding the first one that
+/// hides a new rule looks only at rules whose uri condition could (a gateway host with
+/// hundreds of routes would otherwise cost a scan of all earlier rules per rule).
+#[derive(Debug, Default)]
+struct PlacedRules {
+    /// The first placed rule without match conditions: it hides every later rule.
+    catch_all: Option<usize>,
+    uris: UriIndex,
+}
+
+impl PlacedRules {
+    fn push(&mut self, id: usize, rule: &HttpRoute) {
+        if rule.matches.is_empty() {
+            self.catch_all.get_or_insert(id);
+        }
+        for m in &rule.matches {
+            self.uris.insert(m.uri.as_ref(), id);
+        }
+    }
+
+    /// The position in `placed` of the first rule that [`shadows`] `rule`. An earlier rule
+    /// with conditions must cover the first condition of `rule`, uri included, so only the
+    /// rules the uri index yields for it are candidates.
+    fn first_shadowing<T>(&self, placed: &[(T, HttpRoute)], rule: &HttpRoute) -> Option<usize> {
+        let Some(first) = rule.matches.first() else {
+            return self.catch_all;
+        };
+        self.uris
+            .covering(first.uri.as_ref())
+            .into_iter()
+            .take_while(|&i| self.catch_all.is_none_or(|c| i < c))
+            .find(|&i| {
+                placed
+                    .get(i)
+                    .is_some_and(|(_, earlier)| shadows(earlier, rule))
+            })
+            .or(self.catch_all)
     }
 }
 
@@ -1376,6 +1419,73 @@ mod tests {
             &rule(Some(prefix("/a")))
         ));
         assert!(shadows(&rule(Some(prefix("/a"))), &rule(Some(on_port))));
+    }
+
+    #[test]
+    fn indexed_shadow_search_finds_the_first_rule_a_scan_finds() {
+        // A small deterministic generator (no dependency): rules with zero to two
+        // conditions drawn from uris sharing prefixes, headers and ports, so that hiding
+        // happens often and in every way `shadows` knows.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let uris = [
+            None,
+            Some(StringMatch::prefix("/")),
+            Some(StringMatch::prefix("/a")),
+            Some(StringMatch::prefix("/a/b")),
+            Some(StringMatch::exact("/a/b")),
+            Some(StringMatch::exact("/c")),
+            Some(StringMatch::regex("/a.*")),
+        ];
+        let mut hidden = 0;
+        for _case in 0..200 {
+            let mut placed: Vec<((), HttpRoute)> = Vec::new();
+            let mut index = PlacedRules::default();
+            for _ in 0..12 {
+                let conditions = usize::try_from(next(3)).unwrap_or(0);
+                let matches = (0..conditions)
+                    .map(|_| {
+                        let mut m = HttpMatchRequest {
+                            uri: uris
+                                .get(usize::try_from(next(7)).unwrap_or(0))
+                                .cloned()
+                                .flatten(),
+                            ..HttpMatchRequest::default()
+                        };
+                        if next(3) == 0 {
+                            m.headers.insert("x-v".into(), StringMatch::exact("1"));
+                        }
+                        if next(4) == 0 {
+                            m.port = Some(8080);
+                        }
+                        m
+                    })
+                    .collect();
+                let candidate = HttpRoute {
+                    matches,
+                    ..HttpRoute::default()
+                };
+                let scanned = placed.iter().position(|(_, r)| shadows(r, &candidate));
+                assert_eq!(
+                    index.first_shadowing(&placed, &candidate),
+                    scanned,
+                    "rule {candidate:?} after {placed:?}"
+                );
+                if scanned.is_some() {
+                    hidden += 1;
+                    continue;
+                }
+                index.push(placed.len(), &candidate);
+                placed.push(((), candidate));
+            }
+        }
+        // The generator must exercise both outcomes for the comparison to mean anything.
+        assert!(hidden > 200, "only {hidden} hidden rules generated");
     }
 
     #[test]

@@ -160,12 +160,16 @@ pub fn convert(
     if !errors.is_empty() {
         return Err(ConvertError::InvalidOutput(errors));
     }
-    let index: BTreeMap<ObjectRef, usize> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.object_ref(), i))
-        .collect();
     // An Istio warning on a generated object is about what its sources asked for.
+    let index: hashbrown::HashMap<ObjectRef, usize> = if warnings.is_empty() {
+        hashbrown::HashMap::new()
+    } else {
+        objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.object_ref(), i))
+            .collect()
+    };
     for finding in validate::into_findings(warnings) {
         let object_sources = index.get(&finding.subject).and_then(|&i| sources.get(i));
         for source in object_sources.into_iter().flatten() {
@@ -181,8 +185,9 @@ pub fn convert(
         }
     }
     for (object, object_sources) in objects.iter().zip(&sources) {
+        let produced = object.object_ref();
         for source in object_sources {
-            report.produced(source, &object.object_ref());
+            report.produced(source, &produced);
         }
     }
     report.flag_silent_sources(|subject| {

@@ -7,7 +7,11 @@
 //! one DestinationRule per host and one mesh VirtualService per host, which this enforces
 //! by construction.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+
+use hashbrown::{Equivalent, HashMap, HashSet};
 
 use crate::istio::{
     DestinationRule, DestinationRuleSpec, IstioObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
@@ -36,19 +40,49 @@ impl<T> Entry<T> {
     }
 }
 
+/// Objects are boxed in vectors and found through hash indexes: an `IstioObject` is half a
+/// kilobyte, which ordered maps (or growing vectors of them) would move around again and
+/// again, and ordered maps would compare strings on every lookup. Order is decided once, in
+/// [`finish`].
+///
+/// [`finish`]: OutputSet::finish
+// Boxed on purpose (clippy's vec_box): growing vectors of half-kilobyte objects measurably
+// moved memory around at 10,000 objects (convert-bench).
+#[allow(clippy::vec_box)]
 #[derive(Debug, Default)]
 pub struct OutputSet {
-    entries: BTreeMap<OutputKey, Entry<IstioObject>>,
-    /// Keyed by host: Istio applies one DestinationRule per host.
-    destination_rules: BTreeMap<String, Entry<DestinationRule>>,
-    /// Keyed by host: Istio merges mesh VirtualServices per host badly (IST0109).
-    mesh_virtual_services: BTreeMap<String, Entry<VirtualService>>,
-    /// Every (kind, namespace, name) in use across the three maps, so choosing a free name
-    /// costs a lookup, not a scan (conversion stays linear in the number of objects).
-    used_names: BTreeSet<OutputKey>,
+    entries: Vec<Box<Entry<IstioObject>>>,
+    by_key: HashMap<OutputKey, usize>,
+    /// One per host: Istio applies one DestinationRule per host.
+    destination_rules: Vec<Box<Entry<DestinationRule>>>,
+    destination_rule_by_host: HashMap<String, usize>,
+    /// One per host: Istio merges mesh VirtualServices per host badly (IST0109).
+    mesh_virtual_services: Vec<Box<Entry<VirtualService>>>,
+    mesh_virtual_service_by_host: HashMap<String, usize>,
+    /// Every (kind, namespace, name) in use across the three collections, so choosing a
+    /// free name costs a lookup, not a scan (conversion stays linear in the number of objects).
+    used_names: HashSet<OutputKey>,
     /// ServiceEntries by each of their hosts (the first one declaring a host wins). Modules
     /// only add ports to an entry after inserting it, never hosts, so this stays true.
-    service_entries_by_host: BTreeMap<String, OutputKey>,
+    service_entries_by_host: HashMap<String, OutputKey>,
+}
+
+/// An [`OutputKey`] made of borrowed parts, to look names up without allocating.
+struct KeyRef<'a>(&'static str, &'a str, &'a str);
+
+/// Hashes exactly as the tuple [`OutputKey`] does (a `String` hashes as its `str`).
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+        self.2.hash(state);
+    }
+}
+
+impl Equivalent<OutputKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &OutputKey) -> bool {
+        self.0 == key.0 && self.1 == key.1 && self.2 == key.2
+    }
 }
 
 fn key_of(object: &IstioObject) -> OutputKey {
@@ -61,8 +95,7 @@ fn key_of(object: &IstioObject) -> OutputKey {
 
 impl OutputSet {
     fn taken(&self, kind: &'static str, namespace: &str, name: &str) -> bool {
-        self.used_names
-            .contains(&(kind, namespace.to_owned(), name.to_owned()))
+        self.used_names.contains(&KeyRef(kind, namespace, name))
     }
 
     /// A name for a new object of `kind` in `namespace` that no other object uses yet:
@@ -110,12 +143,18 @@ impl OutputSet {
                     .or_insert_with(|| key.clone());
             }
         }
-        self.entries.insert(key.clone(), Entry::new(object, source));
+        self.by_key.insert(key.clone(), self.entries.len());
+        self.entries.push(Box::new(Entry::new(object, source)));
         key
     }
 
+    fn entry_mut(&mut self, key: &OutputKey) -> Option<&mut Entry<IstioObject>> {
+        let &index = self.by_key.get(key)?;
+        self.entries.get_mut(index).map(|e| &mut **e)
+    }
+
     pub fn get_mut(&mut self, key: &OutputKey) -> Option<&mut IstioObject> {
-        self.entries.get_mut(key).map(|e| &mut e.object)
+        self.entry_mut(key).map(|e| &mut e.object)
     }
 
     /// The ServiceEntry (made by any module) that declares `host`, if there is one: an
@@ -126,7 +165,7 @@ impl OutputSet {
 
     /// Record that `source` also contributed to the object at `key`.
     pub fn add_source(&mut self, key: &OutputKey, source: &ObjectRef) {
-        if let Some(e) = self.entries.get_mut(key) {
+        if let Some(e) = self.entry_mut(key) {
             e.sources.insert(source.clone());
         }
     }
@@ -138,30 +177,29 @@ impl OutputSet {
         namespace: &str,
         source: &ObjectRef,
     ) -> &mut DestinationRuleSpec {
-        let new_name = (!self.destination_rules.contains_key(host)).then(|| {
-            self.reserve_name(
-                DestinationRule::KIND,
-                namespace,
-                &names::name_for_host(host),
-                host,
-            )
-        });
-        let entry = self
-            .destination_rules
-            .entry(host.to_owned())
-            .or_insert_with(|| {
+        let index = match self.destination_rule_by_host.get(host) {
+            Some(&index) => index,
+            None => {
+                let name = self.reserve_name(
+                    DestinationRule::KIND,
+                    namespace,
+                    &names::name_for_host(host),
+                    host,
+                );
                 let spec = DestinationRuleSpec {
                     host: host.to_owned(),
                     ..DestinationRuleSpec::default()
                 };
-                Entry::new(
-                    DestinationRule::new(
-                        Metadata::new(new_name.unwrap_or_default(), namespace),
-                        spec,
-                    ),
-                    source,
-                )
-            });
+                let object = DestinationRule::new(Metadata::new(name, namespace), spec);
+                self.destination_rules
+                    .push(Box::new(Entry::new(object, source)));
+                let index = self.destination_rules.len() - 1;
+                self.destination_rule_by_host.insert(host.to_owned(), index);
+                index
+            }
+        };
+        // The index was handed out above, for an element never removed.
+        let entry = &mut self.destination_rules[index];
         entry.sources.insert(source.clone());
         &mut entry.object.spec
     }
@@ -174,24 +212,25 @@ impl OutputSet {
         name: &str,
         source: &ObjectRef,
     ) -> &mut VirtualServiceSpec {
-        let new_name = (!self.mesh_virtual_services.contains_key(host))
-            .then(|| self.reserve_name(VirtualService::KIND, namespace, name, host));
-        let entry = self
-            .mesh_virtual_services
-            .entry(host.to_owned())
-            .or_insert_with(|| {
+        let index = match self.mesh_virtual_service_by_host.get(host) {
+            Some(&index) => index,
+            None => {
+                let name = self.reserve_name(VirtualService::KIND, namespace, name, host);
                 let spec = VirtualServiceSpec {
                     hosts: vec![host.to_owned()],
                     ..VirtualServiceSpec::default()
                 };
-                Entry::new(
-                    VirtualService::new(
-                        Metadata::new(new_name.unwrap_or_default(), namespace),
-                        spec,
-                    ),
-                    source,
-                )
-            });
+                let object = VirtualService::new(Metadata::new(name, namespace), spec);
+                self.mesh_virtual_services
+                    .push(Box::new(Entry::new(object, source)));
+                let index = self.mesh_virtual_services.len() - 1;
+                self.mesh_virtual_service_by_host
+                    .insert(host.to_owned(), index);
+                index
+            }
+        };
+        // The index was handed out above, for an element never removed.
+        let entry = &mut self.mesh_virtual_services[index];
         entry.sources.insert(source.clone());
         &mut entry.object.spec
     }
@@ -215,9 +254,11 @@ impl OutputSet {
     /// empty one is invalid in Istio and would mean nothing anyway), as are VirtualServices
     /// without routes.
     pub fn finish(self) -> Vec<(IstioObject, Vec<ObjectRef>)> {
+        let most =
+            self.entries.len() + self.destination_rules.len() + self.mesh_virtual_services.len();
         let destination_rules = self
             .destination_rules
-            .into_values()
+            .into_iter()
             .filter(|e| {
                 e.object
                     .spec
@@ -232,36 +273,49 @@ impl OutputSet {
             });
         let virtual_services = self
             .mesh_virtual_services
-            .into_values()
+            .into_iter()
             .filter(|e| !e.object.spec.http.is_empty() || !e.object.spec.tcp.is_empty())
             .map(|e| Entry {
                 object: IstioObject::from(e.object),
                 sources: e.sources,
             });
-        let mut out: Vec<(IstioObject, Vec<ObjectRef>)> = self
-            .entries
-            .into_values()
-            .chain(destination_rules)
-            .chain(virtual_services)
-            .map(|e| {
-                let sources: Vec<ObjectRef> = e.sources.into_iter().collect();
-                let mut object = e.object;
-                let meta = object.metadata_mut();
-                meta.labels
-                    .insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
-                meta.annotations.insert(
-                    SOURCE_ANNOTATION.to_owned(),
-                    sources
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
-                (object, sources)
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
-        out
+        let mut out: Vec<(IstioObject, Vec<ObjectRef>)> = Vec::with_capacity(most);
+        out.extend(
+            self.entries
+                .into_iter()
+                .map(|e| *e)
+                .chain(destination_rules)
+                .chain(virtual_services)
+                .map(|e| {
+                    let sources: Vec<ObjectRef> = e.sources.into_iter().collect();
+                    let mut object = e.object;
+                    let meta = object.metadata_mut();
+                    meta.labels
+                        .insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
+                    let mut annotation = String::new();
+                    for (i, source) in sources.iter().enumerate() {
+                        let separator = if i == 0 { "" } else { ", " };
+                        // Writing into a String cannot fail.
+                        let _ = write!(annotation, "{separator}{source}");
+                    }
+                    meta.annotations
+                        .insert(SOURCE_ANNOTATION.to_owned(), annotation);
+                    (object, sources)
+                }),
+        );
+        // Sort positions, then move each object once: sorting the objects themselves would
+        // move every one of them log(n) times.
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|&a, &b| out[a].0.sort_key().cmp(&out[b].0.sort_key()));
+        let mut slots: Vec<Option<(IstioObject, Vec<ObjectRef>)>> =
+            out.into_iter().map(Some).collect();
+        let mut sorted = Vec::with_capacity(slots.len());
+        sorted.extend(
+            order
+                .into_iter()
+                .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+        );
+        sorted
     }
 }
 

@@ -20,6 +20,7 @@ pub mod install;
 pub mod networking;
 pub mod security;
 pub mod telemetry;
+pub mod uri_index;
 
 pub use duration::{Duration, DurationError};
 pub use install::*;

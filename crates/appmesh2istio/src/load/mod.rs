@@ -10,6 +10,7 @@
 pub mod template;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use serde_json::Value;
 use crate::appmesh::{self, AppMeshKind, AppMeshObject};
 use crate::findings::Finding;
 use crate::k8s::{self, Namespace, Service, Workload, WorkloadKind};
-use crate::origin::{ObjectRef, Origin};
+use crate::origin::{ObjectRef, Origin, kind_name};
 
 pub use template::{TemplateMarker, find_template_marker, find_template_markers};
 pub use yaml::YamlLimits;
@@ -500,7 +501,11 @@ impl Loader<'_> {
             ),
         };
         let subject = ObjectRef::new(
-            if kind.is_empty() { "(no kind)" } else { kind },
+            if kind.is_empty() {
+                Cow::Borrowed("(no kind)")
+            } else {
+                kind_name(kind)
+            },
             namespace.as_deref(),
             &name,
         );

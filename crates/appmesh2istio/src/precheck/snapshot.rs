@@ -18,7 +18,7 @@ use crate::cluster::list::list_values;
 use crate::cluster::{Cluster, ClusterError, NamespaceScope, describe_kube_error};
 use crate::load::yaml::{YamlLimits, parse_documents};
 use crate::load::{InputSource, Inventory, LoadError, LoadOptions, load_sources};
-use crate::origin::{ObjectRef, Origin};
+use crate::origin::{ObjectRef, Origin, kind_name};
 use crate::report::ConversionReport;
 
 /// Data a check may need, or why it is not there.
@@ -89,7 +89,7 @@ impl Object {
     }
 
     pub fn object_ref(&self) -> ObjectRef {
-        ObjectRef::new(self.kind(), self.namespace(), self.name())
+        ObjectRef::new(kind_name(self.kind()), self.namespace(), self.name())
     }
 
     /// `metadata.finalizers`.

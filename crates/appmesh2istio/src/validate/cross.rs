@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hashbrown::{HashMap, HashSet};
+
 use super::install::BUILTIN_PROVIDERS;
 use super::primitives::{hosts_overlap, resolve_host};
 use super::{Violation, ViolationSeverity};
@@ -50,9 +52,9 @@ pub(super) fn check(objs: &[IstioObject]) -> Vec<Violation> {
 /// K8S-DUPLICATE (ours): two objects with the same kind, namespace and name would
 /// overwrite each other when applied.
 fn duplicate_objects(out: &mut Out, objs: &[IstioObject]) {
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     for o in objs {
-        if !seen.insert(o.object_ref()) {
+        if !seen.insert((o.kind(), o.namespace(), o.name())) {
             out.add(
                 o,
                 ViolationSeverity::Error,
@@ -102,7 +104,7 @@ fn visible_together(a: &Visibility, b: &Visibility) -> bool {
 /// IST0109: for mesh traffic there must be one VirtualService per host (within the
 /// namespaces both are exported to); Istio would merge or drop the others unpredictably.
 fn conflicting_mesh_hosts(out: &mut Out, objs: &[IstioObject]) {
-    let mut seen: BTreeMap<String, Vec<(String, Visibility)>> = BTreeMap::new();
+    let mut seen: HashMap<String, Vec<(&IstioObject, Visibility)>> = HashMap::new();
     for (obj, vs) in virtual_services(objs).filter(|(_, vs)| vs.spec.is_mesh_bound()) {
         let ns = obj.namespace();
         let vis = visibility(&vs.spec.export_to, ns);
@@ -111,10 +113,11 @@ fn conflicting_mesh_hosts(out: &mut Out, objs: &[IstioObject]) {
             let earlier = seen.entry(host.clone()).or_default();
             if let Some((other, _)) = earlier.iter().find(|(_, v)| visible_together(v, &vis)) {
                 out.add(obj, ViolationSeverity::Error, "IST0109", format!("spec.hosts[{i}]"), format!(
-                    "host {host:?} is also routed for mesh traffic by {other}; merge them into one VirtualService"
+                    "host {host:?} is also routed for mesh traffic by {}; merge them into one VirtualService",
+                    other.object_ref()
                 ));
             }
-            earlier.push((obj.object_ref().to_string(), vis.clone()));
+            earlier.push((obj, vis.clone()));
         }
     }
 }
@@ -122,7 +125,7 @@ fn conflicting_mesh_hosts(out: &mut Out, objs: &[IstioObject]) {
 /// IST0101 (host+subset): a destination subset must exist in the DestinationRule(s) of the
 /// same host, when the set contains a DestinationRule for that host.
 fn missing_subsets(out: &mut Out, objs: &[IstioObject]) {
-    let mut subsets: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut subsets: HashMap<String, HashSet<&str>> = HashMap::new();
     for o in objs {
         if let IstioObject::DestinationRule(DestinationRule { spec, .. }) = o {
             let entry = subsets
@@ -133,23 +136,20 @@ fn missing_subsets(out: &mut Out, objs: &[IstioObject]) {
     }
     for (obj, vs) in virtual_services(objs) {
         let ns = obj.namespace();
+        // Field paths are spelled out only for a violation: there is one per destination.
         let http = vs.spec.http.iter().enumerate().flat_map(|(i, r)| {
-            r.route.iter().enumerate().map(move |(k, d)| {
-                (
-                    format!("spec.http[{i}].route[{k}].destination"),
-                    &d.destination,
-                )
-            })
+            r.route
+                .iter()
+                .enumerate()
+                .map(move |(k, d)| ("http", i, k, &d.destination))
         });
         let tcp = vs.spec.tcp.iter().enumerate().flat_map(|(i, r)| {
-            r.route.iter().enumerate().map(move |(k, d)| {
-                (
-                    format!("spec.tcp[{i}].route[{k}].destination"),
-                    &d.destination,
-                )
-            })
+            r.route
+                .iter()
+                .enumerate()
+                .map(move |(k, d)| ("tcp", i, k, &d.destination))
         });
-        for (field, d) in http.chain(tcp) {
+        for (list, i, k, d) in http.chain(tcp) {
             let Some(subset) = &d.subset else { continue };
             let host = resolve_host(&d.host, ns);
             if let Some(known) = subsets.get(&host)
@@ -159,7 +159,7 @@ fn missing_subsets(out: &mut Out, objs: &[IstioObject]) {
                     obj,
                     ViolationSeverity::Error,
                     "IST0101",
-                    format!("{field}.subset"),
+                    format!("spec.{list}[{i}].route[{k}].destination.subset"),
                     format!(
                         "subset {subset:?} is not defined by the DestinationRule for host {host:?}"
                     ),
@@ -280,7 +280,7 @@ fn selector_of(o: &IstioObject) -> Option<Option<&BTreeMap<String, String>>> {
 /// oldest win, which makes the outcome depend on apply order): at most one namespace-wide
 /// object per namespace.
 fn namespace_wide_singletons(out: &mut Out, objs: &[IstioObject]) {
-    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for o in objs {
         let (Some(None), Some(ns)) = (selector_of(o), o.namespace()) else {
             continue;
@@ -302,7 +302,7 @@ fn namespace_wide_singletons(out: &mut Out, objs: &[IstioObject]) {
 /// IST0110 (Sidecar), IST0159 (Telemetry): two objects with the same selector in one
 /// namespace select the same pods.
 fn identical_selectors(out: &mut Out, objs: &[IstioObject]) {
-    let mut seen: BTreeMap<(&str, &str, &BTreeMap<String, String>), String> = BTreeMap::new();
+    let mut seen: HashMap<(&str, &str, &BTreeMap<String, String>), &IstioObject> = HashMap::new();
     for o in objs
         .iter()
         .filter(|o| matches!(o, IstioObject::Sidecar(_) | IstioObject::Telemetry(_)))
@@ -321,12 +321,13 @@ fn identical_selectors(out: &mut Out, objs: &[IstioObject]) {
                 rule,
                 field.to_owned(),
                 format!(
-                    "{other} has the same selector; a workload may be selected by only one {}",
+                    "{} has the same selector; a workload may be selected by only one {}",
+                    other.object_ref(),
                     o.kind()
                 ),
             ),
             None => {
-                seen.insert((o.kind(), ns, labels), o.object_ref().to_string());
+                seen.insert((o.kind(), ns, labels), o);
             }
         }
     }

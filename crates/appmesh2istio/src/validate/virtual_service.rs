@@ -8,6 +8,7 @@ use super::primitives::{
     is_header_token, is_ip, is_jwt_claim_key, label_map, match_header_name, port, re2,
     wildcard_domain,
 };
+use crate::istio::uri_index::UriIndex;
 use crate::istio::{
     Destination, HeaderOperations, Headers, HttpMatchRequest, HttpRetry, HttpRewrite, HttpRoute,
     StringMatch, TcpRoute, VirtualService, VirtualServiceSpec,
@@ -495,10 +496,7 @@ fn tcp_route(c: &mut Checker, field: &str, r: &TcpRoute) {
 }
 
 fn is_catch_all(m: &HttpMatchRequest) -> bool {
-    HttpMatchRequest {
-        name: None,
-        ..m.clone()
-    } == HttpMatchRequest::default()
+    m.uri.is_none() && same_conditions_but_uri(m, &HttpMatchRequest::default())
 }
 
 /// VS-9 (IST0130): routes are evaluated in order; a rule without match conditions catches
@@ -528,22 +526,30 @@ fn unreachable_tcp_rules(c: &mut Checker, routes: &[TcpRoute]) {
 
 /// VS-9 (IST0131): a match identical to an earlier one (ignoring `name`), or whose uri is
 /// covered by an earlier prefix match with otherwise identical conditions, never applies.
+/// Earlier matches are looked up through a [`UriIndex`]: both a duplicate and a covering
+/// prefix match have a uri that admits the later one's.
 fn ineffective_matches(c: &mut Checker, routes: &[HttpRoute]) {
-    let mut seen: Vec<(String, HttpMatchRequest)> = Vec::new();
+    let mut seen: Vec<(String, &HttpMatchRequest)> = Vec::new();
+    let mut index = UriIndex::default();
     for (i, r) in routes.iter().enumerate() {
         for (j, m) in r.matches.iter().enumerate() {
             let here = format!("spec.http[{i}].match[{j}]");
-            let m = HttpMatchRequest {
-                name: None,
-                ..m.clone()
+            let candidates = index.covering(m.uri.as_ref());
+            let earlier = |test: &dyn Fn(&HttpMatchRequest) -> bool| {
+                candidates
+                    .iter()
+                    .filter_map(|&k| seen.get(k))
+                    .find(|(_, e)| test(e))
+                    .map(|(at, _)| at.clone())
             };
-            if let Some((earlier, _)) = seen.iter().find(|(_, e)| *e == m) {
+            let duplicate = |e: &HttpMatchRequest| e.uri == m.uri && same_conditions_but_uri(e, m);
+            if let Some(earlier) = earlier(&duplicate) {
                 c.warn(
                     "VS-9",
                     here.clone(),
                     format!("ineffective (IST0131): duplicate of {earlier}"),
                 );
-            } else if let Some((earlier, _)) = seen.iter().find(|(_, e)| covers(e, &m)) {
+            } else if let Some(earlier) = earlier(&|e| covers(e, m)) {
                 c.warn(
                     "VS-9",
                     here.clone(),
@@ -552,6 +558,7 @@ fn ineffective_matches(c: &mut Checker, routes: &[HttpRoute]) {
                     ),
                 );
             }
+            index.insert(m.uri.as_ref(), seen.len());
             seen.push((here, m));
         }
     }
@@ -566,16 +573,36 @@ fn covers(earlier: &HttpMatchRequest, later: &HttpMatchRequest) -> bool {
         Some(StringMatch::Prefix(q) | StringMatch::Exact(q)) => q,
         _ => return false,
     };
-    if earlier.ignore_uri_case != later.ignore_uri_case || !later_path.starts_with(p.as_str()) {
-        return false;
-    }
-    HttpMatchRequest {
-        uri: None,
-        ..earlier.clone()
-    } == HttpMatchRequest {
-        uri: None,
-        ..later.clone()
-    }
+    later_path.starts_with(p.as_str()) && same_conditions_but_uri(earlier, later)
+}
+
+/// Whether two matches have the same conditions besides `uri` (and `name`, which is no
+/// condition). Spelled out field by field so that a new field cannot be forgotten.
+fn same_conditions_but_uri(a: &HttpMatchRequest, b: &HttpMatchRequest) -> bool {
+    let HttpMatchRequest {
+        name: _,
+        uri: _,
+        scheme,
+        method,
+        authority,
+        headers,
+        port,
+        source_labels,
+        gateways,
+        query_params,
+        ignore_uri_case,
+        without_headers,
+    } = a;
+    *scheme == b.scheme
+        && *method == b.method
+        && *authority == b.authority
+        && *headers == b.headers
+        && *port == b.port
+        && *source_labels == b.source_labels
+        && *gateways == b.gateways
+        && *query_params == b.query_params
+        && *ignore_uri_case == b.ignore_uri_case
+        && *without_headers == b.without_headers
 }
 
 #[cfg(test)]

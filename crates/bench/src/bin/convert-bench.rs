@@ -11,11 +11,18 @@
 //! stops: its figure is the part of every other figure that is not the work itself.
 
 use std::hint::black_box;
+use std::io::Write;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use appmesh2istio_bench::{SyntheticMesh, large_stream_options};
+
+/// The allocator of the product binaries (see kubectl-appmesh2istio-convert), so that the
+/// figures are theirs; `--features system-allocator` measures with the system's instead.
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Convert time at most this multiple of the floor's.
 const RATIO_TARGET: f64 = 2.5;
@@ -181,8 +188,7 @@ fn summarize(mut times: Vec<Duration>) -> Result<Timing> {
     })
 }
 
-/// Times of one size: floor and convert runs alternate (after one warm-up of each), so a
-/// burst of load from other processes hits both alike.
+/// Times of one size.
 struct Timings {
     floor: Timing,
     convert: Option<(Timing, [Duration; 4])>,
@@ -190,44 +196,85 @@ struct Timings {
     output_bytes: Option<usize>,
 }
 
-fn time_both(input: &str, runs: usize) -> Result<Timings> {
-    black_box(floor(black_box(input))?);
-    let (output_bytes, convert_error) = match convert(input) {
-        Ok(out) => (Some(out.len()), None),
-        Err(e) => (None, Some(format!("{e:#}"))),
-    };
-    let mut floor_times = Vec::with_capacity(runs);
-    let mut convert_times = Vec::with_capacity(runs);
-    let mut stage_times: [Vec<Duration>; 4] = Default::default();
-    for _ in 0..runs {
+/// Timing rounds. Each round runs every size's share of runs, so drift in the machine's speed
+/// while the benchmark runs (other processes, clock frequency) affects all sizes alike, not
+/// only the size measured last; within a size, floor and convert runs alternate.
+const ROUNDS: usize = 7;
+
+/// Raw times of one size, collected over the rounds.
+#[derive(Default)]
+struct Samples {
+    floor: Vec<Duration>,
+    convert: Vec<Duration>,
+    stages: [Vec<Duration>; 4],
+    convert_error: Option<String>,
+    output_bytes: Option<usize>,
+}
+
+impl Samples {
+    /// One warm-up of each, which also tells whether convert works on this input.
+    fn warm_up(input: &str) -> Result<Samples> {
+        black_box(floor(black_box(input))?);
+        let (output_bytes, convert_error) = match convert(input) {
+            Ok(out) => (Some(out.len()), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        Ok(Samples {
+            convert_error,
+            output_bytes,
+            ..Samples::default()
+        })
+    }
+
+    fn run(&mut self, input: &str) -> Result<()> {
         let start = Instant::now();
         black_box(floor(black_box(input))?);
-        floor_times.push(start.elapsed());
-        if convert_error.is_none() {
+        self.floor.push(start.elapsed());
+        if self.convert_error.is_none() {
             let mut stages = [Duration::ZERO; 4];
             let start = Instant::now();
             black_box(convert_timed(black_box(input), &mut stages)?);
-            convert_times.push(start.elapsed());
-            for (times, stage) in stage_times.iter_mut().zip(stages) {
+            self.convert.push(start.elapsed());
+            for (times, stage) in self.stages.iter_mut().zip(stages) {
                 times.push(stage);
             }
         }
+        Ok(())
     }
-    let convert = if convert_error.is_none() {
-        let mut stages = [Duration::ZERO; 4];
-        for (median, times) in stages.iter_mut().zip(stage_times) {
-            *median = summarize(times)?.median;
+
+    fn summarize(self) -> Result<Timings> {
+        let convert = if self.convert_error.is_none() {
+            let mut stages = [Duration::ZERO; 4];
+            for (median, times) in stages.iter_mut().zip(self.stages) {
+                *median = summarize(times)?.median;
+            }
+            Some((summarize(self.convert)?, stages))
+        } else {
+            None
+        };
+        Ok(Timings {
+            floor: summarize(self.floor)?,
+            convert,
+            convert_error: self.convert_error,
+            output_bytes: self.output_bytes,
+        })
+    }
+}
+
+/// Times every input: `runs_per_round[i]` runs of input `i` in each of [`ROUNDS`] rounds.
+fn time_all(inputs: &[String], runs_per_round: &[usize]) -> Result<Vec<Timings>> {
+    let mut samples = inputs
+        .iter()
+        .map(|input| Samples::warm_up(input))
+        .collect::<Result<Vec<_>>>()?;
+    for _ in 0..ROUNDS {
+        for ((input, runs), sample) in inputs.iter().zip(runs_per_round).zip(&mut samples) {
+            for _ in 0..*runs {
+                sample.run(input)?;
+            }
         }
-        Some((summarize(convert_times)?, stages))
-    } else {
-        None
-    };
-    Ok(Timings {
-        floor: summarize(floor_times)?,
-        convert,
-        convert_error,
-        output_bytes,
-    })
+    }
+    samples.into_iter().map(Samples::summarize).collect()
 }
 
 struct SizeResult {
@@ -244,29 +291,39 @@ struct SizeResult {
     convert_kib: Option<u64>,
 }
 
-fn measure(objects: usize, runs: usize) -> Result<SizeResult> {
-    let mesh = SyntheticMesh::with_appmesh_objects(objects);
-    let input = mesh.generate();
-    let timings = time_both(&input, runs)?;
-    let idle_kib = peak_of_child(Case::Idle, objects)?;
-    let floor_kib = peak_of_child(Case::Floor, objects)?;
-    let convert_kib = match timings.convert {
-        Some(_) => Some(peak_of_child(Case::Convert, objects)?),
-        None => None,
-    };
-    Ok(SizeResult {
-        objects: mesh.object_count(),
-        documents: mesh.object_counts().total(),
-        input_bytes: input.len(),
-        output_bytes: timings.output_bytes,
-        floor: timings.floor,
-        convert: timings.convert.map(|(t, _)| t),
-        stages: timings.convert.map(|(_, s)| s),
-        convert_error: timings.convert_error,
-        idle_kib,
-        floor_kib,
-        convert_kib,
-    })
+/// Timings (in rounds over all sizes), then peak memory of fresh child processes per size.
+fn measure(sizes: &[usize], runs_per_round: &[usize]) -> Result<Vec<SizeResult>> {
+    let meshes: Vec<SyntheticMesh> = sizes
+        .iter()
+        .map(|&objects| SyntheticMesh::with_appmesh_objects(objects))
+        .collect();
+    let inputs: Vec<String> = meshes.iter().map(SyntheticMesh::generate).collect();
+    let timings = time_all(&inputs, runs_per_round)?;
+    let mut results = Vec::new();
+    for ((&objects, (mesh, input)), timings) in
+        sizes.iter().zip(meshes.iter().zip(&inputs)).zip(timings)
+    {
+        let idle_kib = peak_of_child(Case::Idle, objects)?;
+        let floor_kib = peak_of_child(Case::Floor, objects)?;
+        let convert_kib = match timings.convert {
+            Some(_) => Some(peak_of_child(Case::Convert, objects)?),
+            None => None,
+        };
+        results.push(SizeResult {
+            objects: mesh.object_count(),
+            documents: mesh.object_counts().total(),
+            input_bytes: input.len(),
+            output_bytes: timings.output_bytes,
+            floor: timings.floor,
+            convert: timings.convert.map(|(t, _)| t),
+            stages: timings.convert.map(|(_, s)| s),
+            convert_error: timings.convert_error,
+            idle_kib,
+            floor_kib,
+            convert_kib,
+        });
+    }
+    Ok(results)
 }
 
 fn ms(d: Duration) -> String {
@@ -407,11 +464,19 @@ fn main() -> Result<ExitCode> {
     }
     if let Some((what, objects)) = args.emit {
         let input = SyntheticMesh::with_appmesh_objects(objects).generate();
-        match what {
-            Emit::Input => print!("{input}"),
-            Emit::Output => print!("{}", convert(&input)?),
-        }
-        return Ok(ExitCode::SUCCESS);
+        let text = match what {
+            Emit::Input => input,
+            Emit::Output => convert(&input)?,
+        };
+        // `| head` closing the pipe early is fine; print! would panic on it.
+        let mut stdout = std::io::stdout().lock();
+        return match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(ExitCode::SUCCESS),
+        };
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: debug build; run with --release for meaningful figures");
@@ -424,20 +489,38 @@ fn main() -> Result<ExitCode> {
             cpus()
         );
     }
-    let mut results = Vec::new();
     let largest = args.sizes.iter().copied().max().unwrap_or_default();
-    for &objects in &args.sizes {
-        // 5 runs for the small sizes, 3 for the largest (each after one warm-up).
-        let runs = if objects == largest && args.sizes.len() > 1 {
-            3
-        } else {
-            5
-        };
-        eprintln!(
-            "measuring {objects} App Mesh objects ({runs} runs after 1 warm-up, then 3 child processes)..."
-        );
-        results.push((runs, measure(objects, runs)?));
-    }
+    // Per round, 3 runs of the small sizes, whose runs are short and so the most disturbed by
+    // other processes, and 1 of the largest: 21 and 7 runs in all.
+    let runs_per_round: Vec<usize> = args
+        .sizes
+        .iter()
+        .map(|&objects| {
+            if objects == largest && args.sizes.len() > 1 {
+                1
+            } else {
+                3
+            }
+        })
+        .collect();
+    eprintln!(
+        "measuring {} App Mesh objects in {ROUNDS} rounds of {} runs after 1 warm-up, then 3 child processes per size...",
+        args.sizes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" and "),
+        runs_per_round
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" and "),
+    );
+    let results: Vec<(usize, SizeResult)> = runs_per_round
+        .iter()
+        .map(|runs| runs * ROUNDS)
+        .zip(measure(&args.sizes, &runs_per_round)?)
+        .collect();
 
     let mut all_pass = true;
     println!("convert-bench: synthetic App Mesh manifests -> Istio YAML");
@@ -445,6 +528,14 @@ fn main() -> Result<ExitCode> {
         "floor   = serde-saphyr parse (from_multiple -> serde_json::Value) + to_string_multiple"
     );
     println!("convert = {CONVERT_STAGES}");
+    println!(
+        "allocator = {}",
+        if cfg!(feature = "system-allocator") {
+            "system (--features system-allocator)"
+        } else {
+            "mimalloc, as in the kubectl-appmesh2istio binaries"
+        }
+    );
     println!();
     println!(
         "{:>7} {:>6} {:>9} {:>4} {:>11} {:>11} {:>7}  {:<13} {:>10} {:>10} {:>10} {:>7}",

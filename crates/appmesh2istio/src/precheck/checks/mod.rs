@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::labels::{APPMESH_INJECT, appmesh_injection, selector_matches};
 use super::snapshot::{Object, Snapshot};
 use super::{Category, CheckOutput, Skipped};
-use crate::origin::ObjectRef;
+use crate::origin::{ObjectRef, kind_name};
 
 /// One check.
 #[derive(Debug)]
@@ -323,7 +323,7 @@ fn owner_of(pod: &Object) -> ObjectRef {
     {
         return ObjectRef::new("Deployment", ns, deployment);
     }
-    ObjectRef::new(kind, ns, name)
+    ObjectRef::new(kind_name(kind), ns, name)
 }
 
 /// Namespaces the migration concerns: App Mesh injection enabled, members of a Mesh, holding
