@@ -99,6 +99,7 @@ impl ReportBuilder {
         &mut self.entries[position].1
     }
 
+    /// Register a source object, even if it produces nothing and has no findings.
     pub fn source(&mut self, subject: &ObjectRef, origin: Option<&Origin>) {
         let entry = self.entry(subject);
         if entry.origin.is_none() {
