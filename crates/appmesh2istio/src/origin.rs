@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::cluster::kinds::known_kind;
+
 /// The place an input document was read from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "source", rename_all = "camelCase")]
@@ -65,30 +67,11 @@ impl ObjectRef {
     }
 }
 
-/// Kinds references are commonly made of, so that a kind read from input is borrowed too.
-const KNOWN_KINDS: &[&str] = &[
-    "Mesh",
-    "VirtualNode",
-    "VirtualService",
-    "VirtualRouter",
-    "VirtualGateway",
-    "GatewayRoute",
-    "BackendGroup",
-    "Namespace",
-    "Service",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Pod",
-    "Job",
-    "CronJob",
-];
-
-/// `kind` as an [`ObjectRef::kind`]: a static string for the kinds in [`KNOWN_KINDS`].
+/// `kind` as an [`ObjectRef::kind`]: borrowed for the kinds of [`known_kind`], so that a
+/// kind read from input does not allocate either.
 pub fn kind_name(kind: &str) -> Cow<'static, str> {
-    match KNOWN_KINDS.iter().find(|k| **k == kind) {
-        Some(known) => Cow::Borrowed(known),
+    match known_kind(kind) {
+        Some(known) => Cow::Borrowed(known.kind),
         None => Cow::Owned(kind.to_owned()),
     }
 }

@@ -148,6 +148,23 @@ pub const ISTIO_KINDS: [KindInfo; 8] = [
     istio("telemetry.istio.io", "Telemetry", "telemetries"),
 ];
 
+/// The kind named `kind` among the core, App Mesh and Istio kinds this tool works with.
+pub fn known_kind(kind: &str) -> Option<&'static KindInfo> {
+    static CORE_KINDS: [KindInfo; 6] = [
+        NAMESPACES,
+        PODS,
+        SERVICES,
+        DEPLOYMENTS,
+        STATEFULSETS,
+        DAEMONSETS,
+    ];
+    CORE_KINDS
+        .iter()
+        .chain(&APPMESH_KINDS)
+        .chain(&ISTIO_KINDS)
+        .find(|k| k.kind == kind)
+}
+
 /// The App Mesh kind named `kind`, if it is one.
 pub fn appmesh_kind(kind: &str) -> Option<&'static KindInfo> {
     APPMESH_KINDS.iter().find(|k| k.kind == kind)

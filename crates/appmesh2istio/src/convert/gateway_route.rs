@@ -26,7 +26,7 @@ use crate::appmesh::gateway_route::{
     DefaultRewrite, GatewayRouteHostnameMatch, GrpcGatewayRoute, HttpGatewayRoute,
     HttpGatewayRouteRewrite,
 };
-use crate::istio::uri_index::UriIndex;
+use crate::istio::uri_index::{UriIndex, uri_covers};
 use crate::istio::{
     Destination, Duration, HttpMatchRequest, HttpRetry, HttpRewrite, HttpRoute,
     HttpRouteDestination, Metadata, RegexRewrite, StringMatch, VirtualService, VirtualServiceSpec,
@@ -465,14 +465,7 @@ fn shadows(earlier: &HttpRoute, later: &HttpRoute) -> bool {
 }
 
 fn match_covers(e: &HttpMatchRequest, l: &HttpMatchRequest) -> bool {
-    let uri = match (&e.uri, &l.uri) {
-        (None, _) => true,
-        (Some(StringMatch::Prefix(p)), Some(StringMatch::Prefix(q) | StringMatch::Exact(q))) => {
-            q.starts_with(p.as_str())
-        }
-        (Some(a), Some(b)) => a == b,
-        (Some(_), None) => false,
-    };
+    let uri = uri_covers(e.uri.as_ref(), l.uri.as_ref());
     let option = |a: &Option<StringMatch>, b: &Option<StringMatch>| a.is_none() || a == b;
     let map = |a: &BTreeMap<String, StringMatch>, b: &BTreeMap<String, StringMatch>| {
         a.iter().all(|(k, v)| b.get(k) == Some(v))

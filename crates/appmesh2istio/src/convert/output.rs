@@ -53,15 +53,11 @@ impl<T> Entry<T> {
 pub struct OutputSet {
     entries: Vec<Box<Entry<IstioObject>>>,
     by_key: HashMap<OutputKey, usize>,
-    /// One per host: Istio applies one DestinationRule per host.
-    destination_rules: Vec<Box<Entry<DestinationRule>>>,
-    destination_rule_by_host: HashMap<String, usize>,
-    /// One per host: Istio merges mesh VirtualServices per host badly (IST0109).
-    mesh_virtual_services: Vec<Box<Entry<VirtualService>>>,
-    mesh_virtual_service_by_host: HashMap<String, usize>,
-    /// Every (kind, namespace, name) in use across the three collections, so choosing a
-    /// free name costs a lookup, not a scan (conversion stays linear in the number of objects).
-    used_names: HashSet<OutputKey>,
+    /// Istio applies one DestinationRule per host.
+    destination_rules: PerHost<DestinationRule>,
+    /// Istio merges mesh VirtualServices per host badly (IST0109).
+    mesh_virtual_services: PerHost<VirtualService>,
+    used_names: UsedNames,
     /// ServiceEntries by each of their hosts (the first one declaring a host wins). Modules
     /// only add ports to an entry after inserting it, never hosts, so this stays true.
     service_entries_by_host: HashMap<String, OutputKey>,
@@ -85,22 +81,55 @@ impl Equivalent<OutputKey> for KeyRef<'_> {
     }
 }
 
-fn key_of(object: &IstioObject) -> OutputKey {
-    (
-        object.kind(),
-        object.namespace().unwrap_or_default().to_owned(),
-        object.name().to_owned(),
-    )
+/// Objects of which there is one per host, boxed for the same reason as the others.
+#[allow(clippy::vec_box)]
+#[derive(Debug)]
+struct PerHost<T> {
+    entries: Vec<Box<Entry<T>>>,
+    by_host: HashMap<String, usize>,
 }
 
-impl OutputSet {
+impl<T> Default for PerHost<T> {
+    fn default() -> Self {
+        PerHost {
+            entries: Vec::new(),
+            by_host: HashMap::new(),
+        }
+    }
+}
+
+impl<T> PerHost<T> {
+    /// The object for `host`, made by `make` if there is none yet; `source` is recorded as
+    /// one of its sources either way.
+    fn get_or_make(&mut self, host: &str, source: &ObjectRef, make: impl FnOnce() -> T) -> &mut T {
+        let index = match self.by_host.get(host) {
+            Some(&index) => index,
+            None => {
+                self.entries.push(Box::new(Entry::new(make(), source)));
+                let index = self.entries.len() - 1;
+                self.by_host.insert(host.to_owned(), index);
+                index
+            }
+        };
+        // The index was handed out above, for an element never removed.
+        let entry = &mut self.entries[index];
+        entry.sources.insert(source.clone());
+        &mut entry.object
+    }
+}
+
+/// Every (kind, namespace, name) in use, so choosing a free name costs a lookup, not a scan
+/// (conversion stays linear in the number of objects).
+#[derive(Debug, Default)]
+struct UsedNames(HashSet<OutputKey>);
+
+impl UsedNames {
     fn taken(&self, kind: &'static str, namespace: &str, name: &str) -> bool {
-        self.used_names.contains(&KeyRef(kind, namespace, name))
+        self.0.contains(&KeyRef(kind, namespace, name))
     }
 
-    /// A name for a new object of `kind` in `namespace` that no other object uses yet:
-    /// `preferred` (sanitised) if free, else with a hash of `disambiguator` appended.
-    pub fn free_name(
+    /// See [`OutputSet::free_name`].
+    fn free_name(
         &self,
         kind: &'static str,
         namespace: &str,
@@ -125,17 +154,53 @@ impl OutputSet {
         candidate
     }
 
+    /// [`UsedNames::free_name`], marked as used.
+    fn reserve(
+        &mut self,
+        kind: &'static str,
+        namespace: &str,
+        preferred: &str,
+        disambiguator: &str,
+    ) -> String {
+        let name = self.free_name(kind, namespace, preferred, disambiguator);
+        self.0.insert((kind, namespace.to_owned(), name.clone()));
+        name
+    }
+}
+
+fn key_of(object: &IstioObject) -> OutputKey {
+    (
+        object.kind(),
+        object.namespace().unwrap_or_default().to_owned(),
+        object.name().to_owned(),
+    )
+}
+
+impl OutputSet {
+    /// A name for a new object of `kind` in `namespace` that no other object uses yet:
+    /// `preferred` (sanitised) if free, else with a hash of `disambiguator` appended.
+    pub fn free_name(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        preferred: &str,
+        disambiguator: &str,
+    ) -> String {
+        self.used_names
+            .free_name(kind, namespace, preferred, disambiguator)
+    }
+
     /// Add a new object. If an object with the same kind, namespace and name exists, the
     /// new one is renamed (never silently replaced). Returns its final key.
     pub fn insert(&mut self, object: impl Into<IstioObject>, source: &ObjectRef) -> OutputKey {
         let mut object = object.into();
         let mut key = key_of(&object);
-        if self.taken(key.0, &key.1, &key.2) {
+        if self.used_names.taken(key.0, &key.1, &key.2) {
             let name = self.free_name(key.0, &key.1, &key.2, &source.to_string());
             object.metadata_mut().name = name;
             key = key_of(&object);
         }
-        self.used_names.insert(key.clone());
+        self.used_names.0.insert(key.clone());
         if let IstioObject::ServiceEntry(se) = &object {
             for host in &se.spec.hosts {
                 self.service_entries_by_host
@@ -177,31 +242,21 @@ impl OutputSet {
         namespace: &str,
         source: &ObjectRef,
     ) -> &mut DestinationRuleSpec {
-        let index = match self.destination_rule_by_host.get(host) {
-            Some(&index) => index,
-            None => {
-                let name = self.reserve_name(
-                    DestinationRule::KIND,
-                    namespace,
-                    &names::name_for_host(host),
-                    host,
-                );
-                let spec = DestinationRuleSpec {
-                    host: host.to_owned(),
-                    ..DestinationRuleSpec::default()
-                };
-                let object = DestinationRule::new(Metadata::new(name, namespace), spec);
-                self.destination_rules
-                    .push(Box::new(Entry::new(object, source)));
-                let index = self.destination_rules.len() - 1;
-                self.destination_rule_by_host.insert(host.to_owned(), index);
-                index
-            }
+        let used_names = &mut self.used_names;
+        let make = || {
+            let name = used_names.reserve(
+                DestinationRule::KIND,
+                namespace,
+                &names::name_for_host(host),
+                host,
+            );
+            let spec = DestinationRuleSpec {
+                host: host.to_owned(),
+                ..DestinationRuleSpec::default()
+            };
+            DestinationRule::new(Metadata::new(name, namespace), spec)
         };
-        // The index was handed out above, for an element never removed.
-        let entry = &mut self.destination_rules[index];
-        entry.sources.insert(source.clone());
-        &mut entry.object.spec
+        &mut self.destination_rules.get_or_make(host, source, make).spec
     }
 
     /// The one mesh-bound VirtualService for `host`, created as `name` in `namespace` if new.
@@ -212,41 +267,19 @@ impl OutputSet {
         name: &str,
         source: &ObjectRef,
     ) -> &mut VirtualServiceSpec {
-        let index = match self.mesh_virtual_service_by_host.get(host) {
-            Some(&index) => index,
-            None => {
-                let name = self.reserve_name(VirtualService::KIND, namespace, name, host);
-                let spec = VirtualServiceSpec {
-                    hosts: vec![host.to_owned()],
-                    ..VirtualServiceSpec::default()
-                };
-                let object = VirtualService::new(Metadata::new(name, namespace), spec);
-                self.mesh_virtual_services
-                    .push(Box::new(Entry::new(object, source)));
-                let index = self.mesh_virtual_services.len() - 1;
-                self.mesh_virtual_service_by_host
-                    .insert(host.to_owned(), index);
-                index
-            }
+        let used_names = &mut self.used_names;
+        let make = || {
+            let name = used_names.reserve(VirtualService::KIND, namespace, name, host);
+            let spec = VirtualServiceSpec {
+                hosts: vec![host.to_owned()],
+                ..VirtualServiceSpec::default()
+            };
+            VirtualService::new(Metadata::new(name, namespace), spec)
         };
-        // The index was handed out above, for an element never removed.
-        let entry = &mut self.mesh_virtual_services[index];
-        entry.sources.insert(source.clone());
-        &mut entry.object.spec
-    }
-
-    /// [`OutputSet::free_name`], marked as used.
-    fn reserve_name(
-        &mut self,
-        kind: &'static str,
-        namespace: &str,
-        preferred: &str,
-        disambiguator: &str,
-    ) -> String {
-        let name = self.free_name(kind, namespace, preferred, disambiguator);
-        self.used_names
-            .insert((kind, namespace.to_owned(), name.clone()));
-        name
+        &mut self
+            .mesh_virtual_services
+            .get_or_make(host, source, make)
+            .spec
     }
 
     /// Every object, sorted, stamped with our label and the source annotation, with the
@@ -254,10 +287,12 @@ impl OutputSet {
     /// empty one is invalid in Istio and would mean nothing anyway), as are VirtualServices
     /// without routes.
     pub fn finish(self) -> Vec<(IstioObject, Vec<ObjectRef>)> {
-        let most =
-            self.entries.len() + self.destination_rules.len() + self.mesh_virtual_services.len();
+        let most = self.entries.len()
+            + self.destination_rules.entries.len()
+            + self.mesh_virtual_services.entries.len();
         let destination_rules = self
             .destination_rules
+            .entries
             .into_iter()
             .filter(|e| {
                 e.object
@@ -273,6 +308,7 @@ impl OutputSet {
             });
         let virtual_services = self
             .mesh_virtual_services
+            .entries
             .into_iter()
             .filter(|e| !e.object.spec.http.is_empty() || !e.object.spec.tcp.is_empty())
             .map(|e| Entry {

@@ -11,6 +11,19 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::StringMatch;
 
+/// Whether the `earlier` uri condition admits every uri `later` admits: it has no condition,
+/// the same one, or a `prefix` of the later `prefix` or `exact` path.
+pub fn uri_covers(earlier: Option<&StringMatch>, later: Option<&StringMatch>) -> bool {
+    match (earlier, later) {
+        (None, _) => true,
+        (Some(StringMatch::Prefix(p)), Some(StringMatch::Prefix(q) | StringMatch::Exact(q))) => {
+            q.starts_with(p.as_str())
+        }
+        (Some(a), Some(b)) => a == b,
+        (Some(_), None) => false,
+    }
+}
+
 /// Ids (positions in the caller's order) of earlier conditions, by their `uri`.
 #[derive(Debug, Default)]
 pub struct UriIndex {
@@ -37,9 +50,8 @@ impl UriIndex {
         }
     }
 
-    /// The ids, ascending and without repeats, of the earlier conditions whose `uri` admits
-    /// every uri `later` admits: no `uri`, an equal one, or a `prefix` of the later `prefix`
-    /// or `exact` path. The caller checks the rest of each condition.
+    /// The ids, ascending and without repeats, of the earlier conditions whose `uri`
+    /// [`uri_covers`] `later`. The caller checks the rest of each condition.
     pub fn covering(&self, later: Option<&StringMatch>) -> Vec<usize> {
         let mut ids = self.any.clone();
         if let Some(uri) = later {
@@ -75,17 +87,18 @@ mod tests {
         Some(StringMatch::Exact(p.to_owned()))
     }
 
-    /// The covering rule, spelled out: what the index must agree with.
-    fn admits_all_of(earlier: Option<&StringMatch>, later: Option<&StringMatch>) -> bool {
-        match (earlier, later) {
-            (None, _) => true,
-            (
-                Some(StringMatch::Prefix(p)),
-                Some(StringMatch::Prefix(q) | StringMatch::Exact(q)),
-            ) => q.starts_with(p.as_str()),
-            (Some(a), Some(b)) => a == b,
-            (Some(_), None) => false,
-        }
+    #[test]
+    fn uri_covers_by_absence_equality_or_prefix() {
+        assert!(uri_covers(None, exact("/a").as_ref()));
+        assert!(uri_covers(prefix("/a").as_ref(), exact("/a/b").as_ref()));
+        assert!(uri_covers(prefix("/a").as_ref(), prefix("/ab").as_ref()));
+        assert!(uri_covers(exact("/a").as_ref(), exact("/a").as_ref()));
+        assert!(!uri_covers(exact("/a").as_ref(), prefix("/a").as_ref()));
+        assert!(!uri_covers(prefix("/ab").as_ref(), prefix("/a").as_ref()));
+        assert!(!uri_covers(prefix("/a").as_ref(), None));
+        let regex = Some(StringMatch::Regex("/a.*".to_owned()));
+        assert!(!uri_covers(prefix("/").as_ref(), regex.as_ref()));
+        assert!(uri_covers(regex.as_ref(), regex.as_ref()));
     }
 
     #[test]
@@ -121,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn agrees_with_the_covering_rule_on_every_pair() {
+    fn agrees_with_uri_covers_on_every_pair() {
         // Paths sharing prefixes of many lengths, multi-byte characters included, so probes
         // land inside a character too.
         let paths = ["/", "/a", "/ab", "/abc", "/a/b", "/é", "/éa", "/b", ""];
@@ -139,7 +152,7 @@ mod tests {
             let expected: Vec<usize> = uris
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| admits_all_of(e.as_ref(), later.as_ref()))
+                .filter(|(_, e)| uri_covers(e.as_ref(), later.as_ref()))
                 .map(|(id, _)| id)
                 .collect();
             assert_eq!(index.covering(later.as_ref()), expected, "later {later:?}");
