@@ -1,6 +1,6 @@
 //! Command-line pieces shared by every subcommand, spelled the way kubectl spells them.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -49,4 +49,29 @@ impl ColorChoice {
             }
         }
     }
+}
+
+/// Write data to stdout; a closed pipe (`| head`) is the reader's choice, not our failure.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// A document (a plan, a report) on stdout, as `-o json|yaml` asks.
+pub fn write_document(format: OutputFormat, document: &serde_json::Value) -> std::io::Result<()> {
+    let text = match format {
+        OutputFormat::Json => {
+            let mut text = serde_json::to_string_pretty(document).map_err(std::io::Error::other)?;
+            text.push('\n');
+            text
+        }
+        OutputFormat::Yaml => serde_saphyr::to_string(document).map_err(std::io::Error::other)?,
+    };
+    write_stdout(&text)
 }

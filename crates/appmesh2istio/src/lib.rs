@@ -7,8 +7,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod appmesh;
+pub mod change;
 pub mod cli;
 pub mod cluster;
+pub mod commands;
 pub mod convert;
 pub mod exit;
 pub mod findings;

@@ -165,6 +165,26 @@ pub fn known_kind(kind: &str) -> Option<&'static KindInfo> {
         .find(|k| k.kind == kind)
 }
 
+/// The kind `kind` of API group `group` (empty for the core group) among every kind this tool
+/// reads or writes. Unlike [`known_kind`] this tells App Mesh's `VirtualService` from Istio's.
+pub fn by_group_kind(group: &str, kind: &str) -> Option<&'static KindInfo> {
+    static OTHER_KINDS: [KindInfo; 8] = [
+        NAMESPACES,
+        PODS,
+        SERVICES,
+        DEPLOYMENTS,
+        STATEFULSETS,
+        DAEMONSETS,
+        MUTATING_WEBHOOKS,
+        VALIDATING_WEBHOOKS,
+    ];
+    OTHER_KINDS
+        .iter()
+        .chain(&APPMESH_KINDS)
+        .chain(&ISTIO_KINDS)
+        .find(|k| k.group == group && k.kind == kind)
+}
+
 /// The App Mesh kind named `kind`, if it is one.
 pub fn appmesh_kind(kind: &str) -> Option<&'static KindInfo> {
     APPMESH_KINDS.iter().find(|k| k.kind == kind)
@@ -197,5 +217,15 @@ mod tests {
             "/apis/appmesh.k8s.aws/v1beta2/meshes"
         );
         assert_eq!(vn.resource_name(), "virtualnodes.appmesh.k8s.aws");
+        assert_eq!(
+            by_group_kind("networking.istio.io", "VirtualService").map(|k| k.plural),
+            Some("virtualservices")
+        );
+        assert_eq!(
+            by_group_kind(APPMESH_GROUP, "VirtualService").map(|k| k.group),
+            Some(APPMESH_GROUP)
+        );
+        assert_eq!(by_group_kind("", "Namespace"), Some(&NAMESPACES));
+        assert_eq!(by_group_kind("apps", "Namespace"), None);
     }
 }

@@ -11,16 +11,16 @@
 //! - [`kinds`]: the App Mesh and Istio kinds, known statically (no discovery needed to list them).
 //! - [`access`]: SelfSubjectAccessReviews, one per verb and resource.
 //! - [`inventory`]: a cluster's App Mesh objects (and what resolution needs) as an `Inventory`.
-//! - [`apply`] and [`undo`]: `convert --apply` (plan, server-side apply, verify) and `--undo`.
+//!
+//! Writing to a cluster (plan, confirm, undo file, writes with preconditions, verify) is
+//! [`crate::change`]'s job.
 
 pub mod access;
-pub mod apply;
 mod args;
 pub mod inventory;
 pub mod kinds;
 pub mod list;
 pub mod transport;
-pub mod undo;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,525 @@
+//! `kubectl appmesh2istio convert`: App Mesh manifests (or a cluster's App Mesh objects) in,
+//! Istio configuration out, optionally applied to the cluster (`--apply`, `--undo`) through
+//! [`crate::change`].
+//!
+//! Data goes to standard output only (so `convert -f x | kubectl apply -f -` works); the
+//! report and every message go to standard error. Nothing is written to standard output
+//! unless the whole conversion succeeded and validated. With `--apply`, standard output stays
+//! empty unless `-o` is given, which then prints the apply plan and its results.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, json};
+
+use crate::change::{self, ChangeArgs, ChangeError, CommandSpec, RunOptions, manifests, revert};
+use crate::cli::{ColorChoice, FileArgs, OutputFormat, write_stdout};
+use crate::cluster::inventory::read_inventory;
+use crate::cluster::{Cluster, KubeArgs};
+use crate::convert::{ConvertError, ConvertOptions, convert};
+use crate::exit;
+use crate::findings::Fidelity;
+use crate::istio::IstioObject;
+use crate::load::{InputSource, Inventory, LoadOptions, load_sources};
+use crate::render;
+use crate::resolve::resolve;
+
+/// `--help`'s examples and exit codes.
+pub const EXAMPLES: &str = "\
+Examples:
+  # Convert a directory of App Mesh manifests and review the result
+  kubectl appmesh2istio convert -f manifests/ -R
+
+  # Convert the App Mesh objects of the current cluster (all namespaces)
+  kubectl appmesh2istio convert > istio.yaml
+
+  # Convert and apply in one go: plan, confirm, server-side apply, verify, undo file
+  kubectl appmesh2istio convert --apply
+
+  # See what --apply would do, as JSON, without changing anything
+  kubectl appmesh2istio convert --apply --dry-run=client -o json
+
+  # Revert an apply
+  kubectl appmesh2istio convert --undo appmesh2istio-undo-20250101T120000Z.yaml
+
+  # Or pipe to kubectl (the report still goes to stderr)
+  kubectl appmesh2istio convert -f mesh.yaml | kubectl apply -f -
+
+  # Also generate an IstioOperator for `istioctl install -f`, one file per object
+  kubectl appmesh2istio convert -f mesh.yaml --install --output-dir istio/
+
+  # Fail a CI job when anything could not be carried over exactly
+  kubectl appmesh2istio convert -f mesh.yaml --strict --report report.json > /dev/null
+
+Exit codes:
+  0  converted (see the report for approximations); with --apply/--undo: applied and verified
+  1  could not read or parse the input, reach the cluster or write the output; with
+     --apply/--undo: refused (no --yes without a terminal, declined, missing rights), a
+     write failed (stops there: what was applied is reported and in the undo file) or
+     verification found a difference
+  2  usage error
+  3  --strict and something was approximated or not converted (nothing applied)
+  4  internal error: the generated configuration failed Istio validation (nothing written)
+  6  --apply: objects exist that appmesh2istio does not manage; nothing was changed
+     (--force-conflicts takes them over)";
+
+/// What `convert` was asked to do (the binary's flags).
+#[derive(Debug, Clone, Default)]
+pub struct ConvertCommand {
+    pub files: FileArgs,
+    /// Read the App Mesh objects from the cluster (also the default without `-f`).
+    pub from_cluster: bool,
+    pub kube: KubeArgs,
+    pub output: Option<OutputFormat>,
+    pub output_dir: Option<PathBuf>,
+    pub install: bool,
+    pub no_preserve_defaults: bool,
+    pub report: Option<PathBuf>,
+    pub strict: bool,
+    pub quiet: bool,
+    pub color: ColorChoice,
+    pub cluster_domain: String,
+    pub ingress_gateway_selector: String,
+    pub apply: bool,
+    pub change: ChangeArgs,
+    pub force_conflicts: bool,
+    pub undo: Option<PathBuf>,
+}
+
+/// A flag that only means something with `--apply` or `--undo`, given without them (a usage
+/// error, exit 2): the message.
+pub fn usage_error(command: &ConvertCommand) -> Option<String> {
+    if command.apply || command.undo.is_some() {
+        return None;
+    }
+    let flag = if command.force_conflicts {
+        Some("--force-conflicts")
+    } else {
+        command.change.first_given()
+    };
+    flag.map(|f| format!("{f} needs --apply (or --undo)"))
+}
+
+/// Why a run stopped, printed as `error: ...` (exit 1).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+}
+
+fn message(context: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::Message(format!("{context}: {e}"))
+}
+
+/// Run `convert`; returns the exit code.
+pub fn run(command: &ConvertCommand) -> i32 {
+    // The whole pipeline runs on the loader's large-stack thread, so parsing and conversion
+    // share one thread (and one allocator arena): see `load::with_large_stack`.
+    match crate::load::with_large_stack(|| dispatch(command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// A runtime for cluster access (kube's client needs one).
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| message("cannot start the async runtime", e))
+}
+
+fn dispatch(command: &ConvertCommand) -> Result<i32, Failure> {
+    if let Some(file) = &command.undo {
+        return runtime()?.block_on(run_undo(command, file));
+    }
+    let from_cluster = command.from_cluster || command.files.filenames.is_empty();
+    if from_cluster || command.apply {
+        runtime()?.block_on(run_converting(command, from_cluster))
+    } else {
+        let Some(inventory) = read_files(command)? else {
+            return Ok(exit::FAILURE);
+        };
+        convert_and_output(command, &inventory, None)
+    }
+}
+
+async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<i32, Failure> {
+    let mut cluster = None;
+    let inventory = if from_cluster {
+        let connected = match command.kube.connect().await {
+            Ok(c) => c,
+            Err(e) if !command.from_cluster => {
+                eprintln!(
+                    "error: no input: give App Mesh manifests with -f FILE|DIR|-, or read them from a cluster \
+                     (--kubeconfig, --context, --from-cluster; see --help): {e}"
+                );
+                return Ok(exit::FAILURE);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::FAILURE);
+            }
+        };
+        let scope = command.kube.scope(true, &connected.default_namespace);
+        let read = match read_inventory(&connected, &scope).await {
+            Ok(read) => read,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::FAILURE);
+            }
+        };
+        if !command.quiet {
+            let counts: Vec<String> = read
+                .counts
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            let context = connected
+                .context
+                .as_deref()
+                .map(|c| format!("context {c}, "))
+                .unwrap_or_default();
+            eprintln!(
+                "read from the cluster ({context}{scope}): {}",
+                counts.join(", ")
+            );
+            if !read.kinds_not_served.is_empty() {
+                eprintln!(
+                    "note: the cluster does not serve {} (skipped)",
+                    read.kinds_not_served.join(", ")
+                );
+            }
+        }
+        cluster = Some(connected);
+        read.inventory
+    } else {
+        let Some(inventory) = read_files(command)? else {
+            return Ok(exit::FAILURE);
+        };
+        inventory
+    };
+    if !command.apply {
+        let code = convert_and_output(command, &inventory, None)?;
+        print_request_stats(command, cluster.as_ref());
+        return Ok(code);
+    }
+    let cluster = match cluster {
+        Some(c) => c,
+        None => match command.kube.connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::FAILURE);
+            }
+        },
+    };
+    let mut converted = None;
+    let code = convert_and_output(command, &inventory, Some(&mut converted))?;
+    let code = match converted {
+        Some(objects) if code == exit::SUCCESS => run_apply(command, &cluster, &objects).await?,
+        _ => code,
+    };
+    print_request_stats(command, Some(&cluster));
+    Ok(code)
+}
+
+fn print_request_stats(command: &ConvertCommand, cluster: Option<&Cluster>) {
+    if let Some(cluster) = cluster
+        && command.kube.verbosity > 0
+    {
+        eprintln!(
+            "{} API requests ({} retries)",
+            cluster.stats.requests(),
+            cluster.stats.retries()
+        );
+    }
+}
+
+fn read_sources(files: &FileArgs) -> Result<Vec<InputSource>, Failure> {
+    let mut sources = Vec::with_capacity(files.filenames.len());
+    for path in &files.filenames {
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| message("cannot read standard input", e))?;
+            sources.push(InputSource::stdin(bytes));
+        } else {
+            sources.push(InputSource::path(path.clone(), files.recursive));
+        }
+    }
+    Ok(sources)
+}
+
+/// The inventory of the -f sources (`-n` is the namespace of objects without one, as in
+/// `kubectl apply -f`), or `None` after printing why it could not be loaded.
+fn read_files(command: &ConvertCommand) -> Result<Option<Inventory>, Failure> {
+    let sources = read_sources(&command.files)?;
+    let options = LoadOptions {
+        default_namespace: command
+            .kube
+            .namespace
+            .clone()
+            .unwrap_or_else(|| LoadOptions::default().default_namespace),
+        ..LoadOptions::default()
+    };
+    match load_sources(&sources, &options) {
+        Ok(inv) => Ok(Some(inv)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(None)
+        }
+    }
+}
+
+fn parse_selector(text: &str) -> Result<BTreeMap<String, String>, Failure> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                Failure::Message(format!(
+                    "--ingress-gateway-selector: {pair:?} is not KEY=VALUE"
+                ))
+            })?;
+            Ok((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// Convert, then either write the objects (stdout or --output-dir) or, with `apply_to`, hand
+/// them over for --apply (nothing on stdout). The report goes to stderr either way.
+fn convert_and_output(
+    command: &ConvertCommand,
+    inventory: &Inventory,
+    apply_to: Option<&mut Option<Vec<IstioObject>>>,
+) -> Result<i32, Failure> {
+    let resolved = resolve(inventory);
+    let opts = ConvertOptions {
+        preserve_defaults: !command.no_preserve_defaults,
+        install: command.install,
+        cluster_domain: command.cluster_domain.clone(),
+        ingress_gateway_selector: parse_selector(&command.ingress_gateway_selector)?,
+        ..ConvertOptions::default()
+    };
+    let conversion = match convert(inventory, &resolved, &opts) {
+        Ok(c) => c,
+        Err(ConvertError::InvalidOutput(violations)) => {
+            eprintln!(
+                "error: the generated Istio configuration is invalid; this is a bug in appmesh2istio and nothing was written:"
+            );
+            for v in violations {
+                eprintln!("  {v}");
+            }
+            return Ok(exit::INTERNAL);
+        }
+    };
+
+    // Render everything before writing anything, so a failure never leaves half an output.
+    let applying = apply_to.is_some();
+    if !applying {
+        match &command.output_dir {
+            Some(dir) => {
+                let written = render::write_output_dir(dir, &conversion.objects)
+                    .map_err(|e| Failure::Message(e.to_string()))?;
+                eprintln!("wrote {} files to {}", written.len(), dir.display());
+            }
+            None => {
+                let text = match command.output.unwrap_or(OutputFormat::Yaml) {
+                    OutputFormat::Yaml => render::to_yaml_stream(&conversion.objects),
+                    OutputFormat::Json => render::to_json_list(&conversion.objects),
+                }
+                .map_err(|e| Failure::Message(e.to_string()))?;
+                write_stdout(&text).map_err(|e| message("cannot write to standard output", e))?;
+            }
+        }
+    }
+
+    if let Some(path) = &command.report {
+        let json =
+            render::report_json(&conversion.report).map_err(|e| Failure::Message(e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|e| message(&format!("cannot write report {}", path.display()), e))?;
+    }
+    if !command.quiet {
+        eprint!(
+            "{}",
+            render::report_table(
+                &conversion.report,
+                command.color.enabled_for_stderr(),
+                render::report_width()
+            )
+        );
+    }
+    if command.strict && conversion.report.worst_fidelity() != Fidelity::Exact {
+        let applied = if applying {
+            "; nothing was applied"
+        } else {
+            ""
+        };
+        eprintln!("--strict: not everything was converted exactly (exit code 3){applied}");
+        return Ok(exit::NOT_EXACT);
+    }
+    if let Some(slot) = apply_to {
+        *slot = Some(conversion.objects);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn run_options(command: &ConvertCommand, field_validation: bool) -> RunOptions {
+    RunOptions {
+        dry_run: command.change.dry_run(),
+        yes: command.change.yes,
+        undo_file: command.change.undo_file.clone(),
+        field_manager: command.change.field_manager.clone(),
+        field_validation,
+        // One write at a time, in dependency order: the first failure stops the run with
+        // exactly the objects before it applied.
+        max_in_flight: 1,
+        stop_on_failure: true,
+        color: command.color.enabled_for_stderr(),
+        output: command.output,
+        verbosity: command.kube.verbosity,
+        ..RunOptions::default()
+    }
+}
+
+fn conflicts_message(count: usize) -> String {
+    format!(
+        "{count} object(s) already exist and are not managed by appmesh2istio (no label \
+         app.kubernetes.io/managed-by=appmesh2istio): refusing to change them; nothing was changed. \
+         Rerun with --force-conflicts to take them over."
+    )
+}
+
+const APPLY: CommandSpec = CommandSpec {
+    name: "convert --apply",
+    plan_kind: "ApplyPlan",
+    plan_title: "plan",
+    question: "Apply",
+    verified: "read back as applied",
+    undo_command: Some("kubectl appmesh2istio convert --undo"),
+    nothing_to_do: None,
+    blocked_message: conflicts_message,
+    blocked_exit: exit::CONFLICTS,
+};
+
+fn no_conflicts(_: usize) -> String {
+    "undo cannot go on".into()
+}
+
+const UNDO: CommandSpec = CommandSpec {
+    name: "convert --undo",
+    plan_kind: "UndoPlan",
+    plan_title: "undo plan",
+    question: "Undo",
+    verified: "deleted or restored",
+    undo_command: None,
+    nothing_to_do: Some("nothing to undo"),
+    blocked_message: no_conflicts,
+    blocked_exit: exit::FAILURE,
+};
+
+/// `convert --apply`: returns the exit code.
+async fn run_apply(
+    command: &ConvertCommand,
+    cluster: &Cluster,
+    objects: &[IstioObject],
+) -> Result<i32, Failure> {
+    let options = Arc::new(manifests::ManifestOptions {
+        field_manager: command.change.field_manager.clone(),
+        force_conflicts: command.force_conflicts,
+    });
+    let (targets, not_applied) = manifests::targets(objects, &options)?;
+    for key in &not_applied {
+        eprintln!(
+            "note: {key} is not applied: it is input for `istioctl install -f`, not a cluster object; \
+             write it with `convert --install` (without --apply, or with --output-dir) and run `istioctl install -f <file>`"
+        );
+    }
+    if targets.is_empty() {
+        eprintln!("nothing to apply: the conversion generated no objects");
+        return Ok(exit::SUCCESS);
+    }
+    let (plan, facts) = match manifests::plan(cluster, targets).await {
+        Ok(planned) => planned,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::FAILURE);
+        }
+    };
+    let run_options = run_options(command, facts.field_validation);
+    let mut header = Map::new();
+    header.insert("serverVersion".into(), json!(facts.version));
+    header.insert("fieldManager".into(), json!(run_options.field_manager));
+    header.insert("forceConflicts".into(), json!(command.force_conflicts));
+    if !not_applied.is_empty() {
+        header.insert(
+            "notApplied".into(),
+            json!(not_applied
+                .iter()
+                .map(|k| json!({"apiVersion": k.api_version, "kind": k.kind, "namespace": k.namespace, "name": k.name,
+                    "reason": "not a cluster object: install it with istioctl install -f"}))
+                .collect::<Vec<_>>()),
+        );
+    }
+    let report = change::run(cluster, &APPLY, &plan, &run_options, header).await?;
+    Ok(report.exit_code)
+}
+
+/// `convert --undo FILE`: returns the exit code.
+async fn run_undo(command: &ConvertCommand, file: &Path) -> Result<i32, Failure> {
+    let record = match change::UndoRecord::read(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::FAILURE);
+        }
+    };
+    let cluster = match command.kube.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::FAILURE);
+        }
+    };
+    if record.server != cluster.server {
+        eprintln!(
+            "warning: {} was written for the cluster at {}; this is {}",
+            file.display(),
+            record.server,
+            change::engine::cluster_name(&cluster)
+        );
+    }
+    let plan =
+        match change::Plan::read(&cluster, revert::changes(&record), revert::VOCABULARY, 8).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::FAILURE);
+            }
+        };
+    let mut options = run_options(command, false);
+    // Undo writes with the field manager that made the changes.
+    options.field_manager = record.field_manager.clone();
+    options.undo_file = None;
+    let mut header = Map::new();
+    header.insert("undoFile".into(), json!(file.display().to_string()));
+    let report = change::run(&cluster, &UNDO, &plan, &options, header).await?;
+    if command.kube.verbosity > 0 {
+        eprintln!(
+            "{} API requests ({} retries)",
+            cluster.stats.requests(),
+            cluster.stats.retries()
+        );
+    }
+    Ok(report.exit_code)
+}
