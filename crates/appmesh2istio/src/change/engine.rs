@@ -71,6 +71,20 @@ pub struct RunOptions {
     pub policy: RetryPolicy,
 }
 
+impl RunOptions {
+    /// The options `args` (`--dry-run --yes --undo-file --field-manager`) give; the rest default
+    /// (one write at a time, stop at the first failure, no colour, no `-o`).
+    pub fn new(args: &super::ChangeArgs) -> RunOptions {
+        RunOptions {
+            dry_run: args.dry_run(),
+            yes: args.yes,
+            undo_file: args.undo_file.clone(),
+            field_manager: args.field_manager.clone(),
+            ..RunOptions::default()
+        }
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -388,6 +402,15 @@ async fn write_item<C: Change>(
         wrote,
     };
     loop {
+        if (decision.action.blocks() || !decision.writes())
+            && !done_any
+            && !maybe
+            && let (Some(journal), Some(id)) = (journal, entry.take())
+        {
+            // Re-planned into nothing to write, and nothing of ours happened: nothing to undo
+            // (e.g. a concurrent run created the object first).
+            journal.forget(id);
+        }
         if decision.action.blocks() {
             let applied = if done_any {
                 Applied::Partly

@@ -1,13 +1,21 @@
 //! `convert --apply`'s change: make a generated Istio object exist exactly as generated.
 //!
-//! - Absent: **create** it (server-side apply by the field manager).
+//! - Absent: **create** it, create-only (a POST: if another run created it in the meantime the
+//!   POST is refused and the object is planned again, so two concurrent applies never both
+//!   report `created`), then fold the POST's field ownership into our server-side-apply entry
+//!   so that later applies by the same field manager do not conflict with it.
 //! - Present and carrying `app.kubernetes.io/managed-by: appmesh2istio`: **update** it when its
-//!   spec or our labels/annotations differ, else **unchanged**.
+//!   spec differs from the generated one in any way (also fields we do not generate: someone's
+//!   `kubectl patch` is drift, shown as such in the plan) or our labels/annotations differ,
+//!   else **unchanged**.
 //! - Present without that label: someone else's object, a **conflict** that stops the plan,
 //!   unless `--force-conflicts` takes it over (an update marked as a takeover).
 //!
-//! Every update is a server-side apply carrying the uid and resourceVersion it was planned
-//! against, so a concurrent change makes it re-plan instead of being overwritten.
+//! An update leaves exactly the generated spec: first every spec field becomes ours in
+//! `managedFields` (see [`super::ownership`]; a JSON patch with a `test` of the
+//! resourceVersion), then a forced server-side apply carrying the uid and resourceVersion it
+//! was planned against removes every spec field it does not set. A concurrent change makes it
+//! re-plan instead of being overwritten. Verification compares the whole spec.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -18,6 +26,7 @@ use kube::api::Api;
 use serde_json::{Map, Value, json};
 
 use super::object::{ObjectKey, managers, same_value};
+use super::ownership::{self, OwnershipEdit};
 use super::plan::{Action, Decision, Plan};
 use super::record::{CreatedObject, UndoEntry, UpdatedObject};
 use super::write::Operation;
@@ -79,6 +88,12 @@ pub fn apply_order(kind: &str) -> u32 {
     }
 }
 
+impl ApplyManifest {
+    fn differences(&self, live: &Value) -> Vec<FieldChange> {
+        changes(&self.manifest, live, &self.options.field_manager)
+    }
+}
+
 impl Change for ApplyManifest {
     fn key(&self) -> &ObjectKey {
         &self.key
@@ -88,20 +103,25 @@ impl Change for ApplyManifest {
         apply_order(&self.key.kind)
     }
 
+    fn possible_verbs(&self) -> &'static [&'static str] {
+        &["create", "patch"]
+    }
+
     fn decide(&self, live: Option<&Value>) -> Decision {
         let options = &self.options;
         let Some(live) = live else {
             return Decision::write(
                 Action::CREATE,
                 "",
-                vec![Operation::Apply {
-                    manifest: self.manifest.clone(),
-                    force: options.force_conflicts,
-                }],
+                vec![
+                    Operation::Create {
+                        manifest: self.manifest.clone(),
+                    },
+                    Operation::Ownership(OwnershipEdit::AdoptOwnUpdates),
+                ],
                 Some(UndoEntry::Created(CreatedObject::new(&self.key))),
             );
         };
-        let changes = changes(&self.manifest, live, &options.field_manager);
         let adopt = !is_managed(live);
         if adopt && !options.force_conflicts {
             let managers = managers(live);
@@ -118,41 +138,84 @@ impl Change for ApplyManifest {
             )
             .with_extra("managers", json!(managers));
         }
+        let changes = self.differences(live);
         if changes.is_empty() {
             return Decision::none(Action::UNCHANGED, "");
         }
-        let mut details = changes.join(", ");
+        let mut details = changes
+            .iter()
+            .map(|c| c.describe(adopt))
+            .collect::<Vec<_>>()
+            .join(", ");
         if adopt {
             details = format!(
                 "takes over an object not managed by appmesh2istio (--force-conflicts); {details}"
             );
         }
+        let drift: Vec<&FieldChange> = changes.iter().filter(|c| !c.set_by.is_empty()).collect();
         let mut decision = Decision::write(
             Action::UPDATE,
             details,
-            vec![Operation::Apply {
-                manifest: self.manifest.clone(),
-                force: options.force_conflicts,
-            }],
+            vec![
+                Operation::Ownership(OwnershipEdit::TakeOverSpec),
+                Operation::Apply {
+                    manifest: self.manifest.clone(),
+                    force: true,
+                },
+            ],
             Some(UndoEntry::Updated(UpdatedObject::new(&self.key, live))),
         )
-        .with_extra("changes", json!(changes));
+        .with_extra(
+            "changes",
+            json!(changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>()),
+        );
         if adopt {
             decision = decision.with_extra("adopt", json!(true));
+        } else if !drift.is_empty() {
+            let mut by: Vec<&str> = drift
+                .iter()
+                .flat_map(|c| c.set_by.iter().map(String::as_str))
+                .collect();
+            by.sort_unstable();
+            by.dedup();
+            decision = decision
+                .with_warning(format!(
+                    "drift: changed by {} since appmesh2istio applied it",
+                    by.join(", ")
+                ))
+                .with_extra(
+                    "drift",
+                    json!(drift
+                        .iter()
+                        .map(|c| json!({"field": c.field, "setBy": c.set_by, "generated": c.generated}))
+                        .collect::<Vec<_>>()),
+                );
         }
         decision
     }
 
-    fn verify(&self, _decision: &Decision, live: Option<&Value>, _dry_run: DryRun) -> Vec<String> {
+    fn verify(&self, decision: &Decision, live: Option<&Value>, dry_run: DryRun) -> Vec<String> {
         let Some(live) = live else {
             return vec!["not found after it was applied".into()];
         };
-        let differences = changes(&self.manifest, live, &self.options.field_manager);
+        // On a server dry run the ownership edit is not sent, so fields of other managers the
+        // apply would remove are still in the answer: compare only what we set there.
+        let lenient = dry_run == DryRun::Server
+            && decision
+                .writes
+                .iter()
+                .any(|w| matches!(w, Operation::Ownership(OwnershipEdit::TakeOverSpec)));
+        let differences: Vec<String> = self
+            .differences(live)
+            .into_iter()
+            .filter(|c| !lenient || c.generated)
+            .map(|c| c.field)
+            .collect();
         if differences.is_empty() {
             Vec::new()
         } else {
             vec![format!(
-                "{} differ from what was applied (changed or dropped by the server or another client)",
+                "{} differ from what was applied (changed, kept or dropped by the server or another client)",
                 differences.join(", ")
             )]
         }
@@ -308,8 +371,8 @@ fn object_at<'v>(value: &'v Value, pointer: &str) -> Option<&'v Map<String, Valu
     value.pointer(pointer).and_then(Value::as_object)
 }
 
-/// Keys directly under `path` (e.g. `["spec"]`) that `field_manager`'s apply owns, from
-/// `metadata.managedFields` (`f:spec: {f:hosts: {}}` → `hosts`).
+/// Keys directly under `path` (e.g. `["metadata", "labels"]`) that `field_manager` owns, from
+/// `metadata.managedFields` (`f:labels: {f:team: {}}` → `team`).
 fn owned_keys(live: &Value, field_manager: &str, path: &[&str]) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for entry in live
@@ -318,9 +381,7 @@ fn owned_keys(live: &Value, field_manager: &str, path: &[&str]) -> BTreeSet<Stri
         .into_iter()
         .flatten()
     {
-        let ours = entry.get("manager").and_then(Value::as_str) == Some(field_manager)
-            && entry.get("operation").and_then(Value::as_str) == Some("Apply");
-        if !ours {
+        if entry.get("manager").and_then(Value::as_str) != Some(field_manager) {
             continue;
         }
         let mut node = entry.get("fieldsV1");
@@ -338,26 +399,68 @@ fn owned_keys(live: &Value, field_manager: &str, path: &[&str]) -> BTreeSet<Stri
     keys
 }
 
-/// What server-side applying `desired` as `field_manager` changes in `live`: each top-level
-/// `spec` field that is set differently, or that the manager set before and no longer sets
-/// (apply removes it), then `metadata.labels` and `metadata.annotations` when one of ours
-/// differs. Fields other managers set and we do not are theirs and stay: not a change.
-pub fn changes(desired: &Value, live: &Value, field_manager: &str) -> Vec<String> {
+/// One field in which the live object differs from the generated one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    /// `spec.hosts`, `metadata.labels`.
+    pub field: String,
+    /// Whether the generated object sets it (otherwise applying removes it).
+    pub generated: bool,
+    /// The other field managers that own it now: drift on an object of ours, someone else's
+    /// field on a takeover.
+    pub set_by: Vec<String>,
+}
+
+impl FieldChange {
+    /// `spec.exportTo (not generated, set by kubectl-patch: removed)`.
+    fn describe(&self, adopt: bool) -> String {
+        let by = if self.set_by.is_empty() {
+            String::new()
+        } else {
+            format!(", set by {}", self.set_by.join(", "))
+        };
+        match (self.generated, adopt || self.set_by.is_empty()) {
+            (false, _) => format!("{} (not generated{by}: removed)", self.field),
+            (true, true) => self.field.clone(),
+            (true, false) => format!("{} (drift{by}: put back)", self.field),
+        }
+    }
+}
+
+/// How `live` differs from `desired` as applying sees it: every top-level `spec` field that is
+/// set differently, missing, or present without being generated (applying leaves exactly the
+/// generated spec), with the other managers that own it; then `metadata.labels` and
+/// `metadata.annotations` when one of ours differs or one we set before is no longer generated.
+/// Labels and annotations of others stay theirs: not a change.
+pub fn changes(desired: &Value, live: &Value, field_manager: &str) -> Vec<FieldChange> {
     let empty = Map::new();
     let mut out = Vec::new();
     let want = object_at(desired, "/spec").unwrap_or(&empty);
     let have = object_at(live, "/spec").unwrap_or(&empty);
-    let owned = owned_keys(live, field_manager, &["spec"]);
+    let owners = ownership::spec_owners(live, field_manager);
     let keys: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
     for key in keys {
         let changed = match (want.get(key), have.get(key)) {
             (Some(w), Some(h)) => !same_value(w, h),
-            (Some(_), None) => true,
-            (None, Some(_)) => owned.contains(key.as_str()),
             (None, None) => false,
+            _ => true,
         };
         if changed {
-            out.push(format!("spec.{key}"));
+            let set_by = owners
+                .get(key.as_str())
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(FieldChange {
+                field: format!("spec.{key}"),
+                generated: want.contains_key(key),
+                set_by,
+            });
         }
     }
     for section in ["labels", "annotations"] {
@@ -372,7 +475,11 @@ pub fn changes(desired: &Value, live: &Value, field_manager: &str) -> Vec<String
                 .iter()
                 .any(|k| !want.contains_key(k) && have.contains_key(k));
         if differs {
-            out.push(format!("metadata.{section}"));
+            out.push(FieldChange {
+                field: format!("metadata.{section}"),
+                generated: true,
+                set_by: Vec::new(),
+            });
         }
     }
     out
@@ -396,18 +503,41 @@ mod tests {
         })
     }
 
+    fn fields(changes: &[FieldChange]) -> Vec<&str> {
+        changes.iter().map(|c| c.field.as_str()).collect()
+    }
+
     #[test]
-    fn changes_name_top_level_fields_and_ignore_other_managers() {
+    fn changes_cover_the_whole_spec_and_name_who_drifted() {
         let desired = json!({"metadata": {"labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}}, "spec": {"hosts": ["a"], "http": [{"timeout": "15s", "weight": 1.0}]}});
         let labels = json!({MANAGED_BY_LABEL: MANAGED_BY_VALUE});
         let same = live(
-            json!({"hosts": ["a"], "http": [{"timeout": "15s", "weight": 1}], "extra": true}),
+            json!({"hosts": ["a"], "http": [{"timeout": "15s", "weight": 1}]}),
             labels.clone(),
             json!({"f:hosts": {}, "f:http": {}}),
         );
         assert_eq!(
-            changes(&desired, &same, DEFAULT_FIELD_MANAGER),
-            Vec::<String>::new()
+            fields(&changes(&desired, &same, DEFAULT_FIELD_MANAGER)),
+            Vec::<&str>::new()
+        );
+        // A field someone else added is a change too: applying removes it.
+        let patched = live(
+            json!({"hosts": ["a"], "http": [{"timeout": "15s", "weight": 1}], "extra": true}),
+            labels.clone(),
+            json!({"f:hosts": {}, "f:http": {}}),
+        );
+        let drift = changes(&desired, &patched, DEFAULT_FIELD_MANAGER);
+        assert_eq!(
+            drift,
+            vec![FieldChange {
+                field: "spec.extra".into(),
+                generated: false,
+                set_by: vec!["someone".into()]
+            }]
+        );
+        assert_eq!(
+            drift[0].describe(false),
+            "spec.extra (not generated, set by someone: removed)"
         );
         let differs = live(
             json!({"hosts": ["b"], "http": [{"timeout": "15s", "weight": 1}], "tcp": []}),
@@ -415,8 +545,67 @@ mod tests {
             json!({"f:hosts": {}, "f:http": {}, "f:tcp": {}}),
         );
         assert_eq!(
-            changes(&desired, &differs, DEFAULT_FIELD_MANAGER),
+            fields(&changes(&desired, &differs, DEFAULT_FIELD_MANAGER)),
             vec!["spec.hosts", "spec.tcp", "metadata.labels"]
+        );
+    }
+
+    #[test]
+    fn drift_is_a_warned_update_and_verification_compares_the_whole_spec() {
+        let key = ObjectKey::new(
+            "networking.istio.io/v1",
+            "VirtualService",
+            Some("ns"),
+            "cart",
+        );
+        let manifest = json!({"metadata": {"labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}}, "spec": {"hosts": ["a"]}});
+        let change = ApplyManifest::new(
+            key,
+            manifest,
+            Arc::new(ManifestOptions {
+                field_manager: DEFAULT_FIELD_MANAGER.into(),
+                force_conflicts: false,
+            }),
+        );
+        let mut patched = live(
+            json!({"hosts": ["a"], "extra": ["."]}),
+            json!({MANAGED_BY_LABEL: MANAGED_BY_VALUE}),
+            json!({"f:hosts": {}}),
+        );
+        let decision = change.decide(Some(&patched));
+        assert_eq!(decision.action, Action::UPDATE);
+        assert_eq!(
+            decision.details,
+            "spec.extra (not generated, set by someone: removed)"
+        );
+        assert_eq!(
+            decision.warnings,
+            vec!["drift: changed by someone since appmesh2istio applied it"]
+        );
+        assert_eq!(decision.extra["drift"][0]["setBy"], json!(["someone"]));
+        assert_eq!(
+            decision.writes[0],
+            Operation::Ownership(OwnershipEdit::TakeOverSpec),
+            "every spec field becomes ours first, so that the apply removes the rest"
+        );
+        assert!(matches!(
+            decision.writes[1],
+            Operation::Apply { force: true, .. }
+        ));
+        let left = change.verify(&decision, Some(&patched), DryRun::None);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].starts_with("spec.extra differ"), "{left:?}");
+        assert!(
+            change
+                .verify(&decision, Some(&patched), DryRun::Server)
+                .is_empty(),
+            "a server dry run cannot rewrite ownership: only our fields are compared"
+        );
+        patched["spec"] = json!({"hosts": ["a"]});
+        assert!(
+            change
+                .verify(&decision, Some(&patched), DryRun::None)
+                .is_empty()
         );
     }
 
@@ -452,6 +641,17 @@ mod tests {
         let create = change.decide(None);
         assert_eq!(create.action, Action::CREATE);
         assert!(matches!(create.undo, Some(UndoEntry::Created(_))));
+        assert!(
+            matches!(
+                &create.writes[..],
+                [
+                    Operation::Create { .. },
+                    Operation::Ownership(OwnershipEdit::AdoptOwnUpdates)
+                ]
+            ),
+            "create-only, then the POST's ownership folded into our apply entry: {:?}",
+            create.writes
+        );
         assert_eq!(change.phase(), 4);
     }
 }

@@ -93,6 +93,13 @@ pub trait Change: Send + Sync {
     /// planning, and again whenever a write found the object changed since.
     fn decide(&self, live: Option<&Value>) -> Decision;
 
+    /// The verbs this change may need whatever it finds (`create`, `patch`): asked about for
+    /// objects the server refused to show while planning, so that the list of missing rights is
+    /// complete.
+    fn possible_verbs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// After writing: what differs between the object read back (`None`: absent) and what the
     /// decision meant. On a server dry run `live` is the server's answer.
     fn verify(&self, decision: &Decision, live: Option<&Value>, dry_run: DryRun) -> Vec<String> {

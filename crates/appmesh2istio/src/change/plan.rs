@@ -366,6 +366,14 @@ impl<C: Change> Plan<C> {
         if !color {
             table.force_no_tty();
         }
+        // On a terminal the table fits its width; elsewhere rows stay whole (one object per
+        // line for grep) unless COLUMNS asks for a width.
+        if let Some(width) = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+        {
+            table.set_width(width);
+        }
         table.set_header(header);
         for item in &self.items {
             let key = item.change.key();

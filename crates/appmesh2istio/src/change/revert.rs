@@ -72,6 +72,16 @@ impl Change for Revert {
         }
     }
 
+    fn possible_verbs(&self) -> &'static [&'static str] {
+        match &self.entry {
+            UndoEntry::Created(_) => &["delete"],
+            UndoEntry::Updated(_) | UndoEntry::Metadata(_) | UndoEntry::PodTemplate(_) => {
+                &["patch"]
+            }
+            UndoEntry::Deleted(_) => &["create"],
+        }
+    }
+
     fn decide(&self, live: Option<&Value>) -> Decision {
         match &self.entry {
             UndoEntry::Created(created) => decide_created(created, live),

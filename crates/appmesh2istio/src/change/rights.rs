@@ -17,6 +17,16 @@ pub fn needed<C: Change>(plan: &Plan<C>) -> Vec<AccessRequest> {
         let Some(info) = key.kind_info() else {
             continue;
         };
+        if item.decision.action.id == super::Action::UNREADABLE.id {
+            for verb in item.change.possible_verbs() {
+                requests.insert(AccessRequest::new(
+                    verb,
+                    info.group,
+                    info.plural,
+                    key.namespace.as_deref(),
+                ));
+            }
+        }
         let exists = item.live.is_some();
         for operation in &item.decision.writes {
             for verb in operation.verbs(exists) {
@@ -41,7 +51,7 @@ pub async fn missing<C: Change>(cluster: &Cluster, plan: &Plan<C>) -> Vec<Access
         .map(|request| AccessAnswer {
             request: request.clone(),
             allowed: false,
-            reason: Some("the server refused it while planning (403)".into()),
+            reason: Some("refused while planning: 403".into()),
             error: None,
         })
         .collect();

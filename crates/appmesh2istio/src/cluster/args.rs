@@ -11,7 +11,7 @@ use kube::{Client, Config};
 use super::transport::{RequestStats, RetryPolicy, TransportLayer};
 use super::{Cluster, ClusterError};
 
-/// `--kubeconfig --context --cluster --user -n -A --request-timeout -v`.
+/// `--kubeconfig --context --cluster --user --as --as-group --as-uid -n -A --request-timeout -v`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct KubeArgs {
     /// Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then
@@ -30,6 +30,18 @@ pub struct KubeArgs {
     /// The name of the kubeconfig user to use.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+
+    /// Username to impersonate for the operation (the user must be allowed to impersonate it).
+    #[arg(long = "as", value_name = "USER")]
+    pub impersonate: Option<String>,
+
+    /// Group to impersonate for the operation; repeat for several groups (needs --as).
+    #[arg(long = "as-group", value_name = "GROUP", requires = "impersonate")]
+    pub impersonate_groups: Vec<String>,
+
+    /// UID to impersonate for the operation (needs --as).
+    #[arg(long = "as-uid", value_name = "UID", requires = "impersonate")]
+    pub impersonate_uid: Option<String>,
 
     /// If present, the namespace scope for this request.
     #[arg(short = 'n', long, value_name = "NAMESPACE")]
@@ -178,6 +190,17 @@ impl KubeArgs {
             let config = Config::infer().await.map_err(ClusterError::Infer)?;
             (config, current_context())
         };
+        // Impersonation, as kubectl's global flags: every request (the access reviews too)
+        // is then made as that user, so the rights checked are the user's.
+        if let Some(user) = &self.impersonate {
+            config.auth_info.impersonate = Some(user.clone());
+            config.auth_info.impersonate_groups =
+                (!self.impersonate_groups.is_empty()).then(|| self.impersonate_groups.clone());
+            config
+                .auth_info
+                .impersonate_uid
+                .clone_from(&self.impersonate_uid);
+        }
         // Ours is the only retry policy: kube's would retry POSTs too, and would hide retries
         // from the request count.
         config.default_retry = false;
@@ -296,6 +319,29 @@ mod tests {
         assert_eq!(
             cli.kube.scope(true, "default"),
             NamespaceScope::One("ns".into())
+        );
+        let cli = Cli::try_parse_from([
+            "x",
+            "--as",
+            "system:serviceaccount:a:b",
+            "--as-group",
+            "g1",
+            "--as-group",
+            "g2",
+            "--as-uid",
+            "u",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.kube.impersonate.as_deref(),
+            Some("system:serviceaccount:a:b")
+        );
+        assert_eq!(cli.kube.impersonate_groups, vec!["g1", "g2"]);
+        assert_eq!(cli.kube.impersonate_uid.as_deref(), Some("u"));
+        let groups_alone = Cli::try_parse_from(["x", "--as-group", "g1"]).unwrap_err();
+        assert_eq!(
+            groups_alone.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
         );
         let cli = Cli::try_parse_from(["x", "-n", "ns", "-A", "--v=6"]).unwrap();
         assert_eq!(cli.kube.scope(false, "default"), NamespaceScope::All);

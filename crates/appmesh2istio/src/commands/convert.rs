@@ -376,10 +376,6 @@ fn convert_and_output(
 
 fn run_options(command: &ConvertCommand, field_validation: bool) -> RunOptions {
     RunOptions {
-        dry_run: command.change.dry_run(),
-        yes: command.change.yes,
-        undo_file: command.change.undo_file.clone(),
-        field_manager: command.change.field_manager.clone(),
         field_validation,
         // One write at a time, in dependency order: the first failure stops the run with
         // exactly the objects before it applied.
@@ -388,7 +384,7 @@ fn run_options(command: &ConvertCommand, field_validation: bool) -> RunOptions {
         color: command.color.enabled_for_stderr(),
         output: command.output,
         verbosity: command.kube.verbosity,
-        ..RunOptions::default()
+        ..RunOptions::new(&command.change)
     }
 }
 
