@@ -488,7 +488,7 @@ async fn write_item<C: Change>(
                 status: Status::Done,
                 retries,
                 answer,
-                wrote: true,
+                wrote: done_any || maybe,
             };
         };
         let applied = if done_any {

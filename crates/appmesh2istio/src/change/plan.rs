@@ -257,14 +257,7 @@ impl<C: Change> Plan<C> {
             match live {
                 Ok(live) => pairs.push((change, Ok(live))),
                 Err(e) if e.is_forbidden() => {
-                    let key = change.key();
-                    let request = AccessRequest::new(
-                        "get",
-                        key.group(),
-                        key.kind_info().map_or(&key.kind, |k| k.plural),
-                        key.namespace.as_deref(),
-                    );
-                    forbidden.insert(request);
+                    forbidden.insert(super::rights::request_for("get", change.key()));
                     pairs.push((change, Err(())));
                 }
                 Err(e) => return Err(e),

@@ -44,7 +44,7 @@ pub struct ItemResult {
     pub retries: u32,
     /// The last object the server returned (what was stored, or would be on a server dry run).
     pub answer: Option<Value>,
-    /// Whether anything was sent for it.
+    /// Whether a write of it took effect (or may have: an unknown outcome).
     pub wrote: bool,
 }
 
@@ -141,7 +141,7 @@ pub fn finish<C: Change>(
         .items
         .iter()
         .zip(results)
-        .filter(|(i, r)| i.decision.writes() && r.status == Status::Done)
+        .filter(|(_, r)| r.wrote && r.status == Status::Done)
         .map(|(i, _)| i.change.key().to_string())
         .collect();
     let maybe: Vec<String> = plan
@@ -184,13 +184,13 @@ pub fn finish<C: Change>(
             written.len()
         );
         if !written.is_empty() {
-            eprintln!("  applied: {}", written.join(", "));
+            eprintln!("  applied: {}", listed(&written));
         }
         if !maybe.is_empty() {
-            eprintln!("  may or may not have been applied: {}", maybe.join(", "));
+            eprintln!("  may or may not have been applied: {}", listed(&maybe));
         }
         if !not_written.is_empty() {
-            eprintln!("  not applied: {}", not_written.join(", "));
+            eprintln!("  not applied: {}", listed(&not_written));
         }
         return exit::FAILURE;
     }
@@ -203,4 +203,132 @@ pub fn finish<C: Change>(
         _ => eprintln!("verified: {changed} object(s) {}", spec.verified),
     }
     exit::SUCCESS
+}
+
+/// The results as a table (RESULT, KIND, NAMESPACE, NAME, MESSAGE), for commands that end
+/// with one (rollout); convert prints only the result lines.
+pub fn table<C: Change>(plan: &Plan<C>, results: &[ItemResult], color: bool) -> String {
+    use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if !color {
+        table.force_no_tty();
+    }
+    table.set_header(vec!["RESULT", "KIND", "NAMESPACE", "NAME", "MESSAGE"]);
+    for (item, result) in plan.items.iter().zip(results) {
+        let key = item.change.key();
+        let (word, message, tone) = match &result.status {
+            Status::Done => (result.decision.action.done, String::new(), None),
+            Status::Failed { applied, message } => {
+                let word = if *applied == Applied::No {
+                    "failed"
+                } else {
+                    "unknown"
+                };
+                (word, message.clone(), Some(Color::Red))
+            }
+            Status::NotStarted => ("not applied", String::new(), Some(Color::Yellow)),
+        };
+        let mut cell = Cell::new(word);
+        if color && let Some(c) = tone {
+            cell = cell.fg(c);
+        }
+        table.add_row(vec![
+            cell,
+            Cell::new(&key.kind),
+            Cell::new(key.namespace.as_deref().unwrap_or("")),
+            Cell::new(&key.name),
+            Cell::new(message),
+        ]);
+    }
+    format!("{table}\n")
+}
+
+/// How many objects a summary line names before it only counts the rest.
+const LISTED: usize = 20;
+
+/// `a, b, c` or `a, b, … and 480 more` (a run over 500 namespaces must not print one line of
+/// 500 names; the `-o` document has them all).
+fn listed(names: &[String]) -> String {
+    if names.len() <= LISTED {
+        return names.join(", ");
+    }
+    format!(
+        "{}, … and {} more",
+        names[..LISTED].join(", "),
+        names.len() - LISTED
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(ObjectKey);
+
+    impl Change for Named {
+        fn key(&self) -> &ObjectKey {
+            &self.0
+        }
+        fn decide(&self, _: Option<&Value>) -> Decision {
+            Decision::none(crate::change::Action::LABEL, "")
+        }
+    }
+
+    #[test]
+    fn the_result_table_says_what_happened_to_each_object() {
+        let plan = Plan::decide(
+            vec![
+                (
+                    Named(ObjectKey::new("v1", "Namespace", None, "a")),
+                    Ok(None),
+                ),
+                (
+                    Named(ObjectKey::new("v1", "Namespace", None, "b")),
+                    Ok(None),
+                ),
+                (
+                    Named(ObjectKey::new("v1", "Namespace", None, "c")),
+                    Ok(None),
+                ),
+            ],
+            &[],
+        );
+        let decision = plan.items[0].decision.clone();
+        let results = vec![
+            ItemResult::skipped(&decision, Status::Done),
+            ItemResult::skipped(
+                &decision,
+                Status::Failed {
+                    applied: Applied::No,
+                    message: "the API server answered 403".into(),
+                },
+            ),
+            ItemResult::skipped(&decision, Status::NotStarted),
+        ];
+        let text = table(&plan, &results, false);
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("Namespace")).collect();
+        assert!(
+            rows[0].contains("labeled") && rows[0].contains(" a "),
+            "{text}"
+        );
+        assert!(
+            rows[1].contains("failed") && rows[1].contains("answered 403"),
+            "{text}"
+        );
+        assert!(rows[2].contains("not applied"), "{text}");
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let names: Vec<String> = (0..25).map(|i| format!("n{i}")).collect();
+        assert_eq!(listed(&names[..2]), "n0, n1");
+        let long = listed(&names);
+        assert!(
+            long.starts_with("n0, n1,") && long.ends_with("n19, … and 5 more"),
+            "{long}"
+        );
+    }
 }

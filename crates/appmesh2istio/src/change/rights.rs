@@ -4,10 +4,19 @@
 
 use std::collections::BTreeSet;
 
-use super::Change;
 use super::plan::Plan;
+use super::{Change, ObjectKey};
 use crate::cluster::Cluster;
 use crate::cluster::access::{AccessAnswer, AccessRequest, review_all};
+
+/// The right to `verb` the object `key` names (its resource, in its namespace): what a 403
+/// while planning (a GET, or a LIST of its collection) adds to [`Plan::forbidden`].
+pub fn request_for(verb: &str, key: &ObjectKey) -> AccessRequest {
+    let plural = key
+        .kind_info()
+        .map_or_else(|| key.kind.to_ascii_lowercase(), |k| k.plural.to_owned());
+    AccessRequest::new(verb, key.group(), &plural, key.namespace.as_deref())
+}
 
 /// The rights the plan's writes need.
 pub fn needed<C: Change>(plan: &Plan<C>) -> Vec<AccessRequest> {
