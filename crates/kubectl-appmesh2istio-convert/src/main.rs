@@ -92,15 +92,16 @@ struct Cli {
     )]
     ingress_gateway_selector: String,
 
-    /// Apply the generated objects to the cluster: plan, confirm, server-side apply, verify,
-    /// and write an undo file.
+    /// Apply the generated objects to the cluster: plan, confirm, undo file, create or
+    /// server-side apply (leaving exactly the generated spec), verify.
     #[arg(long, help_heading = "Apply")]
     apply: bool,
 
     #[command(flatten, next_help_heading = "Apply")]
     change: ChangeArgs,
 
-    /// Take over existing objects not managed by appmesh2istio, and fields other managers own.
+    /// Take over existing objects not managed by appmesh2istio (they are left with exactly the
+    /// generated spec).
     #[arg(long, help_heading = "Apply")]
     force_conflicts: bool,
 

@@ -47,7 +47,7 @@ pub struct ChangeArgs {
     pub yes: bool,
 
     /// Where to record what is changed, for undo
-    /// [default: ./appmesh2istio-undo-<UTC timestamp>.yaml].
+    /// [default: ./appmesh2istio-undo-YYYYMMDDTHHMMSSZ.yaml, UTC].
     #[arg(long, value_name = "FILE")]
     pub undo_file: Option<PathBuf>,
 

@@ -16,8 +16,8 @@
 //!    terminal the command refuses ("rerun with --yes") and nothing is changed.
 //!    `--dry-run=client` stops after the plan, `--dry-run=server` sends every write with
 //!    `dryRun=All` and records nothing.
-//! 4. **Record, then write** ([`journal`], [`write`], [`engine`]): each object's undo entry is
-//!    on disk (fsynced) before its first write; writes carry preconditions (resourceVersion,
+//! 4. **Record, then write** ([`journal`], [`write`](mod@write), [`engine`]): each object's
+//!    undo entry is on disk (fsynced) before its first write; writes carry preconditions (resourceVersion,
 //!    uid, JSON-patch `test`, create-only POST), so a concurrent change is never overwritten: a
 //!    failed precondition re-reads the object, lets its change decide again and sends that
 //!    (bounded). Unknown outcomes (5xx, broken connections) are retried under the one
@@ -43,6 +43,18 @@
 //! precondition and how to retry; what it records is one of the [`UndoEntry`] kinds of the one
 //! undo file format, which [`revert`] knows how to undo. Adding an operation or an undo kind is
 //! the (rare) edit of this module; adding a command is not.
+//!
+//! # Using it from a command
+//!
+//! 1. One change per object (`impl Change`). Read them with [`Plan::read`] (a GET each), or
+//!    list the objects yourself and call [`Plan::decide`]; a LIST the server refuses adds
+//!    [`rights::request_for`]`("list", ..)` to [`Plan::forbidden`].
+//! 2. [`engine::run`]`(cluster, &SPEC, &plan, &RunOptions::new(&args), header)` does the rest
+//!    and returns a [`Report`] (exit code, per-object results, undo file, `-o` document). A
+//!    [`CommandSpec`] names the command and its undo command; [`RunOptions::max_in_flight`]
+//!    bounds concurrent writes (convert: 1, in dependency order).
+//! 3. `--undo FILE`: [`Plan::read`] of [`revert::changes`]`(&UndoRecord::read(file)?)`, then
+//!    [`engine::run`] with a spec whose `undo_command` is `None` (an undo writes no undo file).
 //!
 //! Built-in changes: [`manifests::ApplyManifest`] (convert `--apply`: create, or take the object
 //! over so that it is exactly the generated one) and [`revert::Revert`] (undo of every entry
