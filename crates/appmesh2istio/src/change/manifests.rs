@@ -89,6 +89,15 @@ pub fn apply_order(kind: &str) -> u32 {
 }
 
 impl ApplyManifest {
+    /// The top-level spec fields the generated object sets.
+    fn generated_spec_fields(&self) -> Vec<String> {
+        self.manifest
+            .get("spec")
+            .and_then(Value::as_object)
+            .map(|spec| spec.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn differences(&self, live: &Value) -> Vec<FieldChange> {
         changes(&self.manifest, live, &self.options.field_manager)
     }
@@ -157,7 +166,9 @@ impl Change for ApplyManifest {
             Action::UPDATE,
             details,
             vec![
-                Operation::Ownership(OwnershipEdit::TakeOverSpec),
+                Operation::Ownership(OwnershipEdit::TakeOverSpec {
+                    generated: self.generated_spec_fields(),
+                }),
                 Operation::Apply {
                     manifest: self.manifest.clone(),
                     force: true,
@@ -204,7 +215,7 @@ impl Change for ApplyManifest {
             && decision
                 .writes
                 .iter()
-                .any(|w| matches!(w, Operation::Ownership(OwnershipEdit::TakeOverSpec)));
+                .any(|w| matches!(w, Operation::Ownership(OwnershipEdit::TakeOverSpec { .. })));
         let differences: Vec<String> = self
             .differences(live)
             .into_iter()
@@ -585,7 +596,9 @@ mod tests {
         assert_eq!(decision.extra["drift"][0]["setBy"], json!(["someone"]));
         assert_eq!(
             decision.writes[0],
-            Operation::Ownership(OwnershipEdit::TakeOverSpec),
+            Operation::Ownership(OwnershipEdit::TakeOverSpec {
+                generated: vec!["hosts".into()]
+            }),
             "every spec field becomes ours first, so that the apply removes the rest"
         );
         assert!(matches!(

@@ -17,15 +17,15 @@
 //!    `--dry-run=client` stops after the plan, `--dry-run=server` sends every write with
 //!    `dryRun=All` and records nothing.
 //! 4. **Record, then write** ([`journal`], [`write`](mod@write), [`engine`]): each object's
-//!    undo entry is on disk (fsynced) before its first write; writes carry preconditions (resourceVersion,
-//!    uid, JSON-patch `test`, create-only POST), so a concurrent change is never overwritten: a
-//!    failed precondition re-reads the object, lets its change decide again and sends that
-//!    (bounded). Unknown outcomes (5xx, broken connections) are retried under the one
-//!    [`RetryPolicy`](crate::cluster::RetryPolicy) the same way, which is safe because every
-//!    write either is idempotent or is refused the second time by its own precondition. Entries
-//!    are removed only when the server certainly refused the write. Up to
-//!    [`RunOptions::max_in_flight`] writes run at once within a phase; phases (e.g. Gateways
-//!    before the VirtualServices that use them) run one after the other.
+//!    undo entry is on disk (fsynced) before its first write; writes carry preconditions
+//!    (resourceVersion, uid, JSON-patch `test`, create-only POST), so a concurrent change is
+//!    never overwritten: a failed precondition re-reads the object, lets its change decide
+//!    again and sends that (bounded). Unknown outcomes (5xx, broken connections) are retried
+//!    under the one [`RetryPolicy`](crate::cluster::RetryPolicy) the same way, which is safe
+//!    because every write either is idempotent or is refused the second time by its own
+//!    precondition. Entries are removed only when the server certainly refused the write. Up
+//!    to [`RunOptions::max_in_flight`] writes run at once within a phase; phases (e.g.
+//!    Gateways before the VirtualServices that use them) run one after the other.
 //! 5. **Verify** ([`engine::verify`]): every object written is read back and its change
 //!    compares it with what it meant (for a takeover, the whole spec).
 //! 6. **Results** ([`results`]): kubectl's result lines on stderr (`namespace/shop labeled`,

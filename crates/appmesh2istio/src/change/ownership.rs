@@ -18,9 +18,10 @@ use serde_json::{Map, Value, json};
 pub enum OwnershipEdit {
     /// Make `manager`'s Apply entry own every spec field: other managers' `spec` fields and
     /// `manager`'s own Update entries (a create by POST, a patch) are moved into it, and
-    /// top-level spec fields nobody owns are claimed. A server-side apply sent next by `manager`
-    /// then removes every spec field it does not set.
-    TakeOverSpec,
+    /// top-level spec fields nobody owns that the apply does not set (`generated` lists the
+    /// ones it sets) are claimed. A server-side apply sent next by `manager` then removes every
+    /// spec field it does not set.
+    TakeOverSpec { generated: Vec<String> },
     /// Only fold `manager`'s Update entries into its Apply entry (after a create by POST, so that
     /// the next server-side apply by `manager` does not conflict with itself).
     AdoptOwnUpdates,
@@ -34,8 +35,10 @@ impl OwnershipEdit {
     pub fn apply(&self, object: &Value, manager: &str) -> Option<Vec<Value>> {
         let current = entries(object);
         let edited = match self {
-            OwnershipEdit::TakeOverSpec => take_over(object, &current, manager, true),
-            OwnershipEdit::AdoptOwnUpdates => take_over(object, &current, manager, false),
+            OwnershipEdit::TakeOverSpec { generated } => {
+                take_over(object, &current, manager, Some(generated))
+            }
+            OwnershipEdit::AdoptOwnUpdates => take_over(object, &current, manager, None),
             OwnershipEdit::Restore { previous } => restore(&current, previous.as_deref(), manager),
         };
         (edited != current).then_some(edited)
@@ -93,7 +96,14 @@ pub fn union(into: &mut Value, other: &Value) {
     }
 }
 
-fn take_over(object: &Value, current: &[Value], manager: &str, spec: bool) -> Vec<Value> {
+/// `generated`: `None` folds only our own entries; `Some` takes over the spec too.
+fn take_over(
+    object: &Value,
+    current: &[Value],
+    manager: &str,
+    generated: Option<&Vec<String>>,
+) -> Vec<Value> {
+    let spec = generated.is_some();
     let mut claimed = json!({});
     let mut ours_apply: Option<Value> = None;
     let mut kept = Vec::with_capacity(current.len());
@@ -128,7 +138,9 @@ fn take_over(object: &Value, current: &[Value], manager: &str, spec: bool) -> Ve
     }
     if spec {
         // Top-level spec fields nobody owns (objects written before managed fields existed, or
-        // whose entries were stripped): claim them so that the apply removes them too.
+        // whose entries were stripped) and the apply does not set: claim them so that the
+        // apply removes them too. (One the apply sets is left alone: a whole-field claim
+        // would make the apply prune what it sets; verification reports anything left.)
         let mut owned = claimed.clone();
         if let Some(ours) = &ours_apply {
             union(&mut owned, ours.get("fieldsV1").unwrap_or(&Value::Null));
@@ -137,7 +149,8 @@ fn take_over(object: &Value, current: &[Value], manager: &str, spec: bool) -> Ve
             union(&mut owned, entry.get("fieldsV1").unwrap_or(&Value::Null));
         }
         if let Some(spec) = object.get("spec").and_then(Value::as_object) {
-            for key in spec.keys() {
+            let generated = generated.map(Vec::as_slice).unwrap_or_default();
+            for key in spec.keys().filter(|k| !generated.contains(k)) {
                 let field = format!("f:{key}");
                 if owned
                     .pointer(&format!("/f:spec/{}", super::object::pointer_token(&field)))
@@ -244,9 +257,12 @@ mod tests {
                 {"manager": "status-writer", "operation": "Update", "subresource": "status", "fieldsType": "FieldsV1",
                  "fieldsV1": {"f:status": {}}}
             ]),
-            json!({"hosts": ["a"], "exportTo": ["."], "tcp": [], "orphan": true}),
+            json!({"hosts": ["a"], "exportTo": ["."], "tcp": [], "orphan": true, "unowned-but-generated": 1}),
         );
-        let edited = OwnershipEdit::TakeOverSpec.apply(&live, "me").unwrap();
+        let take_over = OwnershipEdit::TakeOverSpec {
+            generated: vec!["hosts".into(), "unowned-but-generated".into()],
+        };
+        let edited = take_over.apply(&live, "me").unwrap();
         assert_eq!(edited.len(), 3, "{edited:#?}");
         assert_eq!(edited[0]["manager"], "me");
         assert_eq!(edited[0]["operation"], "Apply");
@@ -265,7 +281,7 @@ mod tests {
             Value::Array(edited),
             json!({"hosts": ["a"], "exportTo": ["."], "tcp": [], "orphan": true}),
         );
-        assert_eq!(OwnershipEdit::TakeOverSpec.apply(&taken, "me"), None);
+        assert_eq!(take_over.apply(&taken, "me"), None);
     }
 
     #[test]
