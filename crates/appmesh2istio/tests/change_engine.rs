@@ -374,3 +374,79 @@ async fn a_reply_lost_after_the_write_is_re_read_and_a_refused_write_leaves_no_u
         "only the write that may have happened"
     );
 }
+
+/// Creates a namespace: a create-only change.
+struct CreateNamespace(ObjectKey);
+
+impl Change for CreateNamespace {
+    fn key(&self) -> &ObjectKey {
+        &self.0
+    }
+
+    fn decide(&self, live: Option<&Value>) -> Decision {
+        if live.is_some() {
+            return Decision::none(Action::UNCHANGED, "");
+        }
+        Decision::write(
+            Action::CREATE,
+            "",
+            vec![Operation::Create {
+                manifest: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.0.name}}),
+            }],
+            None,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_ask_for_strict_field_validation_when_the_server_has_it() {
+    let Some(cluster) =
+        cluster_or_skip("creates_ask_for_strict_field_validation_when_the_server_has_it")
+    else {
+        return;
+    };
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let target = connect(proxy.kubeconfig_path()).await;
+    let name = cluster.unique_name("strict");
+    let plan = Plan::read(
+        &target,
+        vec![CreateNamespace(ObjectKey::new(
+            "v1",
+            "Namespace",
+            None,
+            &name,
+        ))],
+        &[],
+        1,
+    )
+    .await
+    .unwrap();
+    // 1.20 ignores the parameter; what matters here is that it is sent and the create works.
+    let options = RunOptions {
+        field_validation: true,
+        ..RunOptions::default()
+    };
+    let results = engine::execute(&target, &plan, None, &options).await;
+    assert_eq!(results[0].status, Status::Done, "{results:#?}");
+    let posts: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == Method::POST)
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert!(
+        posts[0].starts_with("/api/v1/namespaces?")
+            && posts[0].contains("fieldManager=kubectl-appmesh2istio")
+            && posts[0].ends_with("&fieldValidation=Strict"),
+        "{posts:#?}"
+    );
+    let admin = cluster.client().unwrap();
+    assert!(
+        Api::<Namespace>::all(admin)
+            .get_opt(&name)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -179,7 +179,12 @@ pub async fn send(
                 dry_run,
                 field_manager: manager,
             };
-            match api.create(&params, &object).await {
+            let created = if context.field_validation {
+                create_strict(&api, &context.cluster.client, &params, &object).await
+            } else {
+                api.create(&params, &object).await
+            };
+            match created {
                 Ok(created) => stored(created),
                 Err(e) => Err(classify(&e, Kind::Create)),
             }
@@ -265,6 +270,25 @@ pub async fn send(
             }
         }
     }
+}
+
+/// A POST with `fieldValidation=Strict` (kube's `PostParams` cannot say it): on servers that
+/// have it (1.25+), an unknown field is refused instead of silently dropped.
+async fn create_strict(
+    api: &kube::Api<DynamicObject>,
+    client: &kube::Client,
+    params: &PostParams,
+    object: &DynamicObject,
+) -> Result<DynamicObject, kube::Error> {
+    let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+    let mut request = kube::core::Request::new(api.resource_url())
+        .create(params, body)
+        .map_err(kube::Error::BuildRequest)?;
+    let uri = format!("{}&fieldValidation=Strict", request.uri());
+    *request.uri_mut() = uri.parse().map_err(|e: http::uri::InvalidUri| {
+        kube::Error::BuildRequest(kube::core::request::Error::BuildRequest(e.into()))
+    })?;
+    client.request::<DynamicObject>(request).await
 }
 
 async fn json_patch(
