@@ -337,32 +337,29 @@ pub fn header_value(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Regexes (`validateStringRegexp`): non-empty, ≤1024 characters, RE2 syntax. The `regex`
-/// crate's syntax is RE2's, so it rejects look-around and back-references as Go does.
+/// Istio's limit on the length of a regex (`validateStringRegexp`; the Gateway API CRD has
+/// the same maxLength for `RegularExpression` values).
+pub const MAX_REGEX_LENGTH: usize = 1024;
+
+/// Regexes (`validateStringRegexp`): non-empty, at most 1024 characters, and accepted by
+/// RE2 (Envoy) and Go `regexp` (Istio's webhook); see [`super::re2`].
 pub fn re2(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("regex must not be empty".into());
     }
-    if pattern.len() > 1024 {
+    if pattern.len() > MAX_REGEX_LENGTH {
         return Err(format!(
-            "regex is {} characters long; at most 1024 are allowed",
+            "regex is {} characters long; at most {MAX_REGEX_LENGTH} are allowed",
             pattern.len()
         ));
     }
-    Regex::new(pattern).map(|_| ()).map_err(|e| {
-        format!(
-            "regex {pattern:?} is not valid RE2: {}",
-            first_line(&e.to_string())
-        )
+    super::re2::check(pattern).map_err(|e| match e.kind {
+        super::re2::Re2ErrorKind::GoOnly => format!(
+            "regex {pattern:?} is valid RE2 but Istio's validation (Go regexp) refuses {}",
+            e.fragment
+        ),
+        _ => format!("regex {pattern:?} is not valid RE2: {e}"),
     })
-}
-
-fn first_line(s: &str) -> String {
-    s.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_owned()
 }
 
 /// `exportTo` (`validateExportTo`): `.`, `*`, a namespace, or `~` (ServiceEntry only); no

@@ -1,0 +1,1048 @@
+//! Whether a regular expression is accepted by both regex engines that read our output:
+//! Envoy's RE2 (C++, which compiles every `regex` a VirtualService route or Gateway API
+//! `RegularExpression` match becomes) and Go's `regexp` (RE2 syntax, used by Istio's
+//! validating webhook). A pattern either of them refuses must never be printed.
+//!
+//! Rust's `regex` crate is not RE2: it accepts `a**`, `(?x)`, `\u0041`, `(?u)` and refuses
+//! `\Q..\E`, so this module parses the pattern by RE2's own grammar instead:
+//!
+//! * repetition operators `* + ? {n} {n,} {n,m}` (with a lazy `?` suffix) need an operand
+//!   and may not be stacked (`a**`, `a*+`, `a{2}{3}` are errors; `a{,3}` and `a{01}` are
+//!   literal text); counts are at most 1000, and so is their product along nested counted
+//!   repetitions (`(a{100}){100}` is refused);
+//! * groups `( )`, `(?: )`, `(?P<name> )`, `(?<name> )`, flag groups with `i m s U`; no
+//!   look-around, comments, `(?x)` or `(?u)`;
+//! * escapes: `\a \f \n \r \t \v`, octal `\0..`/`\1`-`\7` followed by an octal digit,
+//!   `\xHH`, `\x{H..}` up to U+10FFFF, any escaped ASCII punctuation, `\A \z \b \B`, Perl
+//!   classes `\d \s \w` (and negations), Unicode classes `\pL`, `\p{Greek}`, `\P{^L}`,
+//!   quoted text `\Q..\E`; nothing else (`\u`, `\Z`, `\e`, back-references `\1`, `\8` are
+//!   errors);
+//! * classes `[..]`, `[^..]` with ranges (`lo <= hi`), POSIX names `[:alpha:]`, Perl and
+//!   Unicode classes (which cannot end a range).
+//!
+//! Where the two engines disagree the stricter verdict wins: `\C` (RE2 only), capture names
+//! beyond ASCII word characters (RE2 only) and repeat counts of ten or more digits (literal
+//! text to RE2, an error to Go) are refused. The rules are checked against the real RE2 by
+//! `tests/re2_differential.rs`, which runs Google's RE2 (the `google-re2` Python binding,
+//! installed by `scripts/re2-oracle.sh`) on a corpus of patterns.
+//!
+//! Not checked: Envoy's compiled-program size limit (`re2.max_program_size.error_level`,
+//! 32768 in Istio's bootstrap), which only a compiler can measure.
+
+use std::fmt;
+
+/// RE2's and Go's limit on one repetition count, and on the product of nested counts.
+pub const MAX_REPEAT: u32 = 1000;
+
+/// What is wrong with a pattern, named after RE2's error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Re2ErrorKind {
+    /// `(` without `)`.
+    MissingParen,
+    /// `)` without `(`.
+    UnexpectedParen,
+    /// `[` without `]`.
+    MissingBracket,
+    /// A repetition operator with nothing to repeat (`*a`, `(|*)`).
+    MissingRepeatArgument,
+    /// Stacked repetition operators (`a**`, `a+?+`, `a{2}{3}`).
+    RepeatOp,
+    /// A count above 1000, `{3,2}`, or nested counts whose product exceeds 1000.
+    RepeatSize,
+    /// An escape RE2 does not know (`\u`, `\Z`, `\1`).
+    Escape,
+    /// A bad class range (`z-a`) or an unknown class name (`[:foo:]`, `\p{Foo}`).
+    CharRange,
+    /// A `(?` construct RE2 does not support (look-around, `(?x)`, `(?u)`).
+    PerlOp,
+    /// A named group with an empty or invalid name, or without `>`.
+    NamedCapture,
+    /// The pattern ends with a single `\`.
+    TrailingBackslash,
+    /// Accepted by RE2 but refused by Go's `regexp` (Istio's webhook): `\C`, non-ASCII
+    /// capture names, repeat counts too long for Go.
+    GoOnly,
+}
+
+/// Why RE2 (or Go) refuses a pattern, with the offending fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Re2Error {
+    pub kind: Re2ErrorKind,
+    /// The part of the pattern the error is about, as RE2 quotes it.
+    pub fragment: String,
+}
+
+impl fmt::Display for Re2Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            Re2ErrorKind::MissingParen => "missing )",
+            Re2ErrorKind::UnexpectedParen => "unexpected )",
+            Re2ErrorKind::MissingBracket => "missing ]",
+            Re2ErrorKind::MissingRepeatArgument => "no argument for repetition operator",
+            Re2ErrorKind::RepeatOp => "bad repetition operator",
+            Re2ErrorKind::RepeatSize => "invalid repetition size (at most 1000, also nested)",
+            Re2ErrorKind::Escape => "invalid escape sequence",
+            Re2ErrorKind::CharRange => "invalid character class range",
+            Re2ErrorKind::PerlOp => "invalid or unsupported perl operator",
+            Re2ErrorKind::NamedCapture => "invalid named capture group",
+            Re2ErrorKind::TrailingBackslash => "trailing \\",
+            Re2ErrorKind::GoOnly => "refused by Go regexp (Istio's validation), not by RE2",
+        };
+        if self.fragment.is_empty() {
+            f.write_str(what)
+        } else {
+            write!(f, "{what}: {}", self.fragment)
+        }
+    }
+}
+
+impl std::error::Error for Re2Error {}
+
+/// Whether RE2 and Go's `regexp` both accept `pattern` (RE2 syntax, UTF-8, default
+/// options). Istio's own limits (non-empty, at most 1024 characters) are the caller's.
+pub fn check(pattern: &str) -> Result<(), Re2Error> {
+    Parser {
+        src: pattern,
+        pos: 0,
+        stack: Vec::new(),
+        go_only: None,
+    }
+    .parse()
+}
+
+/// What the parser keeps on its stack: RE2 keeps operands and the markers `(` and `|` on
+/// one stack, and a repetition applies to the top item only when it is an operand.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    /// An operand, with the largest product of counted repetitions on any path inside it.
+    Operand { repeat_product: u32 },
+    /// An open group, at this byte offset.
+    Open(usize),
+    /// An alternation bar.
+    Bar,
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    pos: usize,
+    stack: Vec<Item>,
+    /// The first construct only Go refuses; reported when RE2 finds nothing worse.
+    go_only: Option<Re2Error>,
+}
+
+fn err(kind: Re2ErrorKind, fragment: &str) -> Re2Error {
+    Re2Error {
+        kind,
+        fragment: fragment.to_owned(),
+    }
+}
+
+impl<'a> Parser<'a> {
+    fn rest(&self) -> &'a str {
+        &self.src[self.pos..]
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    fn peek_at(&self, n: usize) -> Option<char> {
+        self.rest().chars().nth(n)
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
+        Some(c)
+    }
+
+    fn refused_by_go(&mut self, fragment: &str) {
+        if self.go_only.is_none() {
+            self.go_only = Some(err(Re2ErrorKind::GoOnly, fragment));
+        }
+    }
+
+    fn operand(&mut self) {
+        self.stack.push(Item::Operand { repeat_product: 1 });
+    }
+
+    fn parse(mut self) -> Result<(), Re2Error> {
+        // Start of the previous token when it was a repetition operator (RE2's
+        // `lastRepeat`): another repetition right after it is an error.
+        let mut last_repeat: Option<usize> = None;
+        while let Some(c) = self.peek() {
+            let start = self.pos;
+            let mut this_repeat = None;
+            match c {
+                '(' => {
+                    if self.rest().starts_with("(?") {
+                        self.perl_flags()?;
+                    } else {
+                        self.bump();
+                        self.stack.push(Item::Open(start));
+                    }
+                }
+                ')' => {
+                    self.bump();
+                    self.close_group(start)?;
+                }
+                '|' => {
+                    self.bump();
+                    self.stack.push(Item::Bar);
+                }
+                '*' | '+' | '?' => {
+                    self.bump();
+                    if self.peek() == Some('?') {
+                        self.bump();
+                    }
+                    self.repeat(start, last_repeat, None)?;
+                    this_repeat = Some(start);
+                }
+                '{' => match self.counted_repeat() {
+                    Some((min, max)) => {
+                        if self.peek() == Some('?') {
+                            self.bump();
+                        }
+                        self.repeat(start, last_repeat, Some((min, max)))?;
+                        this_repeat = Some(start);
+                    }
+                    None => {
+                        self.bump();
+                        self.operand();
+                    }
+                },
+                '[' => {
+                    self.class()?;
+                    self.operand();
+                }
+                '\\' => self.escape_outside_class()?,
+                _ => {
+                    self.bump();
+                    self.operand();
+                }
+            }
+            last_repeat = this_repeat;
+        }
+        if let Some(Item::Open(at)) = self.stack.iter().rev().find(|i| matches!(i, Item::Open(_))) {
+            return Err(err(Re2ErrorKind::MissingParen, &self.src[*at..]));
+        }
+        match self.go_only {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// `)`: the items since the matching `(` become one operand.
+    fn close_group(&mut self, at: usize) -> Result<(), Re2Error> {
+        let mut product = 1;
+        loop {
+            match self.stack.pop() {
+                None => {
+                    return Err(err(Re2ErrorKind::UnexpectedParen, &self.src[..at + 1]));
+                }
+                Some(Item::Open(_)) => break,
+                Some(Item::Operand { repeat_product }) => product = product.max(repeat_product),
+                Some(Item::Bar) => {}
+            }
+        }
+        self.stack.push(Item::Operand {
+            repeat_product: product,
+        });
+        Ok(())
+    }
+
+    /// Applies a repetition (the text from `start` to the current position) to the top
+    /// operand. `counts`: `Some((min, max))` for `{..}` (`max` `None` when open).
+    fn repeat(
+        &mut self,
+        start: usize,
+        last_repeat: Option<usize>,
+        counts: Option<(u32, Option<u32>)>,
+    ) -> Result<(), Re2Error> {
+        let text = &self.src[start..self.pos];
+        if let Some(prev) = last_repeat {
+            return Err(err(Re2ErrorKind::RepeatOp, &self.src[prev..self.pos]));
+        }
+        let Some(Item::Operand { repeat_product }) = self.stack.last_mut() else {
+            return Err(err(Re2ErrorKind::MissingRepeatArgument, text));
+        };
+        if let Some((min, max)) = counts {
+            if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT || m < min) {
+                return Err(err(Re2ErrorKind::RepeatSize, text));
+            }
+            // RE2 divides its budget of 1000 by each nested count (the maximum, or the
+            // minimum when open; zero counts are skipped) and fails when it reaches zero,
+            // which is "product of the nested counts above 1000".
+            let factor = max.unwrap_or(min);
+            if factor > 0 {
+                let product = repeat_product.saturating_mul(factor);
+                if product > MAX_REPEAT {
+                    return Err(err(Re2ErrorKind::RepeatSize, text));
+                }
+                *repeat_product = product;
+            }
+        }
+        Ok(())
+    }
+
+    /// `{n}`, `{n,}`, `{n,m}` at the current position: consumes it and returns the counts,
+    /// or returns `None` (and consumes nothing) when the `{` is literal text.
+    fn counted_repeat(&mut self) -> Option<(u32, Option<u32>)> {
+        let rest = self.rest();
+        let body_end = rest.find('}')?;
+        let body = &rest[1..body_end];
+        let (lo, hi) = match body.split_once(',') {
+            None => (body, Some(body)),
+            Some((lo, "")) => (lo, None),
+            Some((lo, hi)) => (lo, Some(hi)),
+        };
+        let min = repeat_count(lo)?;
+        let max = match hi {
+            Some(hi) => Some(repeat_count(hi)?),
+            None => None,
+        };
+        // RE2 stops reading a count at nine digits and then takes the `{` as literal text;
+        // Go reads on and refuses the count as too large.
+        let (Some(min), Some(max)) = (min, max.map_or(Some(None), |m| m.map(Some))) else {
+            self.refused_by_go(&rest[..=body_end]);
+            return None;
+        };
+        self.pos += body_end + 1;
+        Some((min, max))
+    }
+
+    /// `(?...`: flags, a non-capturing group or a named group.
+    fn perl_flags(&mut self) -> Result<(), Re2Error> {
+        let start = self.pos;
+        let rest = self.rest();
+        let lookaround = ["(?=", "(?!", "(?<=", "(?<!"];
+        if let Some(op) = lookaround.iter().find(|op| rest.starts_with(**op)) {
+            return Err(err(Re2ErrorKind::PerlOp, op));
+        }
+        let name_start = if rest.starts_with("(?P<") {
+            Some(4)
+        } else if rest.starts_with("(?<") {
+            Some(3)
+        } else {
+            None
+        };
+        if let Some(begin) = name_start {
+            let Some(end) = rest.find('>') else {
+                return Err(err(Re2ErrorKind::NamedCapture, rest));
+            };
+            let name = &rest[begin..end];
+            if name.is_empty() {
+                return Err(err(Re2ErrorKind::NamedCapture, &rest[..=end]));
+            }
+            // Go allows ASCII word characters only; RE2 also allows Unicode letters,
+            // digits and marks, so a non-ASCII name is a Go-only refusal.
+            if name
+                .chars()
+                .any(|c| c.is_ascii() && c != '_' && !c.is_ascii_alphanumeric())
+            {
+                return Err(err(Re2ErrorKind::NamedCapture, &rest[..=end]));
+            }
+            if !name.is_ascii() {
+                self.refused_by_go(&rest[..=end]);
+            }
+            self.pos += end + 1;
+            self.stack.push(Item::Open(start));
+            return Ok(());
+        }
+        self.pos += 2;
+        let mut negated = false;
+        let mut flag_after_minus = false;
+        loop {
+            let Some(c) = self.bump() else {
+                return Err(err(Re2ErrorKind::PerlOp, &self.src[start..]));
+            };
+            match c {
+                'i' | 'm' | 's' | 'U' => {
+                    if negated {
+                        flag_after_minus = true;
+                    }
+                }
+                '-' => {
+                    if negated {
+                        return Err(err(Re2ErrorKind::PerlOp, &self.src[start..self.pos]));
+                    }
+                    negated = true;
+                }
+                ':' | ')' => {
+                    if negated && !flag_after_minus {
+                        return Err(err(Re2ErrorKind::PerlOp, &self.src[start..self.pos]));
+                    }
+                    if c == ':' {
+                        self.stack.push(Item::Open(start));
+                    }
+                    return Ok(());
+                }
+                _ => return Err(err(Re2ErrorKind::PerlOp, &self.src[start..self.pos])),
+            }
+        }
+    }
+
+    /// A `\` outside a class: assertions, `\Q..\E`, classes, or an escaped character.
+    fn escape_outside_class(&mut self) -> Result<(), Re2Error> {
+        let start = self.pos;
+        let Some(c) = self.peek_at(1) else {
+            return Err(err(Re2ErrorKind::TrailingBackslash, ""));
+        };
+        match c {
+            'b' | 'B' | 'A' | 'z' => {
+                self.pos += 2;
+                self.operand();
+            }
+            'C' => {
+                self.pos += 2;
+                self.refused_by_go("\\C");
+                self.operand();
+            }
+            'Q' => {
+                self.pos += 2;
+                let rest = self.rest();
+                let (quoted, skip) = match rest.find("\\E") {
+                    Some(end) => (&rest[..end], end + 2),
+                    None => (rest, rest.len()),
+                };
+                for _ in quoted.chars() {
+                    self.operand();
+                }
+                self.pos += skip;
+            }
+            'p' | 'P' => {
+                self.unicode_class(start)?;
+                self.operand();
+            }
+            'd' | 'D' | 's' | 'S' | 'w' | 'W' => {
+                self.pos += 2;
+                self.operand();
+            }
+            _ => {
+                self.escaped_char()?;
+                self.operand();
+            }
+        }
+        Ok(())
+    }
+
+    /// `\pN`, `\p{Name}`, `\P{^Name}` at the current position.
+    fn unicode_class(&mut self, start: usize) -> Result<(), Re2Error> {
+        self.pos += 2;
+        let name = match self.bump() {
+            None => return Err(err(Re2ErrorKind::CharRange, &self.src[start..])),
+            Some('{') => {
+                let rest = self.rest();
+                let Some(end) = rest.find('}') else {
+                    return Err(err(Re2ErrorKind::CharRange, &self.src[start..]));
+                };
+                self.pos += end + 1;
+                &rest[..end]
+            }
+            Some(c) => &self.src[self.pos - c.len_utf8()..self.pos],
+        };
+        let name = name.strip_prefix('^').unwrap_or(name);
+        if UNICODE_CLASSES.binary_search(&name).is_err() {
+            return Err(err(Re2ErrorKind::CharRange, &self.src[start..self.pos]));
+        }
+        Ok(())
+    }
+
+    /// An escape that stands for one character (`\n`, `\x41`, `\.`); returns it.
+    fn escaped_char(&mut self) -> Result<char, Re2Error> {
+        let start = self.pos;
+        self.pos += 1;
+        let Some(c) = self.bump() else {
+            return Err(err(Re2ErrorKind::TrailingBackslash, ""));
+        };
+        let bad = |p: &Self| err(Re2ErrorKind::Escape, &p.src[start..p.pos]);
+        match c {
+            '1'..='7' if !self.peek().is_some_and(|d| d.is_digit(8)) => Err(bad(self)),
+            '0'..='7' => {
+                let mut value = c.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match self.peek().and_then(|d| d.to_digit(8)) {
+                        Some(d) => {
+                            value = value * 8 + d;
+                            self.bump();
+                        }
+                        None => break,
+                    }
+                }
+                char::from_u32(value).ok_or_else(|| bad(self))
+            }
+            'x' => {
+                if self.peek() == Some('{') {
+                    self.bump();
+                    let mut value: u32 = 0;
+                    let mut digits = 0;
+                    loop {
+                        match self.bump() {
+                            Some('}') if digits > 0 => break,
+                            Some(h) if h.is_ascii_hexdigit() => {
+                                digits += 1;
+                                value = value.saturating_mul(16) + h.to_digit(16).unwrap_or(0);
+                                if value > 0x10FFFF {
+                                    return Err(bad(self));
+                                }
+                            }
+                            _ => return Err(bad(self)),
+                        }
+                    }
+                    // Surrogates are not characters; RE2 and Go treat them as U+FFFD.
+                    Ok(char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER))
+                } else {
+                    let mut value = 0;
+                    for _ in 0..2 {
+                        match self.bump().and_then(|h| h.to_digit(16)) {
+                            Some(d) => value = value * 16 + d,
+                            None => return Err(bad(self)),
+                        }
+                    }
+                    char::from_u32(value).ok_or_else(|| bad(self))
+                }
+            }
+            'a' => Ok('\u{7}'),
+            'f' => Ok('\u{c}'),
+            'n' => Ok('\n'),
+            'r' => Ok('\r'),
+            't' => Ok('\t'),
+            'v' => Ok('\u{b}'),
+            c if c.is_ascii() && !c.is_ascii_alphanumeric() => Ok(c),
+            _ => Err(bad(self)),
+        }
+    }
+
+    /// A bracketed class starting at the current `[`.
+    fn class(&mut self) -> Result<(), Re2Error> {
+        let start = self.pos;
+        self.pos += 1;
+        if self.peek() == Some('^') {
+            self.bump();
+        }
+        let missing = |p: &Self| err(Re2ErrorKind::MissingBracket, &p.src[start..]);
+        let mut first = true;
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(missing(self));
+            };
+            if c == ']' && !first {
+                self.bump();
+                return Ok(());
+            }
+            first = false;
+            let rest = self.rest();
+            // `[:name:]` when a `:]` follows; otherwise the `[` is literal.
+            if let Some(after) = rest.strip_prefix("[:")
+                && let Some(end) = after.find(":]")
+            {
+                let name = &after[..end];
+                let name = name.strip_prefix('^').unwrap_or(name);
+                if !POSIX_CLASSES.contains(&name) {
+                    return Err(err(Re2ErrorKind::CharRange, &rest[..end + 4]));
+                }
+                self.pos += end + 4;
+                continue;
+            }
+            if c == '\\' {
+                match self.peek_at(1) {
+                    Some('p' | 'P') => {
+                        let at = self.pos;
+                        self.unicode_class(at)?;
+                        continue;
+                    }
+                    Some('d' | 'D' | 's' | 'S' | 'w' | 'W') => {
+                        self.pos += 2;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            // A single character or a range lo-hi; `-` before `]` is literal.
+            let range_start = self.pos;
+            let lo = self.class_char(start)?;
+            let rest = self.rest();
+            if rest.starts_with('-') && !rest.starts_with("-]") && rest.len() > 1 {
+                self.bump();
+                let hi = self.class_char(start)?;
+                if hi < lo {
+                    return Err(err(
+                        Re2ErrorKind::CharRange,
+                        &self.src[range_start..self.pos],
+                    ));
+                }
+            }
+        }
+    }
+
+    /// One character of a class: literal or escaped.
+    fn class_char(&mut self, class_start: usize) -> Result<char, Re2Error> {
+        match self.peek() {
+            None => Err(err(Re2ErrorKind::MissingBracket, &self.src[class_start..])),
+            Some('\\') => self.escaped_char(),
+            Some(c) => {
+                self.bump();
+                Ok(c)
+            }
+        }
+    }
+}
+
+/// A repeat count: decimal digits without a leading zero (`{01}` is literal text: `None`).
+/// `Some(None)`: ten or more digits, too many for RE2 to read as a count.
+fn repeat_count(s: &str) -> Option<Option<u32>> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() >= 2 && s.starts_with('0') {
+        return None;
+    }
+    if s.len() >= 10 {
+        return Some(None);
+    }
+    Some(s.parse::<u32>().ok())
+}
+
+/// The `\p{..}` names accepted in patterns, for tests and documentation.
+pub fn unicode_class_names() -> &'static [&'static str] {
+    &UNICODE_CLASSES
+}
+
+/// POSIX class names inside brackets (`[[:alpha:]]`, `[[:^digit:]]`).
+const POSIX_CLASSES: [&str; 14] = [
+    "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+    "space", "upper", "word", "xdigit",
+];
+
+/// The `\p{..}` names RE2 accepts (Unicode 15 general categories and scripts, plus `Any`),
+/// sorted. Go 1.25 accepts these and more (aliases, `Cn`, `LC`), so this list is the set
+/// both engines accept. The differential test checks every entry against RE2.
+pub(crate) const UNICODE_CLASSES: [&str; 200] = [
+    "Adlam",
+    "Ahom",
+    "Anatolian_Hieroglyphs",
+    "Any",
+    "Arabic",
+    "Armenian",
+    "Avestan",
+    "Balinese",
+    "Bamum",
+    "Bassa_Vah",
+    "Batak",
+    "Bengali",
+    "Bhaiksuki",
+    "Bopomofo",
+    "Brahmi",
+    "Braille",
+    "Buginese",
+    "Buhid",
+    "C",
+    "Canadian_Aboriginal",
+    "Carian",
+    "Caucasian_Albanian",
+    "Cc",
+    "Cf",
+    "Chakma",
+    "Cham",
+    "Cherokee",
+    "Chorasmian",
+    "Co",
+    "Common",
+    "Coptic",
+    "Cs",
+    "Cuneiform",
+    "Cypriot",
+    "Cypro_Minoan",
+    "Cyrillic",
+    "Deseret",
+    "Devanagari",
+    "Dives_Akuru",
+    "Dogra",
+    "Duployan",
+    "Egyptian_Hieroglyphs",
+    "Elbasan",
+    "Elymaic",
+    "Ethiopic",
+    "Georgian",
+    "Glagolitic",
+    "Gothic",
+    "Grantha",
+    "Greek",
+    "Gujarati",
+    "Gunjala_Gondi",
+    "Gurmukhi",
+    "Han",
+    "Hangul",
+    "Hanifi_Rohingya",
+    "Hanunoo",
+    "Hatran",
+    "Hebrew",
+    "Hiragana",
+    "Imperial_Aramaic",
+    "Inherited",
+    "Inscriptional_Pahlavi",
+    "Inscriptional_Parthian",
+    "Javanese",
+    "Kaithi",
+    "Kannada",
+    "Katakana",
+    "Kawi",
+    "Kayah_Li",
+    "Kharoshthi",
+    "Khitan_Small_Script",
+    "Khmer",
+    "Khojki",
+    "Khudawadi",
+    "L",
+    "Lao",
+    "Latin",
+    "Lepcha",
+    "Limbu",
+    "Linear_A",
+    "Linear_B",
+    "Lisu",
+    "Ll",
+    "Lm",
+    "Lo",
+    "Lt",
+    "Lu",
+    "Lycian",
+    "Lydian",
+    "M",
+    "Mahajani",
+    "Makasar",
+    "Malayalam",
+    "Mandaic",
+    "Manichaean",
+    "Marchen",
+    "Masaram_Gondi",
+    "Mc",
+    "Me",
+    "Medefaidrin",
+    "Meetei_Mayek",
+    "Mende_Kikakui",
+    "Meroitic_Cursive",
+    "Meroitic_Hieroglyphs",
+    "Miao",
+    "Mn",
+    "Modi",
+    "Mongolian",
+    "Mro",
+    "Multani",
+    "Myanmar",
+    "N",
+    "Nabataean",
+    "Nag_Mundari",
+    "Nandinagari",
+    "Nd",
+    "New_Tai_Lue",
+    "Newa",
+    "Nko",
+    "Nl",
+    "No",
+    "Nushu",
+    "Nyiakeng_Puachue_Hmong",
+    "Ogham",
+    "Ol_Chiki",
+    "Old_Hungarian",
+    "Old_Italic",
+    "Old_North_Arabian",
+    "Old_Permic",
+    "Old_Persian",
+    "Old_Sogdian",
+    "Old_South_Arabian",
+    "Old_Turkic",
+    "Old_Uyghur",
+    "Oriya",
+    "Osage",
+    "Osmanya",
+    "P",
+    "Pahawh_Hmong",
+    "Palmyrene",
+    "Pau_Cin_Hau",
+    "Pc",
+    "Pd",
+    "Pe",
+    "Pf",
+    "Phags_Pa",
+    "Phoenician",
+    "Pi",
+    "Po",
+    "Ps",
+    "Psalter_Pahlavi",
+    "Rejang",
+    "Runic",
+    "S",
+    "Samaritan",
+    "Saurashtra",
+    "Sc",
+    "Sharada",
+    "Shavian",
+    "Siddham",
+    "SignWriting",
+    "Sinhala",
+    "Sk",
+    "Sm",
+    "So",
+    "Sogdian",
+    "Sora_Sompeng",
+    "Soyombo",
+    "Sundanese",
+    "Syloti_Nagri",
+    "Syriac",
+    "Tagalog",
+    "Tagbanwa",
+    "Tai_Le",
+    "Tai_Tham",
+    "Tai_Viet",
+    "Takri",
+    "Tamil",
+    "Tangsa",
+    "Tangut",
+    "Telugu",
+    "Thaana",
+    "Thai",
+    "Tibetan",
+    "Tifinagh",
+    "Tirhuta",
+    "Toto",
+    "Ugaritic",
+    "Vai",
+    "Vithkuqi",
+    "Wancho",
+    "Warang_Citi",
+    "Yezidi",
+    "Yi",
+    "Z",
+    "Zanabazar_Square",
+    "Zl",
+    "Zp",
+    "Zs",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Re2ErrorKind::*;
+
+    fn kind(p: &str) -> Option<Re2ErrorKind> {
+        check(p).err().map(|e| e.kind)
+    }
+
+    /// Verdicts observed with RE2 (google-re2 1.1.20251105) and Go 1.19 `regexp`; the
+    /// differential test re-checks the RE2 side on every run where RE2 is installed.
+    #[test]
+    fn the_patterns_of_issue_16_follow_re2() {
+        for (p, want) in [
+            ("a**", RepeatOp),
+            ("a++", RepeatOp),
+            ("a*+", RepeatOp),
+            ("a?*", RepeatOp),
+            ("a{2}*", RepeatOp),
+            ("a{2}{3}", RepeatOp),
+            ("a{1001}", RepeatSize),
+            ("(?x) a b", PerlOp),
+            (r"\u0041", Escape),
+            (r"(?u)\w", PerlOp),
+        ] {
+            assert_eq!(kind(p), Some(want), "{p}");
+        }
+        assert_eq!(check(r"\Q.\E"), Ok(()));
+        assert_eq!(
+            check("a**").unwrap_err().to_string(),
+            "bad repetition operator: **"
+        );
+    }
+
+    #[test]
+    fn repetition_rules() {
+        for ok in [
+            "a*?",
+            "a{2}?",
+            "x{2}{,3}",
+            "a{,3}",
+            "a{01}",
+            "a{1,",
+            "a{",
+            "^*",
+            "$*",
+            r"\b*",
+            "a(?i)*",
+            "a*(?i)*",
+            r"a*\Q\E*",
+            "(a{3}){333}",
+            "((a{10}){10}){10}",
+            "(a{1000}){0}",
+            "(a{0}){1000}",
+            "(?:a{10}b{10}){100}",
+            "a{0,1000}",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (p, want) in [
+            ("*", MissingRepeatArgument),
+            ("a|*", MissingRepeatArgument),
+            ("(*)", MissingRepeatArgument),
+            ("(?i)*", MissingRepeatArgument),
+            (r"\Q\E*", MissingRepeatArgument),
+            ("{2}", MissingRepeatArgument),
+            ("a**?", RepeatOp),
+            ("a*??", RepeatOp),
+            ("a{2,}{3}", RepeatOp),
+            ("a{3,2}", RepeatSize),
+            ("(a{100}){100}", RepeatSize),
+            ("(a{3}){334}", RepeatSize),
+            ("((a{10}){10}){11}", RepeatSize),
+            ("((a{1000}){0}){2}", RepeatSize),
+            ("a{100000000}", RepeatSize),
+            ("a{99999999999}", GoOnly),
+        ] {
+            assert_eq!(kind(p), Some(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn groups_and_flags() {
+        for ok in [
+            "(?i)a",
+            "(?i-s:a)",
+            "(?im)",
+            "(?)",
+            "(?U)a*?",
+            "(?P<n>a)",
+            "(?<n>a)",
+            "(?P<n_1>a)",
+            "()",
+            "(?:)",
+            "|",
+            "(?i)(?-i)a",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (p, want) in [
+            ("(?=a)", PerlOp),
+            ("(?!a)", PerlOp),
+            ("(?<=a)", PerlOp),
+            ("(?<!a)", PerlOp),
+            ("(?#c)", PerlOp),
+            ("(?P=n)", PerlOp),
+            ("(?-:a)", PerlOp),
+            ("(?--i)", PerlOp),
+            ("(?i-m-s)", PerlOp),
+            ("(?i", PerlOp),
+            ("(?P<>a)", NamedCapture),
+            ("(?P<a-b>a)", NamedCapture),
+            ("(?P<n", NamedCapture),
+            ("(?P<é>a)", GoOnly),
+            ("(?:a", MissingParen),
+            ("(a", MissingParen),
+            ("a)", UnexpectedParen),
+            ("())", UnexpectedParen),
+        ] {
+            assert_eq!(kind(p), Some(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn escapes() {
+        for ok in [
+            r"\_",
+            r"\ ",
+            "\\\t",
+            r"\-",
+            r"\.",
+            r"\z",
+            r"\A",
+            r"\12",
+            r"\01",
+            r"\400",
+            r"\0",
+            r"\08",
+            r"\x41",
+            r"\x{0}",
+            r"\x{10FFFF}",
+            r"\a\f\n\r\t\v",
+            r"\d\D\s\S\w\W",
+            r"\pL",
+            r"\p{Greek}",
+            r"\p{^L}",
+            r"\P{^L}",
+            r"\p{Any}",
+            r"\p{Kawi}",
+            r"\Qa.b",
+            r"\Q\\E",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (p, want) in [
+            (r"\u0041", Escape),
+            (r"\é", Escape),
+            (r"\e", Escape),
+            (r"\Z", Escape),
+            (r"\1", Escape),
+            (r"\8", Escape),
+            (r"\x4", Escape),
+            (r"\xg1", Escape),
+            (r"\x{}", Escape),
+            (r"\x{41", Escape),
+            (r"\x{110000}", Escape),
+            ("\\", TrailingBackslash),
+            ("a\\", TrailingBackslash),
+            (r"\p{greek}", CharRange),
+            (r"\p{Cn}", CharRange),
+            (r"\p{Garay}", CharRange),
+            (r"\p{L", CharRange),
+            (r"\p{}", CharRange),
+            (r"\pé", CharRange),
+            (r"\p", CharRange),
+            (r"\C", GoOnly),
+        ] {
+            assert_eq!(kind(p), Some(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn classes() {
+        for ok in [
+            "[a-z]",
+            "[a-b-c]",
+            "[--a]",
+            "[a-]",
+            "[]a]",
+            "[^]a]",
+            "[[:alpha:]]",
+            "[[:^alpha:]]",
+            "[[:word:]]",
+            "[[:alpha]",
+            "[[=a=]]",
+            r"[\d-z]",
+            r"[\pL]",
+            r"[\0]",
+            r"[\x{10FFFF}]",
+            "[^\\x00-\\x{10FFFF}]",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (p, want) in [
+            ("[]", MissingBracket),
+            ("[^]", MissingBracket),
+            ("[a", MissingBracket),
+            ("[a-", MissingBracket),
+            ("[z-a]", CharRange),
+            ("[[:foo:]]", CharRange),
+            (r"[a-\d]", Escape),
+            (r"[a-\pL]", Escape),
+            (r"[\b]", Escape),
+            (r"[\Q]\E]", Escape),
+            (r"[\C]", Escape),
+            (r"[\8]", Escape),
+        ] {
+            assert_eq!(kind(p), Some(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn unicode_class_names_are_sorted_for_binary_search() {
+        assert!(UNICODE_CLASSES.windows(2).all(|w| w[0] < w[1]));
+    }
+}
