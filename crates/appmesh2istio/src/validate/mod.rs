@@ -18,6 +18,7 @@ use crate::findings::Finding;
 use crate::istio::IstioObject;
 use crate::origin::ObjectRef;
 
+pub mod crd_limits;
 mod cross;
 mod destination_rule;
 mod gateway;
@@ -159,7 +160,10 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         IstioObject::Telemetry(o) => telemetry::check(&mut c, o),
         IstioObject::IstioOperator(o) => install::check(&mut c, o),
     }
-    c.finish()
+    let mut out = c.finish();
+    // The CRD schema bounds, on the object as it is printed.
+    out.extend(crd_limits::violations(obj));
+    out
 }
 
 /// Every object's own rules, then the rules between objects of the set (one mesh
