@@ -380,4 +380,60 @@ mod tests {
             "{quoted:?}"
         );
     }
+
+    #[test]
+    fn control_characters_in_request_text_are_errors() {
+        let bad = "a\0b";
+        let vs: IstioObject = VirtualService::new(
+            Metadata::new("cart", "shop"),
+            VirtualServiceSpec {
+                hosts: vec!["cart.shop.svc.cluster.local".into()],
+                http: vec![HttpRoute {
+                    matches: vec![HttpMatchRequest {
+                        uri: Some(StringMatch::prefix("/x\ny")),
+                        authority: Some(StringMatch::exact(bad)),
+                        headers: BTreeMap::from([
+                            ("x-a".into(), StringMatch::exact(bad)),
+                            ("x-tab".into(), StringMatch::prefix("a\tb")),
+                        ]),
+                        query_params: BTreeMap::from([("q".into(), StringMatch::exact("\u{7f}"))]),
+                        without_headers: BTreeMap::from([(
+                            "x-b".into(),
+                            StringMatch::prefix("\r"),
+                        )]),
+                        ..Default::default()
+                    }],
+                    rewrite: Some(HttpRewrite {
+                        uri: Some("/\u{1}".into()),
+                        authority: Some(bad.into()),
+                        ..Default::default()
+                    }),
+                    route: vec![HttpRouteDestination::to(Destination::host(
+                        "cart.shop.svc.cluster.local",
+                    ))],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+        .into();
+        let mut got: Vec<String> = validate_object(&vs)
+            .into_iter()
+            .filter(|v| v.rule == primitives::RULE_CONTROL_CHARACTER)
+            .map(|v| v.field)
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "spec.http[0].match[0].authority",
+                "spec.http[0].match[0].headers[x-a]",
+                "spec.http[0].match[0].queryParams[q]",
+                "spec.http[0].match[0].uri",
+                "spec.http[0].match[0].withoutHeaders[x-b]",
+                "spec.http[0].rewrite.authority",
+                "spec.http[0].rewrite.uri",
+            ]
+        );
+    }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use super::gateway_names;
 use crate::istio::{HttpMatchRequest, StringMatch};
 use crate::validate::Checker;
-use crate::validate::primitives::{is_jwt_claim_key, label_map, match_header_name, port, re2};
+use crate::validate::primitives::{
+    RULE_CONTROL_CHARACTER, is_jwt_claim_key, label_map, match_header_name, plain_text, port, re2,
+};
 
 /// A StringMatch in uri/scheme/method/authority/headers/queryParams/withoutHeaders.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,11 @@ enum MatchPlace {
 /// VS-H2: `prefix: ""` only on uri; regexes valid RE2; `{}` (presence) only in
 /// headers/queryParams/withoutHeaders; `regex: "*"` only in withoutHeaders.
 fn string_match(c: &mut Checker, field: &str, m: &StringMatch, place: MatchPlace) {
+    // HTTP-CTL: literal text of a path, query, authority or header condition.
+    if let StringMatch::Exact(text) | StringMatch::Prefix(text) = m {
+        let tab_allowed = matches!(place, MatchPlace::Header | MatchPlace::WithoutHeader);
+        c.check(RULE_CONTROL_CHARACTER, field, plain_text(text, tab_allowed));
+    }
     match m {
         StringMatch::Prefix(p) if p.is_empty() && place != MatchPlace::Uri => {
             c.error(

@@ -2,8 +2,8 @@
 
 use super::Checker;
 use super::primitives::{
-    duration, export_to, fqdn, header_value, hosts_overlap, ip_or_cidr, is_dns1123_label,
-    is_header_token, is_ip, label_map, port, re2, wildcard_domain,
+    RULE_CONTROL_CHARACTER, duration, export_to, fqdn, header_value, hosts_overlap, ip_or_cidr,
+    is_dns1123_label, is_header_token, is_ip, label_map, plain_text, port, re2, wildcard_domain,
 };
 use crate::istio::uri_index::UriIndex;
 
@@ -214,6 +214,24 @@ fn authority_rewritten_once(c: &mut Checker, field: &str, r: &HttpRoute) {
 
 /// VS-H5: `uri` xor `uriRegexRewrite`; something to rewrite; regex rewrite complete.
 fn rewrite(c: &mut Checker, field: &str, rw: &HttpRewrite) {
+    // HTTP-CTL: the rewritten path and authority must be valid request text.
+    let texts = [
+        (rw.uri.as_deref(), "uri"),
+        (rw.authority.as_deref(), "authority"),
+        (
+            rw.uri_regex_rewrite.as_ref().map(|r| r.rewrite.as_str()),
+            "uriRegexRewrite.rewrite",
+        ),
+    ];
+    for (text, name) in texts {
+        if let Some(text) = text {
+            c.check(
+                RULE_CONTROL_CHARACTER,
+                format!("{field}.{name}"),
+                plain_text(text, false),
+            );
+        }
+    }
     if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
         c.error(
             "VS-H5",
