@@ -25,6 +25,7 @@ mod mesh;
 pub mod names;
 pub mod output;
 pub(crate) mod retries;
+mod route_idle;
 mod virtual_gateway;
 mod virtual_node;
 mod virtual_router;
