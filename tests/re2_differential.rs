@@ -18,12 +18,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use appmesh2istio::validate::re2::{Re2ErrorKind, check};
+use appmesh2istio::validate::re2::{MAX_PROGRAM_SIZE, Re2ErrorKind, check, program_size_bound};
 use appmesh2istio_tests::{prerequisites_required, workspace_root};
 use serde_json::Value;
-
-/// Istio's bootstrap sets Envoy's `re2.max_program_size.error_level` to this.
-const ENVOY_MAX_PROGRAM_SIZE: u64 = 32768;
 
 /// The oracle's python, or `None` after a notice (panics when prerequisites are required).
 fn oracle_python() -> Option<PathBuf> {
@@ -276,6 +273,36 @@ const EDGE_CASES: &[&str] = &[
     r"[\z]",
     "[é-a]",
     "[a-é]",
+    // Program size around Envoy's limit (32768 under Istio).
+    r"\pL{27}",
+    r"\pL{28}",
+    r"\pL{20}\pN{20}",
+    r"(?i)\pL{27}",
+    r"(?i)\p{Lu}{100}",
+    r"\P{L}{27}",
+    r"[\pL\pN]{24}",
+    r"[^\pL]{27}",
+    r"[^\pL\pN]{20}",
+    r"(?:\pL|\pN){25}",
+    r"(\pL){27}",
+    r"\p{Greek}{500}",
+    r"\p{Greek}{1000}",
+    r"\p{Han}{400}",
+    ".{1000}",
+    "(?s).{1000}",
+    "(?i).{1000}",
+    r"\W{1000}",
+    r"(?i)\W{1000}",
+    "[[:^word:]]{1000}",
+    "(?i)[[:^word:]]{1000}",
+    "(?i)[^a-z]{1000}",
+    "[à-ÿ]{400}",
+    "(?i)[à-ÿ]{400}",
+    "(?i)é{1000}",
+    "(?i)k{1000}",
+    "[a-zA-Z0-9._~-]{1,1000}",
+    "(?:[a-z]{1,10}\\.){1,100}",
+    "(a|b|c|d){1000}",
     // Literal text our converter writes (escaped suffixes, hosts).
     r".*\.json",
     r".*example\.com(:[0-9]+)?",
@@ -294,6 +321,12 @@ const REFUSED_CLASS_NAMES: &[&str] = &[
 
 /// Fragments the generated patterns are made of: every construct above, in pieces.
 const FRAGMENTS: &[&str] = &[
+    "\\p{L}",
+    "{27}",
+    "{100}",
+    "[^\\pL]",
+    "(?i:",
+    "\\W",
     "a",
     "b",
     "é",
@@ -433,8 +466,7 @@ fn re2_syntax_checker_agrees_with_real_re2() {
     );
     let mut patterns: Vec<String> = EDGE_CASES.iter().map(|s| (*s).to_owned()).collect();
     for name in appmesh2istio::validate::re2::unicode_class_names()
-        .iter()
-        .chain(REFUSED_CLASS_NAMES)
+        .chain(REFUSED_CLASS_NAMES.iter().copied())
     {
         patterns.push(format!(r"\p{{{name}}}"));
         patterns.push(format!(r"[\P{{^{name}}}x]"));
@@ -456,40 +488,60 @@ fn re2_syntax_checker_agrees_with_real_re2() {
         std::fs::write(path, lines.join("\n") + "\n").expect("dump written");
     }
     let mut mismatches = Vec::new();
-    let (mut accepted, mut refused, mut go_only, mut too_large) = (0, 0, 0, 0);
-    let mut over_envoy_limit = Vec::new();
+    let (mut accepted, mut refused, mut go_only) = (0, 0, 0);
+    // Refused for size although RE2's program fits Envoy's limit: (pattern, bound, real).
+    let mut size_overestimates: Vec<(String, u64, u64)> = Vec::new();
+    let mut largest_ratio: f64 = 0.0;
     for (p, re2) in patterns.iter().zip(&verdicts) {
+        // The size bound must never be below RE2's real program size.
+        if let (Ok(bound), Ok(real)) = (program_size_bound(p), re2) {
+            if bound < *real {
+                mismatches.push(format!("{p:?}: size bound {bound} below RE2's {real}"));
+            }
+            largest_ratio = largest_ratio.max(bound as f64 / (*real).max(1) as f64);
+        }
         match (check(p), re2) {
-            (Ok(()), Ok(size)) => {
-                accepted += 1;
-                if *size > ENVOY_MAX_PROGRAM_SIZE {
-                    over_envoy_limit.push(p);
+            (Ok(()), Ok(size)) if *size > MAX_PROGRAM_SIZE => mismatches.push(format!(
+                "{p:?}: we accept, but RE2's program ({size}) exceeds Envoy's limit"
+            )),
+            (Ok(()), Ok(_)) => accepted += 1,
+            (Err(e), Ok(size)) if e.kind == Re2ErrorKind::ProgramSize => {
+                if *size > MAX_PROGRAM_SIZE {
+                    refused += 1;
+                } else {
+                    let bound = program_size_bound(p).unwrap_or(0);
+                    size_overestimates.push((p.clone(), bound, *size));
                 }
             }
-            // RE2's compiler (not its parser) refuses programs above its memory budget;
-            // the syntax checker does not model program size (see the module docs).
-            (Ok(()), Err(re2)) if re2.contains("pattern too large") => too_large += 1,
+            // RE2's compiler refuses programs beyond its memory budget; so must we.
             (Err(e), Err(re2))
-                if e.kind == Re2ErrorKind::GoOnly && re2.contains("pattern too large") =>
+                if e.kind == Re2ErrorKind::ProgramSize && re2.contains("pattern too large") =>
             {
-                too_large += 1
+                refused += 1
             }
-            (Err(e), Err(_)) if e.kind != Re2ErrorKind::GoOnly => refused += 1,
+            (Err(e), Err(_))
+                if !matches!(e.kind, Re2ErrorKind::GoOnly | Re2ErrorKind::ProgramSize) =>
+            {
+                refused += 1
+            }
             (Err(e), Ok(_)) if e.kind == Re2ErrorKind::GoOnly => go_only += 1,
             (Err(e), Err(re2)) => {
-                mismatches.push(format!("{p:?}: ours Go-only ({e}) but RE2 refuses: {re2}"))
+                mismatches.push(format!("{p:?}: ours {e} but RE2 refuses: {re2}"))
             }
             (Ok(()), Err(re2)) => mismatches.push(format!("{p:?}: we accept, RE2 refuses: {re2}")),
             (Err(e), Ok(_)) => mismatches.push(format!("{p:?}: we refuse ({e}), RE2 accepts")),
         }
     }
     eprintln!(
-        "re2_differential: {} patterns ({} from fixtures): {accepted} accepted by both, {refused} refused by both, {go_only} refused for Go only, {} mismatches; not modelled: {too_large} too large for RE2's compiler, {} above Envoy's program size limit",
+        "re2_differential: {} patterns ({} from fixtures): {accepted} accepted by both, {refused} refused by both, {go_only} refused for Go only, {} refused for size although RE2's program fits, {} mismatches; size bound at most {largest_ratio:.1}x RE2's program",
         patterns.len(),
         fixture.len(),
-        mismatches.len(),
-        over_envoy_limit.len()
+        size_overestimates.len(),
+        mismatches.len()
     );
+    for (p, bound, real) in &size_overestimates {
+        eprintln!("  refused for size: {p:?} bound {bound}, RE2 {real}");
+    }
     assert!(
         mismatches.is_empty(),
         "{} mismatches with RE2:\n{}",

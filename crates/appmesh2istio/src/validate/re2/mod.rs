@@ -26,13 +26,19 @@
 //! `tests/re2_differential.rs`, which runs Google's RE2 (the `google-re2` Python binding,
 //! installed by `scripts/re2-oracle.sh`) on a corpus of patterns.
 //!
-//! Not checked: Envoy's compiled-program size limit (`re2.max_program_size.error_level`,
-//! 32768 in Istio's bootstrap), which only a compiler can measure.
+//! Envoy also refuses a regex whose compiled program exceeds `re2.max_program_size.error_level`
+//! (32768 in Istio's bootstrap), which would make it reject the whole route configuration:
+//! [`program_size_bound`] bounds the program size from above (see `program_size.rs`) and
+//! patterns over the limit are refused ([`Re2ErrorKind::ProgramSize`]). Being a bound, it
+//! may refuse a pattern whose real program just fits; the differential test counts those.
 
 use std::fmt;
 
 mod names;
+mod program_size;
 use names::UNICODE_CLASSES;
+use program_size as size;
+pub use program_size::MAX_PROGRAM_SIZE;
 
 /// RE2's and Go's limit on one repetition count, and on the product of nested counts.
 pub const MAX_REPEAT: u32 = 1000;
@@ -62,6 +68,8 @@ pub enum Re2ErrorKind {
     NamedCapture,
     /// The pattern ends with a single `\`.
     TrailingBackslash,
+    /// The compiled program may exceed Envoy's limit under Istio ([`MAX_PROGRAM_SIZE`]).
+    ProgramSize,
     /// Accepted by RE2 but refused by Go's `regexp` (Istio's webhook): `\C`, non-ASCII
     /// capture names, repeat counts too long for Go.
     GoOnly,
@@ -89,6 +97,7 @@ impl fmt::Display for Re2Error {
             Re2ErrorKind::PerlOp => "invalid or unsupported perl operator",
             Re2ErrorKind::NamedCapture => "invalid named capture group",
             Re2ErrorKind::TrailingBackslash => "trailing \\",
+            Re2ErrorKind::ProgramSize => "program too large for Envoy",
             Re2ErrorKind::GoOnly => "refused by Go regexp (Istio's validation), not by RE2",
         };
         if self.fragment.is_empty() {
@@ -104,23 +113,46 @@ impl std::error::Error for Re2Error {}
 /// Whether RE2 and Go's `regexp` both accept `pattern` (RE2 syntax, UTF-8, default
 /// options). Istio's own limits (non-empty, at most 1024 characters) are the caller's.
 pub fn check(pattern: &str) -> Result<(), Re2Error> {
-    Parser {
-        src: pattern,
-        pos: 0,
-        stack: Vec::new(),
-        go_only: None,
+    parse(pattern).map(|_| ())
+}
+
+/// An upper bound of the size of the program RE2 compiles `pattern` to (see
+/// [`MAX_PROGRAM_SIZE`]), or the error when the pattern is refused for another reason.
+pub fn program_size_bound(pattern: &str) -> Result<u64, Re2Error> {
+    let mut parser = Parser::new(pattern);
+    parser.parse_syntax()?;
+    Ok(parser.size_bound())
+}
+
+fn parse(pattern: &str) -> Result<u64, Re2Error> {
+    let mut parser = Parser::new(pattern);
+    parser.parse_syntax()?;
+    let size = parser.size_bound();
+    if size > MAX_PROGRAM_SIZE {
+        return Err(err(
+            Re2ErrorKind::ProgramSize,
+            &format!("up to {size} instructions, Envoy under Istio allows {MAX_PROGRAM_SIZE}"),
+        ));
     }
-    .parse()
+    match parser.go_only {
+        Some(e) => Err(e),
+        None => Ok(size),
+    }
 }
 
 /// What the parser keeps on its stack: RE2 keeps operands and the markers `(` and `|` on
 /// one stack, and a repetition applies to the top item only when it is an operand.
 #[derive(Debug, Clone, Copy)]
 enum Item {
-    /// An operand, with the largest product of counted repetitions on any path inside it.
-    Operand { repeat_product: u32 },
-    /// An open group, at this byte offset.
-    Open(usize),
+    /// An operand, with the largest product of counted repetitions on any path inside it
+    /// and a bound of its program size.
+    Operand { repeat_product: u32, cost: u64 },
+    /// An open group at byte offset `at`; `fold`: whether `(?i)` was on before it.
+    Open {
+        at: usize,
+        capture: bool,
+        fold: bool,
+    },
     /// An alternation bar.
     Bar,
 }
@@ -131,6 +163,8 @@ struct Parser<'a> {
     stack: Vec<Item>,
     /// The first construct only Go refuses; reported when RE2 finds nothing worse.
     go_only: Option<Re2Error>,
+    /// Case folding (`(?i)`) is on.
+    fold: bool,
 }
 
 fn err(kind: Re2ErrorKind, fragment: &str) -> Re2Error {
@@ -141,6 +175,29 @@ fn err(kind: Re2ErrorKind, fragment: &str) -> Re2Error {
 }
 
 impl<'a> Parser<'a> {
+    fn new(src: &'a str) -> Parser<'a> {
+        Parser {
+            src,
+            pos: 0,
+            stack: Vec::new(),
+            go_only: None,
+            fold: false,
+        }
+    }
+
+    /// The program-size bound of everything parsed (call after [`Self::parse_syntax`]).
+    fn size_bound(&self) -> u64 {
+        let body: u64 = self
+            .stack
+            .iter()
+            .map(|item| match item {
+                Item::Operand { cost, .. } => *cost,
+                _ => 1,
+            })
+            .fold(0, u64::saturating_add);
+        body.saturating_add(size::PROGRAM_OVERHEAD)
+    }
+
     fn rest(&self) -> &'a str {
         &self.src[self.pos..]
     }
@@ -165,11 +222,24 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn operand(&mut self) {
-        self.stack.push(Item::Operand { repeat_product: 1 });
+    fn operand(&mut self, cost: u64) {
+        self.stack.push(Item::Operand {
+            repeat_product: 1,
+            cost,
+        });
     }
 
-    fn parse(mut self) -> Result<(), Re2Error> {
+    fn open(&mut self, at: usize, capture: bool) {
+        self.stack.push(Item::Open {
+            at,
+            capture,
+            fold: self.fold,
+        });
+    }
+
+    /// RE2's grammar (and Go's stricter spots, kept in `go_only`); sizes are added up on
+    /// the way.
+    fn parse_syntax(&mut self) -> Result<(), Re2Error> {
         // Start of the previous token when it was a repetition operator (RE2's
         // `lastRepeat`): another repetition right after it is an error.
         let mut last_repeat: Option<usize> = None;
@@ -182,7 +252,7 @@ impl<'a> Parser<'a> {
                         self.perl_flags()?;
                     } else {
                         self.bump();
-                        self.stack.push(Item::Open(start));
+                        self.open(start, true);
                     }
                 }
                 ')' => {
@@ -211,45 +281,71 @@ impl<'a> Parser<'a> {
                     }
                     None => {
                         self.bump();
-                        self.operand();
+                        self.operand(size::literal('{', self.fold));
                     }
                 },
                 '[' => {
-                    self.class()?;
-                    self.operand();
+                    let cost = self.class()?;
+                    self.operand(cost);
                 }
                 '\\' => self.escape_outside_class()?,
+                '^' | '$' => {
+                    self.bump();
+                    self.operand(size::ASSERTION);
+                }
+                '.' => {
+                    self.bump();
+                    self.operand(size::ANY_CHAR);
+                }
                 _ => {
                     self.bump();
-                    self.operand();
+                    self.operand(size::literal(c, self.fold));
                 }
             }
             last_repeat = this_repeat;
         }
-        if let Some(Item::Open(at)) = self.stack.iter().rev().find(|i| matches!(i, Item::Open(_))) {
+        if let Some(Item::Open { at, .. }) = self
+            .stack
+            .iter()
+            .rev()
+            .find(|i| matches!(i, Item::Open { .. }))
+        {
             return Err(err(Re2ErrorKind::MissingParen, &self.src[*at..]));
         }
-        match self.go_only {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// `)`: the items since the matching `(` become one operand.
     fn close_group(&mut self, at: usize) -> Result<(), Re2Error> {
         let mut product = 1;
+        let mut total: u64 = 0;
         loop {
             match self.stack.pop() {
                 None => {
                     return Err(err(Re2ErrorKind::UnexpectedParen, &self.src[..at + 1]));
                 }
-                Some(Item::Open(_)) => break,
-                Some(Item::Operand { repeat_product }) => product = product.max(repeat_product),
-                Some(Item::Bar) => {}
+                Some(Item::Open { capture, fold, .. }) => {
+                    if capture {
+                        total = total.saturating_add(size::CAPTURE);
+                    }
+                    // Flags set inside the group end with it.
+                    self.fold = fold;
+                    break;
+                }
+                Some(Item::Operand {
+                    repeat_product,
+                    cost,
+                }) => {
+                    product = product.max(repeat_product);
+                    total = total.saturating_add(cost);
+                }
+                // One alternation instruction per `|`.
+                Some(Item::Bar) => total = total.saturating_add(1),
             }
         }
         self.stack.push(Item::Operand {
             repeat_product: product,
+            cost: total,
         });
         Ok(())
     }
@@ -266,8 +362,16 @@ impl<'a> Parser<'a> {
         if let Some(prev) = last_repeat {
             return Err(err(Re2ErrorKind::RepeatOp, &self.src[prev..self.pos]));
         }
-        let Some(Item::Operand { repeat_product }) = self.stack.last_mut() else {
+        let Some(Item::Operand {
+            repeat_product,
+            cost,
+        }) = self.stack.last_mut()
+        else {
             return Err(err(Re2ErrorKind::MissingRepeatArgument, text));
+        };
+        *cost = match counts {
+            None => size::star(*cost),
+            Some((min, max)) => size::counted(*cost, min, max),
         };
         if let Some((min, max)) = counts {
             if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT || m < min) {
@@ -349,12 +453,13 @@ impl<'a> Parser<'a> {
                 self.refused_by_go(&rest[..=end]);
             }
             self.pos += end + 1;
-            self.stack.push(Item::Open(start));
+            self.open(start, true);
             return Ok(());
         }
         self.pos += 2;
         let mut negated = false;
         let mut flag_after_minus = false;
+        let mut fold = self.fold;
         loop {
             let Some(c) = self.bump() else {
                 return Err(err(Re2ErrorKind::PerlOp, &self.src[start..]));
@@ -363,6 +468,9 @@ impl<'a> Parser<'a> {
                 'i' | 'm' | 's' | 'U' => {
                     if negated {
                         flag_after_minus = true;
+                    }
+                    if c == 'i' {
+                        fold = !negated;
                     }
                 }
                 '-' => {
@@ -376,8 +484,10 @@ impl<'a> Parser<'a> {
                         return Err(err(Re2ErrorKind::PerlOp, &self.src[start..self.pos]));
                     }
                     if c == ':' {
-                        self.stack.push(Item::Open(start));
+                        self.open(start, false);
                     }
+                    // `(?i)` holds until the end of the enclosing group, `(?i:` inside it.
+                    self.fold = fold;
                     return Ok(());
                 }
                 _ => return Err(err(Re2ErrorKind::PerlOp, &self.src[start..self.pos])),
@@ -394,12 +504,12 @@ impl<'a> Parser<'a> {
         match c {
             'b' | 'B' | 'A' | 'z' => {
                 self.pos += 2;
-                self.operand();
+                self.operand(size::ASSERTION);
             }
             'C' => {
                 self.pos += 2;
                 self.refused_by_go("\\C");
-                self.operand();
+                self.operand(size::ASSERTION);
             }
             'Q' => {
                 self.pos += 2;
@@ -408,29 +518,31 @@ impl<'a> Parser<'a> {
                     Some(end) => (&rest[..end], end + 2),
                     None => (rest, rest.len()),
                 };
-                for _ in quoted.chars() {
-                    self.operand();
+                for q in quoted.chars() {
+                    self.operand(size::literal(q, self.fold));
                 }
                 self.pos += skip;
             }
             'p' | 'P' => {
-                self.unicode_class(start)?;
-                self.operand();
+                let (cost, _) = self.unicode_class(start)?;
+                self.operand(cost);
             }
             'd' | 'D' | 's' | 'S' | 'w' | 'W' => {
                 self.pos += 2;
-                self.operand();
+                self.operand(size::perl_class(c, self.fold));
             }
             _ => {
-                self.escaped_char()?;
-                self.operand();
+                let ch = self.escaped_char()?;
+                self.operand(size::literal(ch, self.fold));
             }
         }
         Ok(())
     }
 
-    /// `\pN`, `\p{Name}`, `\P{^Name}` at the current position.
-    fn unicode_class(&mut self, start: usize) -> Result<(), Re2Error> {
+    /// `\pN`, `\p{Name}`, `\P{^Name}` at the current position; returns its program cost
+    /// and that of its complement.
+    fn unicode_class(&mut self, start: usize) -> Result<(u64, u64), Re2Error> {
+        let mut negated = self.peek_at(1) == Some('P');
         self.pos += 2;
         let name = match self.bump() {
             None => return Err(err(Re2ErrorKind::CharRange, &self.src[start..])),
@@ -444,11 +556,21 @@ impl<'a> Parser<'a> {
             }
             Some(c) => &self.src[self.pos - c.len_utf8()..self.pos],
         };
-        let name = name.strip_prefix('^').unwrap_or(name);
-        if UNICODE_CLASSES.binary_search(&name).is_err() {
+        let name = match name.strip_prefix('^') {
+            Some(n) => {
+                negated = !negated;
+                n
+            }
+            None => name,
+        };
+        let Ok(i) = UNICODE_CLASSES.binary_search_by(|(n, _)| (*n).cmp(name)) else {
             return Err(err(Re2ErrorKind::CharRange, &self.src[start..self.pos]));
-        }
-        Ok(())
+        };
+        let costs = UNICODE_CLASSES[i].1;
+        let fold = if self.fold { 2 } else { 0 };
+        // One more than measured, for the alternation joining it to its neighbours.
+        let cost = |negated: bool| u64::from(costs[usize::from(negated) + fold]) + 1;
+        Ok((cost(negated), cost(!negated)))
     }
 
     /// An escape that stands for one character (`\n`, `\x41`, `\.`); returns it.
@@ -517,13 +639,15 @@ impl<'a> Parser<'a> {
     }
 
     /// A bracketed class starting at the current `[`.
-    fn class(&mut self) -> Result<(), Re2Error> {
+    fn class(&mut self) -> Result<u64, Re2Error> {
         let start = self.pos;
         self.pos += 1;
-        if self.peek() == Some('^') {
+        let negated = self.peek() == Some('^');
+        if negated {
             self.bump();
         }
         let missing = |p: &Self| err(Re2ErrorKind::MissingBracket, &p.src[start..]);
+        let mut cost = size::ClassCost::new();
         let mut first = true;
         loop {
             let Some(c) = self.peek() else {
@@ -531,7 +655,7 @@ impl<'a> Parser<'a> {
             };
             if c == ']' && !first {
                 self.bump();
-                return Ok(());
+                return Ok(cost.total(negated, self.fold));
             }
             first = false;
             let rest = self.rest();
@@ -540,10 +664,14 @@ impl<'a> Parser<'a> {
                 && let Some(end) = after.find(":]")
             {
                 let name = &after[..end];
-                let name = name.strip_prefix('^').unwrap_or(name);
+                let (name, posix_negated) = match name.strip_prefix('^') {
+                    Some(n) => (n, true),
+                    None => (name, false),
+                };
                 if !POSIX_CLASSES.contains(&name) {
                     return Err(err(Re2ErrorKind::CharRange, &rest[..end + 4]));
                 }
+                cost.posix(posix_negated, self.fold);
                 self.pos += end + 4;
                 continue;
             }
@@ -551,10 +679,12 @@ impl<'a> Parser<'a> {
                 match self.peek_at(1) {
                     Some('p' | 'P') => {
                         let at = self.pos;
-                        self.unicode_class(at)?;
+                        let (class, complement) = self.unicode_class(at)?;
+                        cost.unicode(class, complement);
                         continue;
                     }
-                    Some('d' | 'D' | 's' | 'S' | 'w' | 'W') => {
+                    Some(perl @ ('d' | 'D' | 's' | 'S' | 'w' | 'W')) => {
+                        cost.perl(perl, self.fold);
                         self.pos += 2;
                         continue;
                     }
@@ -565,9 +695,10 @@ impl<'a> Parser<'a> {
             let range_start = self.pos;
             let lo = self.class_char(start)?;
             let rest = self.rest();
+            let mut hi = lo;
             if rest.starts_with('-') && !rest.starts_with("-]") && rest.len() > 1 {
                 self.bump();
-                let hi = self.class_char(start)?;
+                hi = self.class_char(start)?;
                 if hi < lo {
                     return Err(err(
                         Re2ErrorKind::CharRange,
@@ -575,6 +706,7 @@ impl<'a> Parser<'a> {
                     ));
                 }
             }
+            cost.range(lo, hi);
         }
     }
 
@@ -607,8 +739,8 @@ fn repeat_count(s: &str) -> Option<Option<u32>> {
 }
 
 /// The `\p{..}` names accepted in patterns, for tests and documentation.
-pub fn unicode_class_names() -> &'static [&'static str] {
-    &UNICODE_CLASSES
+pub fn unicode_class_names() -> impl Iterator<Item = &'static str> {
+    UNICODE_CLASSES.iter().map(|(name, _)| *name)
 }
 
 /// POSIX class names inside brackets (`[[:alpha:]]`, `[[:^digit:]]`).

@@ -221,3 +221,19 @@ fn classes() {
 fn unicode_class_names_are_sorted_for_binary_search() {
     assert!(UNICODE_CLASSES.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// Program sizes RE2 reports (google-re2 1.1.20251105) next to Envoy's limit under Istio.
+#[test]
+fn programs_too_large_for_envoy_are_refused() {
+    // RE2: \pL{27} compiles to 32300 instructions, \pL{28} to 33496, .{1000} to 8004.
+    assert_eq!(check(r"\pL{27}"), Ok(()));
+    assert_eq!(kind(r"\pL{28}"), Some(ProgramSize));
+    assert_eq!(check(".{1000}"), Ok(()));
+    assert_eq!(kind(r"(?:\pL\pN){100}"), Some(ProgramSize));
+    assert_eq!(kind(r"(\pL{20}){20}"), Some(ProgramSize));
+    // Many classes without any repetition add up too.
+    assert_eq!(kind(&r"\pL".repeat(30)), Some(ProgramSize));
+    let bound = program_size_bound(r"\pL{27}").unwrap();
+    assert!((32300..=MAX_PROGRAM_SIZE).contains(&bound), "{bound}");
+    assert!(program_size_bound("a").unwrap() < 10);
+}
