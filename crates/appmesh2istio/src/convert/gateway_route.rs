@@ -619,6 +619,11 @@ fn build_candidate(
         ),
     };
     let vs = target_virtual_service(ctx, target_vs)?;
+    if let RouteKind::Http { route, .. } = kind
+        && let Some(why) = matches::rewrite_control_character(route.action.rewrite.as_ref())
+    {
+        return Err(Some(why));
+    }
     let (rewrite, path_rewritten) = match kind {
         RouteKind::Http { route, .. } => http_rewrite(
             route.action.rewrite.as_ref(),

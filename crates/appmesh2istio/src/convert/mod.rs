@@ -25,6 +25,7 @@ mod mesh;
 pub mod names;
 pub mod output;
 pub(crate) mod retries;
+mod route_idle;
 mod virtual_gateway;
 mod virtual_node;
 mod virtual_router;
@@ -37,6 +38,9 @@ pub const SOURCE_ANNOTATION: &str = "appmesh2istio.io/source";
 
 /// Catalog code for a source that produced nothing and has no finding saying why.
 const SILENT_SOURCE: &str = "AMI2004";
+
+/// Catalog code for a generated object that breaks a bound of Istio's CRD schema.
+pub(crate) const CODE_CRD_LIMIT: &str = "AMI2124";
 
 /// How to convert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,8 +149,11 @@ pub fn convert(
     let Context {
         output, mut report, ..
     } = ctx;
-    let (objects, sources): (Vec<IstioObject>, Vec<Vec<ObjectRef>>) =
-        output.finish().into_iter().unzip();
+    let (objects, sources): (Vec<IstioObject>, Vec<Vec<ObjectRef>>) = output
+        .finish()
+        .into_iter()
+        .filter(|(object, sources)| fits_crd_limits(object, sources, &mut report))
+        .unzip();
     let mut violations = validate::validate_all(&objects);
     if !opts.install {
         // Custom access-log providers live in meshConfig, which only `--install` writes; the
@@ -202,6 +209,37 @@ pub fn convert(
         objects,
         report: report.finish(opts.preserve_defaults),
     })
+}
+
+/// Whether `object` is within the size and range bounds of Istio's CRD schema. An object
+/// that is not (e.g. a Sidecar selecting pods by more than 256 labels) would be refused by
+/// the API server; it is not generated, and each of its App Mesh sources gets a finding.
+fn fits_crd_limits(
+    object: &IstioObject,
+    sources: &[ObjectRef],
+    report: &mut ReportBuilder,
+) -> bool {
+    let broken = validate::crd_limits::violations(object);
+    let Some(first) = broken.first() else {
+        return true;
+    };
+    let more = match broken.len() {
+        1 => String::new(),
+        n => format!(" (and {} more bounds)", n - 1),
+    };
+    for source in sources {
+        report.finding(Finding::new(
+            CODE_CRD_LIMIT,
+            source.clone(),
+            format!(
+                "{} is not generated: its {} {}{more}",
+                object.object_ref(),
+                first.field,
+                first.message
+            ),
+        ));
+    }
+    false
 }
 
 /// The order matters only for naming: objects that own a host's name are created first.

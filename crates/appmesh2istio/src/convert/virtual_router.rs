@@ -23,6 +23,7 @@ use crate::resolve::{NsName, VirtualRouterEntry};
 
 use super::matches::{self, HeaderCondition, Inexpressible, Notes};
 use super::retries::{self, RetryPolicy};
+use super::route_idle;
 use super::{Context, defaults, destinations, names};
 
 /// A weighted target was dropped; the route keeps its other targets.
@@ -31,8 +32,8 @@ pub(crate) const CODE_TARGET_DROPPED: &str = "AMI2104";
 pub(crate) const CODE_NO_TARGET: &str = "AMI2105";
 /// Several targets, all with weight 0.
 pub(crate) const CODE_ZERO_WEIGHTS: &str = "AMI2106";
-/// App Mesh's default idle timeout written explicitly.
-pub(crate) const CODE_DEFAULT_IDLE: &str = "AMI2109";
+/// App Mesh's default idle timeout (written for TCP routes; see route_idle.rs for HTTP).
+pub(crate) const CODE_DEFAULT_IDLE: &str = route_idle::CODE_DEFAULT_IDLE;
 /// An idle timeout that could not be carried over as written.
 pub(crate) const CODE_IDLE_APPROXIMATED: &str = "AMI2110";
 /// A route that does not fit its router's listeners.
@@ -363,7 +364,7 @@ fn plan_route(
         order: order_base(catch_all, specificity, prefix_len),
         catch_all,
         rule: Rule::Http(Box::new(rule)),
-        idle: policies.idle,
+        idle: Vec::new(),
     })
 }
 
@@ -670,11 +671,10 @@ fn rule_namespace(ctx: &Context<'_>, host: &str, node_namespace: &str) -> String
         .to_owned()
 }
 
-/// Timeout, retries and idle-timeout requests of an HTTP/HTTP2/gRPC rule.
+/// Timeout and retries of an HTTP/HTTP2/gRPC rule (its idle timeout: route_idle.rs).
 struct HttpPolicies {
     timeout: Option<Duration>,
     retries: Option<HttpRetry>,
-    idle: Vec<IdleRequest>,
 }
 
 fn http_policies(
@@ -745,47 +745,14 @@ fn http_policies(
             ),
         );
     }
-    let idle_setting = timeout.and_then(|t| t.idle.as_ref());
-    let mut idle = Vec::new();
-    match idle_setting {
-        Some(d) => {
-            let value = retries::timeout(d, &format!("{field}.timeout.idle"), notes);
-            if value.is_none() {
-                notes.add(
-                    CODE_IDLE_APPROXIMATED,
-                    format!("{field}.timeout.idle"),
-                    "idle timeout 0 disables it in App Mesh; Istio's HTTP idleTimeout cannot be disabled, so its default of 1h applies",
-                );
-            } else {
-                idle = idle_requests(
-                    ctx,
-                    source,
-                    &format!("{field}.timeout.idle"),
-                    targets,
-                    false,
-                    value,
-                    true,
-                );
-            }
-        }
-        None if preserve => {
-            notes.add(
-                CODE_DEFAULT_IDLE,
-                timeout_field.clone(),
-                format!("no idle timeout: App Mesh's default of {} is written to the DestinationRule of each target", defaults::IDLE_TIMEOUT),
-            );
-            idle = idle_requests(
-                ctx,
-                source,
-                &timeout_field,
-                targets,
-                false,
-                Some(defaults::IDLE_TIMEOUT),
-                false,
-            );
-        }
-        None => dropped.push(format!("{} idle timeout", defaults::IDLE_TIMEOUT)),
-    }
+    // A route's HTTP idle timeout is per request, which Istio cannot carry (route_idle.rs).
+    route_idle::report_http_route_idle(
+        timeout.and_then(|t| t.idle.as_ref()),
+        field,
+        &timeout_field,
+        preserve,
+        notes,
+    );
     if !dropped.is_empty() {
         notes.add(
             DEFAULTS_DROPPED,
@@ -799,7 +766,6 @@ fn http_policies(
     HttpPolicies {
         timeout: timeout_value,
         retries: retries_value,
-        idle,
     }
 }
 
@@ -1042,7 +1008,7 @@ pub(crate) fn plan_node_provider(
                 retries: policies.retries,
                 ..HttpRoute::default()
             };
-            (Rule::Http(Box::new(rule)), policies.idle)
+            (Rule::Http(Box::new(rule)), Vec::new())
         };
         planned.push(PlannedRoute {
             source: vs.clone(),

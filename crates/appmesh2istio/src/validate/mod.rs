@@ -18,12 +18,14 @@ use crate::findings::Finding;
 use crate::istio::IstioObject;
 use crate::origin::ObjectRef;
 
+pub mod crd_limits;
 mod cross;
 mod destination_rule;
 mod gateway;
 mod install;
 mod metadata;
 pub mod primitives;
+pub mod re2;
 mod security;
 mod selector;
 mod service_entry;
@@ -158,7 +160,10 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         IstioObject::Telemetry(o) => telemetry::check(&mut c, o),
         IstioObject::IstioOperator(o) => install::check(&mut c, o),
     }
-    c.finish()
+    let mut out = c.finish();
+    // The CRD schema bounds, on the object as it is printed.
+    out.extend(crd_limits::violations(obj));
+    out
 }
 
 /// Every object's own rules, then the rules between objects of the set (one mesh
@@ -235,9 +240,10 @@ mod tests {
     use super::*;
     use crate::findings::Severity;
     use crate::istio::{
-        Destination, HttpRetry, HttpRoute, HttpRouteDestination, Metadata, VirtualService,
-        VirtualServiceSpec,
+        Destination, HttpMatchRequest, HttpRetry, HttpRewrite, HttpRoute, HttpRouteDestination,
+        Metadata, RegexRewrite, StringMatch, VirtualService, VirtualServiceSpec,
     };
+    use std::collections::BTreeMap;
 
     fn broken_vs() -> IstioObject {
         VirtualService::new(
@@ -300,6 +306,134 @@ mod tests {
         assert!(
             !findings[1].hint.is_empty(),
             "AMI9002 must be in the catalog"
+        );
+    }
+
+    /// Every regex-typed field of a VirtualService we write, with one regex RE2 refuses.
+    fn vs_with_regex(regex: &str) -> IstioObject {
+        let m = || StringMatch::regex(regex);
+        VirtualService::new(
+            Metadata::new("cart", "shop"),
+            VirtualServiceSpec {
+                hosts: vec!["cart.shop.svc.cluster.local".into()],
+                http: vec![HttpRoute {
+                    matches: vec![HttpMatchRequest {
+                        uri: Some(m()),
+                        authority: Some(m()),
+                        method: Some(m()),
+                        scheme: Some(m()),
+                        headers: BTreeMap::from([("x-a".into(), m())]),
+                        query_params: BTreeMap::from([("q".into(), m())]),
+                        without_headers: BTreeMap::from([("x-b".into(), m())]),
+                        ..Default::default()
+                    }],
+                    rewrite: Some(HttpRewrite {
+                        uri_regex_rewrite: Some(RegexRewrite {
+                            pattern: regex.into(),
+                            rewrite: "/".into(),
+                        }),
+                        ..Default::default()
+                    }),
+                    route: vec![HttpRouteDestination::to(Destination::host(
+                        "cart.shop.svc.cluster.local",
+                    ))],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+        .into()
+    }
+
+    #[test]
+    fn every_regex_field_is_checked_with_re2_rules() {
+        let mut fields = vec![
+            "spec.http[0].match[0].authority",
+            "spec.http[0].match[0].headers[x-a]",
+            "spec.http[0].match[0].method",
+            "spec.http[0].match[0].queryParams[q]",
+            "spec.http[0].match[0].scheme",
+            "spec.http[0].match[0].uri",
+            "spec.http[0].match[0].withoutHeaders[x-b]",
+            "spec.http[0].rewrite.uriRegexRewrite.match",
+        ];
+        fields.sort();
+        // Issue 16: RE2 refuses all of these; Rust's regex crate accepts some.
+        for bad in [
+            "a**", "a++", "a*+", "a?*", "a{2}*", "a{2}{3}", "a{1001}", "(?x) a b", r"\u0041",
+            r"(?u)\w", r"\C",
+        ] {
+            let v = validate_object(&vs_with_regex(bad));
+            let mut got: Vec<&str> = v
+                .iter()
+                .filter(|v| v.severity == ViolationSeverity::Error)
+                .map(|v| v.field.as_str())
+                .collect();
+            got.sort();
+            assert_eq!(got, fields, "{bad}: {v:?}");
+        }
+        let quoted = validate_object(&vs_with_regex(r"\Q.\E"));
+        assert!(
+            quoted
+                .iter()
+                .all(|v| v.severity != ViolationSeverity::Error),
+            "{quoted:?}"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_request_text_are_errors() {
+        let bad = "a\0b";
+        let vs: IstioObject = VirtualService::new(
+            Metadata::new("cart", "shop"),
+            VirtualServiceSpec {
+                hosts: vec!["cart.shop.svc.cluster.local".into()],
+                http: vec![HttpRoute {
+                    matches: vec![HttpMatchRequest {
+                        uri: Some(StringMatch::prefix("/x\ny")),
+                        authority: Some(StringMatch::exact(bad)),
+                        headers: BTreeMap::from([
+                            ("x-a".into(), StringMatch::exact(bad)),
+                            ("x-tab".into(), StringMatch::prefix("a\tb")),
+                        ]),
+                        query_params: BTreeMap::from([("q".into(), StringMatch::exact("\u{7f}"))]),
+                        without_headers: BTreeMap::from([(
+                            "x-b".into(),
+                            StringMatch::prefix("\r"),
+                        )]),
+                        ..Default::default()
+                    }],
+                    rewrite: Some(HttpRewrite {
+                        uri: Some("/\u{1}".into()),
+                        authority: Some(bad.into()),
+                        ..Default::default()
+                    }),
+                    route: vec![HttpRouteDestination::to(Destination::host(
+                        "cart.shop.svc.cluster.local",
+                    ))],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+        .into();
+        let mut got: Vec<String> = validate_object(&vs)
+            .into_iter()
+            .filter(|v| v.rule == primitives::RULE_CONTROL_CHARACTER)
+            .map(|v| v.field)
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "spec.http[0].match[0].authority",
+                "spec.http[0].match[0].headers[x-a]",
+                "spec.http[0].match[0].queryParams[q]",
+                "spec.http[0].match[0].uri",
+                "spec.http[0].match[0].withoutHeaders[x-b]",
+                "spec.http[0].rewrite.authority",
+                "spec.http[0].rewrite.uri",
+            ]
         );
     }
 }

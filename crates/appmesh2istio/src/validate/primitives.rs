@@ -337,32 +337,50 @@ pub fn header_value(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Regexes (`validateStringRegexp`): non-empty, ≤1024 characters, RE2 syntax. The `regex`
-/// crate's syntax is RE2's, so it rejects look-around and back-references as Go does.
+/// Rule id of [`plain_text`] violations: HTTP's (RFC 9110 / 3986) and Envoy's, not Istio's.
+pub const RULE_CONTROL_CHARACTER: &str = "HTTP-CTL";
+
+/// Text that ends up in a request's path, query, authority or a header value: no control
+/// characters (Unicode `Cc`), except TAB where `tab_allowed` (header values). HTTP allows
+/// none of them in a URL and only TAB in a field value; Envoy refuses requests with NUL, CR
+/// or LF and header values holding them in its configuration, so a match on such text never
+/// matches and a rewrite to it makes an invalid request.
+pub fn plain_text(value: &str, tab_allowed: bool) -> Result<(), String> {
+    match value
+        .chars()
+        .find(|c| c.is_control() && !(tab_allowed && *c == '\t'))
+    {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{value:?} holds the control character U+{:04X}, which HTTP does not allow here",
+            u32::from(c)
+        )),
+    }
+}
+
+/// Istio's limit on the length of a regex (`validateStringRegexp`; the Gateway API CRD has
+/// the same maxLength for `RegularExpression` values).
+pub const MAX_REGEX_LENGTH: usize = 1024;
+
+/// Regexes (`validateStringRegexp`): non-empty, at most 1024 characters, and accepted by
+/// RE2 (Envoy) and Go `regexp` (Istio's webhook); see [`super::re2`].
 pub fn re2(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("regex must not be empty".into());
     }
-    if pattern.len() > 1024 {
+    if pattern.len() > MAX_REGEX_LENGTH {
         return Err(format!(
-            "regex is {} characters long; at most 1024 are allowed",
+            "regex is {} characters long; at most {MAX_REGEX_LENGTH} are allowed",
             pattern.len()
         ));
     }
-    Regex::new(pattern).map(|_| ()).map_err(|e| {
-        format!(
-            "regex {pattern:?} is not valid RE2: {}",
-            first_line(&e.to_string())
-        )
+    super::re2::check(pattern).map_err(|e| match e.kind {
+        super::re2::Re2ErrorKind::GoOnly => format!(
+            "regex {pattern:?} is valid RE2 but Istio's validation (Go regexp) refuses {}",
+            e.fragment
+        ),
+        _ => format!("regex {pattern:?} is not valid RE2: {e}"),
     })
-}
-
-fn first_line(s: &str) -> String {
-    s.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_owned()
 }
 
 /// `exportTo` (`validateExportTo`): `.`, `*`, a namespace, or `~` (ServiceEntry only); no
@@ -550,6 +568,16 @@ mod tests {
         assert!(header_value("%REQ(x-user)%").is_ok());
         assert!(header_value("50%").is_err());
         assert!(header_value("a\nb").is_err());
+    }
+
+    #[test]
+    fn plain_text_refuses_control_characters() {
+        assert!(plain_text("/api/v1", false).is_ok());
+        assert!(plain_text("a\tb", true).is_ok());
+        for bad in ["a\0b", "a\rb", "a\nb", "\u{7f}", "\u{85}", "\u{1}"] {
+            assert!(plain_text(bad, true).is_err(), "{bad:?}");
+        }
+        assert!(plain_text("a\tb", false).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::appmesh::common::{
     HeaderMatchMethod, HttpMethod, HttpPathMatch, HttpQueryParameter, HttpScheme, MatchRange,
 };
+use crate::appmesh::gateway_route::HttpGatewayRouteRewrite;
 use crate::istio::{HttpMatchRequest, StringMatch};
 use crate::origin::ObjectRef;
 use crate::validate::primitives;
@@ -72,6 +73,67 @@ impl Notes {
 /// ([`CODE_INEXPRESSIBLE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Inexpressible;
+
+/// The first control character (Unicode `Cc`) of `value`; TAB passes where `tab_allowed`.
+pub(crate) fn control_character(value: &str, tab_allowed: bool) -> Option<char> {
+    value
+        .chars()
+        .find(|c| c.is_control() && !(tab_allowed && *c == '\t'))
+}
+
+/// A literal value of a path, query or header condition must hold no control character: HTTP
+/// allows none in a URL and only TAB in a header value, and Envoy refuses requests with NUL,
+/// CR or LF (and header values with them in its configuration). Such a condition never
+/// matched a request in App Mesh, and the validator refuses it in our output.
+fn plain_text(
+    value: &str,
+    tab_allowed: bool,
+    what: &str,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<(), Inexpressible> {
+    match control_character(value, tab_allowed) {
+        None => Ok(()),
+        Some(c) => {
+            notes.add(
+                CODE_INEXPRESSIBLE,
+                field.to_owned(),
+                format!(
+                    "{what} {value:?} holds the control character U+{:04X}, which no HTTP request carries there, so the condition never matched; Istio output cannot hold it",
+                    u32::from(c)
+                ),
+            );
+            Err(Inexpressible)
+        }
+    }
+}
+
+/// Why a GatewayRoute's path or prefix rewrite cannot be written, if it holds a control
+/// character: the rewritten path would be no valid request path.
+pub(crate) fn rewrite_control_character(
+    rewrite: Option<&HttpGatewayRouteRewrite>,
+) -> Option<String> {
+    let rewrite = rewrite?;
+    let values = [
+        (
+            rewrite.prefix.as_ref().and_then(|p| p.value.as_deref()),
+            "prefix.value",
+        ),
+        (
+            rewrite.path.as_ref().and_then(|p| p.exact.as_deref()),
+            "path.exact",
+        ),
+    ];
+    values.into_iter().find_map(|(value, what)| {
+        let value = value?;
+        control_character(value, false).map(|c| {
+            format!(
+                "its rewrite {what} {value:?} holds the control character U+{:04X}, which no request path can hold; Istio output cannot hold it",
+                u32::from(c)
+            )
+        })
+    })
+}
 
 /// One HTTP header (or gRPC metadata) condition as App Mesh writes it.
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +250,21 @@ fn header_value_match(
             "the header match sets several of exact, prefix, suffix, regex, range (App Mesh accepts exactly one); only the first of them in that order is used",
         );
     }
+    for (value, what) in [
+        (&method.exact, "exact"),
+        (&method.prefix, "prefix"),
+        (&method.suffix, "suffix"),
+    ] {
+        if let Some(value) = value {
+            plain_text(
+                value,
+                true,
+                &format!("header {what} value"),
+                &format!("{field}.{what}"),
+                notes,
+            )?;
+        }
+    }
     if let Some(exact) = &method.exact {
         return Ok(StringMatch::exact(exact));
     }
@@ -291,9 +368,21 @@ pub(crate) fn uri_match(
             Err(Inexpressible)
         }
         // App Mesh prefixes are plain string prefixes, like Istio's `uri.prefix`.
-        (Some(prefix), None) => Ok(Some(StringMatch::prefix(prefix))),
+        (Some(prefix), None) => {
+            plain_text(
+                prefix,
+                false,
+                "path prefix",
+                &format!("{field}.prefix"),
+                notes,
+            )?;
+            Ok(Some(StringMatch::prefix(prefix)))
+        }
         (None, Some(path)) => match (&path.exact, &path.regex) {
-            (Some(exact), None) => Ok(Some(StringMatch::exact(exact))),
+            (Some(exact), None) => {
+                plain_text(exact, false, "path", &format!("{field}.path.exact"), notes)?;
+                Ok(Some(StringMatch::exact(exact)))
+            }
             (None, Some(regex)) => user_regex(regex, &format!("{field}.path.regex"), notes)
                 .map(|r| Some(StringMatch::Regex(r))),
             _ => {
@@ -327,6 +416,18 @@ pub(crate) fn add_query_conditions(
     let mut result = Ok(());
     for (i, param) in params.iter().enumerate() {
         let here = format!("{field}[{i}]");
+        if plain_text(
+            &param.name,
+            false,
+            "query parameter name",
+            &format!("{here}.name"),
+            notes,
+        )
+        .is_err()
+        {
+            result = Err(Inexpressible);
+            continue;
+        }
         if param.name.is_empty() {
             notes.add(
                 CODE_INEXPRESSIBLE,
@@ -338,7 +439,21 @@ pub(crate) fn add_query_conditions(
         }
         let value = match param.match_.as_ref() {
             Some(m) => match &m.exact {
-                Some(exact) => StringMatch::exact(exact),
+                Some(exact) => {
+                    if plain_text(
+                        exact,
+                        false,
+                        "query parameter value",
+                        &format!("{here}.match.exact"),
+                        notes,
+                    )
+                    .is_err()
+                    {
+                        result = Err(Inexpressible);
+                        continue;
+                    }
+                    StringMatch::exact(exact)
+                }
                 None => {
                     notes.add(CODE_AMBIGUOUS, format!("{here}.match"), "the query parameter match sets no exact value; read as \"parameter present\"");
                     StringMatch::Presence
@@ -394,6 +509,11 @@ pub(crate) fn grpc_uri(
     field: &str,
     notes: &mut Notes,
 ) -> Result<Option<StringMatch>, Inexpressible> {
+    for (value, what) in [(service, "serviceName"), (method, "methodName")] {
+        if let Some(value) = value {
+            plain_text(value, false, what, &format!("{field}.{what}"), notes)?;
+        }
+    }
     match (service, method) {
         (Some(service), Some(method)) => {
             Ok(Some(StringMatch::exact(format!("/{service}/{method}"))))
@@ -509,269 +629,4 @@ fn any_digits(count: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::appmesh::common::QueryMatchMethod;
-
-    fn full(regex: &str) -> regex::Regex {
-        regex::Regex::new(&format!("^(?:{regex})$")).unwrap()
-    }
-
-    fn check_range(start: i64, end: i64) {
-        let regex = range_regex(start, end).unwrap();
-        let re = full(&regex);
-        let lo = start.saturating_sub(150).max(0);
-        let hi = end.saturating_add(150);
-        for n in lo..hi {
-            assert_eq!(
-                re.is_match(&n.to_string()),
-                (start..end).contains(&n),
-                "{n} against [{start},{end}) = {regex}"
-            );
-        }
-        assert!(
-            !re.is_match(&format!("0{start}")) || start == 0,
-            "no leading zeros: {regex}"
-        );
-        assert!(
-            !re.is_match(&format!("-{start}")) && !re.is_match(&format!("+{start}")),
-            "no signs: {regex}"
-        );
-    }
-
-    #[test]
-    fn range_regex_matches_exactly_the_integers_of_the_range() {
-        for (s, e) in [
-            (0, 1),
-            (0, 10),
-            (1, 2),
-            (5, 6),
-            (0, 100),
-            (1, 100),
-            (7, 1234),
-            (99, 101),
-            (10, 20),
-            (19, 91),
-            (200, 1000),
-            (123, 457),
-            (1000, 1001),
-            (0, 12345),
-        ] {
-            check_range(s, e);
-        }
-        assert_eq!(range_regex(0, 10).as_deref(), Some("[0-9]"));
-        assert_eq!(range_regex(200, 300).as_deref(), Some("2[0-9][0-9]"));
-        assert_eq!(range_regex(5, 5), None);
-        assert_eq!(range_regex(-1, 5), None);
-    }
-
-    #[test]
-    fn range_regex_handles_the_int64_extremes_within_istios_limit() {
-        let regex = range_regex(1, i64::MAX).unwrap();
-        assert!(primitives::re2(&regex).is_ok(), "{} chars", regex.len());
-        let re = full(&regex);
-        assert!(re.is_match(&(i64::MAX - 1).to_string()));
-        assert!(!re.is_match(&i64::MAX.to_string()));
-        assert!(!re.is_match("0"));
-        assert!(re.is_match("1"));
-    }
-
-    #[test]
-    fn suffix_is_escaped_literally() {
-        assert_eq!(escape_re2("a.b*(c)"), "a\\.b\\*\\(c\\)");
-        let re = full(&format!(".*{}", escape_re2(".example.com")));
-        assert!(re.is_match("api.example.com"));
-        assert!(!re.is_match("api-example-com"));
-    }
-
-    fn cond<'a>(
-        name: &'a str,
-        method: Option<&'a HeaderMatchMethod>,
-        invert: bool,
-    ) -> HeaderCondition<'a> {
-        HeaderCondition {
-            name,
-            method,
-            invert,
-        }
-    }
-
-    #[test]
-    fn headers_map_to_headers_and_without_headers() {
-        let exact = HeaderMatchMethod {
-            exact: Some("beta".into()),
-            ..Default::default()
-        };
-        let suffix = HeaderMatchMethod {
-            suffix: Some(".json".into()),
-            ..Default::default()
-        };
-        let range = HeaderMatchMethod {
-            range: Some(MatchRange { start: 10, end: 20 }),
-            ..Default::default()
-        };
-        let mut m = HttpMatchRequest::default();
-        let mut notes = Notes::default();
-        add_header_conditions(
-            &mut m,
-            [
-                cond("X-Group", Some(&exact), false),
-                cond("Accept", Some(&suffix), true),
-                cond("x-debug", None, false),
-                cond("x-n", Some(&range), false),
-            ],
-            "h",
-            &mut notes,
-        )
-        .unwrap();
-        assert_eq!(m.headers["x-group"], StringMatch::exact("beta"));
-        assert_eq!(m.headers["x-debug"], StringMatch::Presence);
-        assert_eq!(m.headers["x-n"], StringMatch::regex("1[0-9]"));
-        assert_eq!(m.without_headers["accept"], StringMatch::regex(".*\\.json"));
-        let codes: Vec<_> = notes.iter().map(|n| (n.code, n.field.as_str())).collect();
-        assert_eq!(codes, vec![(CODE_RANGE_AS_REGEX, "h[3].match.range")]);
-    }
-
-    #[test]
-    fn inexpressible_header_conditions_are_reported() {
-        let negative = HeaderMatchMethod {
-            range: Some(MatchRange { start: -5, end: 5 }),
-            ..Default::default()
-        };
-        let bad = HeaderMatchMethod {
-            regex: Some("(unclosed".into()),
-            ..Default::default()
-        };
-        for c in [
-            cond("x", Some(&negative), false),
-            cond("x", Some(&bad), false),
-            cond("bad header", None, false),
-            cond("Method", None, false),
-        ] {
-            let mut notes = Notes::default();
-            assert_eq!(
-                add_header_conditions(&mut HttpMatchRequest::default(), [c], "h", &mut notes),
-                Err(Inexpressible)
-            );
-            assert!(
-                notes.iter().any(|n| n.code == CODE_INEXPRESSIBLE),
-                "{:?}",
-                notes
-            );
-        }
-        let a = HeaderMatchMethod {
-            exact: Some("a".into()),
-            ..Default::default()
-        };
-        let b = HeaderMatchMethod {
-            exact: Some("b".into()),
-            ..Default::default()
-        };
-        let mut notes = Notes::default();
-        let both = add_header_conditions(
-            &mut HttpMatchRequest::default(),
-            [cond("x", Some(&a), false), cond("x", Some(&b), false)],
-            "h",
-            &mut notes,
-        );
-        assert_eq!(both, Err(Inexpressible));
-    }
-
-    #[test]
-    fn empty_prefix_and_several_methods() {
-        let empty = HeaderMatchMethod {
-            prefix: Some(String::new()),
-            ..Default::default()
-        };
-        let several = HeaderMatchMethod {
-            exact: Some("a".into()),
-            prefix: Some("b".into()),
-            ..Default::default()
-        };
-        let mut m = HttpMatchRequest::default();
-        let mut notes = Notes::default();
-        add_header_conditions(
-            &mut m,
-            [
-                cond("x", Some(&empty), false),
-                cond("y", Some(&several), false),
-            ],
-            "h",
-            &mut notes,
-        )
-        .unwrap();
-        assert_eq!(m.headers["x"], StringMatch::Presence);
-        assert_eq!(m.headers["y"], StringMatch::exact("a"));
-        assert_eq!(
-            notes.iter().map(|n| n.code).collect::<Vec<_>>(),
-            vec![CODE_AMBIGUOUS]
-        );
-    }
-
-    #[test]
-    fn uri_and_grpc_paths() {
-        let mut notes = Notes::default();
-        assert_eq!(
-            uri_match(Some("/api"), None, "m", &mut notes),
-            Ok(Some(StringMatch::prefix("/api")))
-        );
-        let exact = HttpPathMatch {
-            exact: Some("/a".into()),
-            regex: None,
-        };
-        assert_eq!(
-            uri_match(None, Some(&exact), "m", &mut notes),
-            Ok(Some(StringMatch::exact("/a")))
-        );
-        let regex = HttpPathMatch {
-            exact: None,
-            regex: Some("/v[0-9]+/.*".into()),
-        };
-        assert_eq!(
-            uri_match(None, Some(&regex), "m", &mut notes),
-            Ok(Some(StringMatch::regex("/v[0-9]+/.*")))
-        );
-        assert!(notes.is_empty());
-        assert_eq!(
-            uri_match(Some("/"), Some(&exact), "m", &mut notes),
-            Err(Inexpressible)
-        );
-        assert_eq!(
-            grpc_uri(Some("pkg.Svc"), Some("Get"), "m", &mut notes),
-            Ok(Some(StringMatch::exact("/pkg.Svc/Get")))
-        );
-        assert_eq!(
-            grpc_uri(Some("pkg.Svc"), None, "m", &mut notes),
-            Ok(Some(StringMatch::prefix("/pkg.Svc/")))
-        );
-        assert_eq!(grpc_uri(None, None, "m", &mut notes), Ok(None));
-        assert_eq!(
-            grpc_uri(None, Some("Get"), "m", &mut notes),
-            Err(Inexpressible)
-        );
-    }
-
-    #[test]
-    fn query_parameters() {
-        let params = vec![
-            HttpQueryParameter {
-                name: "version".into(),
-                match_: Some(QueryMatchMethod {
-                    exact: Some("v2".into()),
-                }),
-            },
-            HttpQueryParameter {
-                name: "debug".into(),
-                match_: None,
-            },
-        ];
-        let mut m = HttpMatchRequest::default();
-        let mut notes = Notes::default();
-        add_query_conditions(&mut m, &params, "q", &mut notes).unwrap();
-        assert_eq!(m.query_params["version"], StringMatch::exact("v2"));
-        assert_eq!(m.query_params["debug"], StringMatch::Presence);
-        assert!(notes.is_empty());
-        assert_eq!(method_match(HttpMethod::Post), StringMatch::exact("POST"));
-        assert_eq!(scheme_match(HttpScheme::Https), StringMatch::exact("https"));
-    }
-}
+mod tests;
