@@ -23,7 +23,10 @@ use crate::k8s::{Service, Workload};
 use crate::load::{Inventory, Sourced};
 use crate::origin::{ObjectRef, Origin};
 
-pub use selector::{selector_matches, selects_everything};
+pub use selector::{selector_matches, selector_problem, selects_everything};
+
+/// A podSelector that is not a valid Kubernetes label selector.
+pub(crate) const CODE_INVALID_SELECTOR: &str = "AMI1120";
 
 /// Namespace and name of a namespaced object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1548,44 +1551,95 @@ impl<'a> Resolver<'a> {
     fn select_workloads(&mut self) {
         let workloads = &self.r.inventory.workloads;
         let mut selected_by: Vec<Vec<ObjectRef>> = vec![Vec::new(); workloads.len()];
-        let namespaces_with_workloads: BTreeSet<&str> = workloads
-            .iter()
-            .map(|w| w.object.namespace.as_str())
-            .collect();
+        // Selectors only look into their own namespace: index the workloads by namespace, so
+        // that many nodes and many workloads in different namespaces do not multiply.
+        let mut by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, w) in workloads.iter().enumerate() {
+            by_namespace
+                .entry(w.object.namespace.as_str())
+                .or_default()
+                .push(i);
+        }
         let mut empty: Vec<(ObjectRef, &'a Origin)> = Vec::new();
+        let mut invalid: Vec<(ObjectRef, &'a Origin, String)> = Vec::new();
         let pick = |namespace: &str, selector: Option<&LabelSelector>| -> Vec<usize> {
-            workloads
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| {
-                    w.object.namespace == namespace
-                        && selector_matches(selector, &w.object.pod_labels, false)
-                })
-                .map(|(i, _)| i)
+            // An invalid selector selects nothing (see `selector_problem`).
+            if selector.is_some_and(|s| selector_problem(s, "").is_some()) {
+                return Vec::new();
+            }
+            by_namespace
+                .get(namespace)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| selector_matches(selector, &workloads[i].object.pod_labels, false))
                 .collect()
         };
+        let namespaces_with_workloads = &by_namespace;
         for (key, vn) in self.r.virtual_nodes.iter_mut() {
+            if let Some(problem) = vn
+                .object
+                .spec
+                .pod_selector
+                .as_ref()
+                .and_then(|s| selector_problem(s, "spec.podSelector"))
+            {
+                let subject = key.object_ref(AppMeshKind::VirtualNode);
+                invalid.push((subject, vn.common.origin, problem));
+                vn.workloads = Vec::new();
+                continue;
+            }
             vn.workloads = pick(&key.namespace, vn.object.spec.pod_selector.as_ref());
             for &i in &vn.workloads {
                 selected_by[i].push(key.object_ref(AppMeshKind::VirtualNode));
             }
-            if vn.workloads.is_empty() && namespaces_with_workloads.contains(key.namespace.as_str())
+            if vn.workloads.is_empty()
+                && namespaces_with_workloads.contains_key(key.namespace.as_str())
             {
                 empty.push((key.object_ref(AppMeshKind::VirtualNode), vn.common.origin));
             }
         }
         for (key, vg) in self.r.virtual_gateways.iter_mut() {
+            if let Some(problem) = vg
+                .object
+                .spec
+                .pod_selector
+                .as_ref()
+                .and_then(|s| selector_problem(s, "spec.podSelector"))
+            {
+                let subject = key.object_ref(AppMeshKind::VirtualGateway);
+                invalid.push((subject, vg.common.origin, problem));
+                vg.workloads = Vec::new();
+                continue;
+            }
             vg.workloads = pick(&key.namespace, vg.object.spec.pod_selector.as_ref());
             for &i in &vg.workloads {
                 selected_by[i].push(key.object_ref(AppMeshKind::VirtualGateway));
             }
-            if vg.workloads.is_empty() && namespaces_with_workloads.contains(key.namespace.as_str())
+            if vg.workloads.is_empty()
+                && namespaces_with_workloads.contains_key(key.namespace.as_str())
             {
                 empty.push((
                     key.object_ref(AppMeshKind::VirtualGateway),
                     vg.common.origin,
                 ));
             }
+        }
+        for (subject, origin, problem) in invalid {
+            let (field, problem) = problem.split_once(": ").map_or(
+                ("spec.podSelector".to_owned(), problem.clone()),
+                |(f, p)| (f.to_owned(), p.to_owned()),
+            );
+            self.finding(
+                CODE_INVALID_SELECTOR,
+                subject,
+                origin,
+                Some(field),
+                format!(
+                    "{problem}: this is not a valid Kubernetes label selector, so no pod can match it and \
+                     App Mesh configured no pod with it; the pod-side settings are not converted"
+                ),
+            );
         }
         for (subject, origin) in empty {
             let what = if subject.kind == "VirtualNode" {
