@@ -3,9 +3,11 @@
 //!
 //! A source that cannot be read as a whole (unreadable, not UTF-8, not YAML, an unrendered
 //! template, over the safety limits) fails the whole load with a [`LoadError`]: converting the
-//! part of a file that happened to parse would silently drop the rest. An App Mesh object that
-//! parses as YAML but breaks the schema is a finding instead (AMI1003), so one bad object does
-//! not hide the conversion of the others.
+//! part of a file that happened to parse would silently drop the rest. A document that parses
+//! but that kubectl or the API server would refuse is a finding at its file and line instead
+//! (no string apiVersion/kind, unreadable List, wrong case: AMI1006-1008; an App Mesh object
+//! that breaks its schema: AMI1003, AMI1005, AMI1009), so one bad object does not hide the
+//! conversion of the others, and nothing is dropped without a word.
 
 mod documents;
 mod expansion;
