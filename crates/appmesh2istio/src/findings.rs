@@ -100,7 +100,7 @@ pub fn catalog() -> &'static BTreeMap<String, CatalogEntry> {
 }
 
 /// Something a subcommand found, about one object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub code: String,

@@ -8,6 +8,8 @@ pub mod backend_group;
 pub mod common;
 pub mod gateway_route;
 pub mod mesh;
+pub mod schema;
+mod schema_bounds;
 pub mod virtual_gateway;
 pub mod virtual_node;
 pub mod virtual_router;

@@ -15,6 +15,7 @@ use crate::appmesh::VirtualNode;
 use crate::appmesh::common::PortProtocol;
 use crate::k8s::Service;
 use crate::resolve::{NsName, Resolved};
+use crate::validate::primitives;
 
 use super::names;
 
@@ -48,29 +49,90 @@ pub fn cloud_map_subset(node_name: &str) -> String {
     names::dns1123_label(node_name, 63)
 }
 
-/// How `node` (in `namespace`) is addressed; `None` when it has no service discovery
-/// (App Mesh then cannot route to it either: the webhook only allows that without listeners).
+/// Why a VirtualNode has no Istio address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unaddressable {
+    /// No service discovery: App Mesh cannot route to it either (the webhook only allows that
+    /// without listeners).
+    NoDiscovery,
+    /// Its discovery names a host Istio cannot route to: the field and why.
+    InvalidHost { field: &'static str, reason: String },
+}
+
+impl std::fmt::Display for Unaddressable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unaddressable::NoDiscovery => f.write_str("has no service discovery"),
+            Unaddressable::InvalidHost { field, reason } => write!(f, "has {field} {reason}"),
+        }
+    }
+}
+
+/// How `node` (in `namespace`) is addressed, or why it cannot be.
+///
+/// The host must be one an Istio destination may name (a DNS name, not an IP address): the
+/// CRD accepts any string as a DNS hostname or Cloud Map name, and App Mesh's Envoy would look
+/// up whatever it was given, but Istio refuses such a destination host.
 pub fn node_address(
     node: &VirtualNode,
     namespace: &str,
     cluster_domain: &str,
-) -> Option<NodeAddress> {
-    let discovery = node.spec.service_discovery.as_ref()?;
+) -> Result<NodeAddress, Unaddressable> {
+    let discovery = node
+        .spec
+        .service_discovery
+        .as_ref()
+        .ok_or(Unaddressable::NoDiscovery)?;
     if let Some(dns) = &discovery.dns {
-        return Some(NodeAddress {
-            host: names::qualify_host(&dns.hostname, namespace, cluster_domain),
+        let host = names::qualify_host(&dns.hostname, namespace, cluster_domain);
+        destination_host_problem(&dns.hostname, &host).map_or(Ok(()), |reason| {
+            Err(Unaddressable::InvalidHost {
+                field: "spec.serviceDiscovery.dns.hostname",
+                reason,
+            })
+        })?;
+        return Ok(NodeAddress {
+            host,
             subset: None,
             discovery: Discovery::Dns,
         });
     }
-    let cloud_map = discovery.aws_cloud_map.as_ref()?;
-    Some(NodeAddress {
-        host: cloud_map_host(&cloud_map.namespace_name, &cloud_map.service_name),
+    let cloud_map = discovery
+        .aws_cloud_map
+        .as_ref()
+        .ok_or(Unaddressable::NoDiscovery)?;
+    let host = cloud_map_host(&cloud_map.namespace_name, &cloud_map.service_name);
+    let written = format!("{}.{}", cloud_map.service_name, cloud_map.namespace_name);
+    destination_host_problem(&written, &host).map_or(Ok(()), |reason| {
+        Err(Unaddressable::InvalidHost {
+            field: "spec.serviceDiscovery.awsCloudMap",
+            reason,
+        })
+    })?;
+    Ok(NodeAddress {
+        host,
         subset: Some(cloud_map_subset(
             node.metadata.name.as_deref().unwrap_or_default(),
         )),
         discovery: Discovery::CloudMap,
     })
+}
+
+/// Why `host` (qualified from `written`) cannot be an Istio destination host, checked as
+/// Istio validates DestinationRule and route destination hosts.
+fn destination_host_problem(written: &str, host: &str) -> Option<String> {
+    if primitives::is_ip(host) {
+        return Some(format!(
+            "{written:?}, an IP address: Istio destinations must name a host (declare a ServiceEntry \
+             with a host name and this address as its endpoint)"
+        ));
+    }
+    if host == "*" {
+        return Some(format!("{written:?}, which matches every host"));
+    }
+    primitives::wildcard_domain(host)
+        .err()
+        .map(|e| format!("{written:?}, which is not a DNS name Istio can route to ({e})"))
 }
 
 /// The listener of `node` a target reaches: the one on `port` if given, else the only one.

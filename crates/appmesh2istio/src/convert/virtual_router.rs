@@ -577,11 +577,9 @@ fn node_listener_destination(
 ) -> Result<(Destination, Option<ListenerLimit>), String> {
     let name = node.metadata.name.as_deref().unwrap_or_default();
     let domain = &ctx.opts.cluster_domain;
-    let Some(address) = destinations::node_address(node, namespace, domain) else {
-        return Err(format!(
-            "target VirtualNode {namespace}/{name} has no service discovery, so nothing can reach it"
-        ));
-    };
+    let address = destinations::node_address(node, namespace, domain).map_err(|why| {
+        format!("target VirtualNode {namespace}/{name} {why}, so nothing can reach it")
+    })?;
     let Some((listener_port, _)) = destinations::target_listener(node, port) else {
         return Err(match port {
             Some(p) => format!("target VirtualNode {namespace}/{name} has no listener on port {p}"),

@@ -3,6 +3,8 @@ use std::time::Instant;
 
 use super::*;
 use crate::appmesh::virtual_node::VirtualNode;
+use crate::findings::Severity;
+use crate::origin::ObjectRef;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -376,4 +378,327 @@ spec:
     );
     let err = load_str("mixed.yaml", &templated, &LoadOptions::default()).unwrap_err();
     assert!(matches!(err, LoadError::Template { line: 14, .. }), "{err}");
+}
+
+/// (code, field, line) of every finding, in order.
+fn located(inv: &Inventory) -> Vec<(&str, Option<&str>, usize)> {
+    inv.findings
+        .iter()
+        .map(|f| {
+            (
+                f.code.as_str(),
+                f.field.as_deref(),
+                f.origin.as_ref().map(line_of).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+const GOOD_NODE: &str = "apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: good, namespace: shop}
+spec:
+  listeners: [{portMapping: {port: 8080, protocol: http}}]
+";
+
+/// Issue 16, item 6: documents kubectl refuses were dropped without a word.
+#[test]
+fn documents_kubectl_refuses_are_reported_at_their_line_and_the_rest_loads() {
+    let text = format!(
+        "{GOOD_NODE}---
+kind: VirtualNode
+metadata: {{name: no-api-version, namespace: shop}}
+---
+apiVersion: 1
+kind: VirtualNode
+metadata: {{name: integer-api-version, namespace: shop}}
+---
+apiVersion: AppMesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {{name: mixed-case, namespace: shop}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+metadata: {{name: no-kind, namespace: shop}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: 7
+metadata: {{name: integer-kind, namespace: shop}}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: List
+  items:
+  - apiVersion: appmesh.k8s.aws/v1beta2
+    kind: VirtualNode
+    metadata: {{name: in-nested-list, namespace: shop}}
+- - apiVersion: appmesh.k8s.aws/v1beta2
+    kind: VirtualNode
+    metadata: {{name: in-a-sequence, namespace: shop}}
+- apiVersion: appmesh.k8s.aws/v1beta2
+  kind: VirtualNode
+  metadata: {{name: listed, namespace: shop}}
+---
+apiVersion: v1
+kind: List
+items:
+  a:
+    apiVersion: appmesh.k8s.aws/v1beta2
+    kind: VirtualNode
+    metadata: {{name: in-a-map, namespace: shop}}
+---
+just a string
+---
+~
+"
+    );
+    let inv = load_str("refused.yaml", &text, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        located(&inv),
+        vec![
+            ("AMI1006", Some("apiVersion"), 7),
+            ("AMI1006", Some("apiVersion"), 10),
+            ("AMI1008", Some("apiVersion"), 14),
+            ("AMI1006", Some("kind"), 18),
+            ("AMI1006", Some("kind"), 21),
+            ("AMI1007", Some("kind"), 28),
+            ("AMI1007", None, 34),
+            ("AMI1007", Some("items"), 41),
+            ("AMI1006", None, 49),
+        ]
+    );
+    let names: Vec<&str> = inv.appmesh.iter().map(|s| s.object.name()).collect();
+    assert_eq!(names, vec!["good", "listed"]);
+    let f = &inv.findings[0];
+    assert_eq!(
+        f.subject,
+        ObjectRef::new("VirtualNode", Some("shop"), "no-api-version")
+    );
+    assert_eq!(
+        f.message,
+        "the document at refused.yaml:7 has no apiVersion; kubectl refuses it, and it is not read"
+    );
+    assert!(
+        inv.findings[5]
+            .message
+            .contains("kubectl refuses nested Lists"),
+        "{}",
+        inv.findings[5].message
+    );
+    assert!(
+        inv.findings[8]
+            .message
+            .contains("is a string, not a Kubernetes object"),
+        "{}",
+        inv.findings[8].message
+    );
+    // Nothing else was counted as silently skipped.
+    assert_eq!(inv.skipped_total(), 0, "{:?}", inv.skipped);
+}
+
+/// Issue 16, item 7: values the App Mesh CRD (or the App Mesh API) refuses were converted as
+/// if App Mesh had run them.
+#[test]
+fn values_outside_the_crd_bounds_refuse_the_object_with_every_violation() {
+    let text = "apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualRouter
+metadata: {name: router, namespace: shop}
+spec:
+  listeners: [{portMapping: {port: 8080, protocol: http}}]
+  routes:
+  - name: negative
+    priority: -1
+    httpRoute:
+      match: {prefix: /}
+      action: {weightedTargets: [{virtualNodeRef: {name: good}, weight: 1}]}
+      timeout: {idle: {unit: s, value: -1}}
+  - name: ''
+    tcpRoute:
+      action: {weightedTargets: [{virtualNodeRef: {name: good}, weight: 1}]}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata: {name: gr, namespace: shop}
+spec:
+  httpRoute:
+    match: {prefix: /a}
+    action:
+      target: {virtualService: {virtualServiceRef: {name: s}}}
+      rewrite: {prefix: {value: ''}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: pool, namespace: shop}
+spec:
+  listeners:
+  - portMapping: {port: 8080, protocol: http}
+    connectionPool: {http: {maxConnections: 1, maxPendingRequests: -1}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata: {name: mesh}
+spec: {egressFilter: {type: ALLOW_SOME}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualRouter
+metadata: {name: long-route-name, namespace: shop}
+spec:
+  routes:
+  - name: NAME
+    tcpRoute:
+      action: {weightedTargets: [{virtualNodeRef: {name: good}, weight: 1}]}
+"
+    .replace("NAME", &"r".repeat(300));
+    let inv = load_str("bounds.yaml", &text, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        located(&inv),
+        vec![
+            (
+                "AMI1005",
+                Some("spec.routes[0].httpRoute.timeout.idle.value"),
+                1
+            ),
+            ("AMI1005", Some("spec.routes[0].priority"), 1),
+            ("AMI1009", Some("spec.routes[1].name"), 1),
+            (
+                "AMI1005",
+                Some("spec.httpRoute.action.rewrite.prefix.value"),
+                17
+            ),
+            (
+                "AMI1005",
+                Some("spec.listeners[0].connectionPool.http.maxPendingRequests"),
+                27
+            ),
+            ("AMI1005", Some("spec.egressFilter.type"), 35),
+            ("AMI1009", Some("spec.routes[0].name"), 40),
+        ]
+    );
+    assert!(inv.appmesh.is_empty(), "refused objects are not converted");
+    assert_eq!(
+        inv.findings[1].message,
+        "-1 is less than the minimum of 0: the API server refuses the whole object, so App Mesh \
+         never ran it; it is not converted"
+    );
+    assert!(
+        inv.findings[6].message.starts_with(
+            "300 characters is longer than the maximum length of 255: the App Mesh API refuses it"
+        ),
+        "{}",
+        inv.findings[6].message
+    );
+    assert!(inv.findings.iter().all(|f| f.severity == Severity::Error));
+    // One finding per problem: the decoding error of the enum is not repeated as AMI1003.
+    assert!(!inv.findings.iter().any(|f| f.code == "AMI1003"));
+}
+
+/// Issue 16, minor: messages in the user's terms, not the YAML library's.
+#[test]
+fn parse_errors_speak_the_users_terms() {
+    let mut ratio = String::from("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: &a x\n");
+    for i in 0..200 {
+        ratio.push_str(&format!("  k{i}: *a\n"));
+    }
+    let deep = format!("a: {}1{}\n", "[".repeat(300), "]".repeat(300));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "dup.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nkind: Service\n".to_owned(),
+            "dup.yaml:3:1: invalid YAML: the key `kind` appears twice in the same mapping (kubectl refuses this too)",
+        ),
+        (
+            "null-key.yaml",
+            "apiVersion: v1\nkind: ConfigMap\n~: 1\n".to_owned(),
+            "null-key.yaml:3:1: invalid YAML: a mapping key or value that must be text is empty (null)",
+        ),
+        ("deep.yaml", deep, "deep.yaml:1:"),
+    ];
+    for (name, text, expected) in cases {
+        let err = load_str(name, &text, &LoadOptions::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with(expected), "{message}");
+        for internal in [
+            "DuplicateKeyPolicy",
+            "Options",
+            "Option<",
+            "budget breached",
+            " { ",
+        ] {
+            assert!(!message.contains(internal), "{message}");
+        }
+    }
+    // One anchor used 200 times is ordinary YAML, which kubectl accepts.
+    let inv = load_str("ratio.yaml", &ratio, &LoadOptions::default()).unwrap();
+    assert_eq!(inv.skipped.get("v1 ConfigMap"), Some(&1));
+}
+
+/// Issue 16, minor: a small source whose aliases repeat a large value is refused while
+/// expanding, before it takes the memory (a 140 KB file used to reach 1.1 GB).
+#[test]
+fn alias_expansion_is_bounded_by_text_not_only_by_counts() {
+    let big = "x".repeat(100_000);
+    let refs = vec!["*a"; 10_000].join(", ");
+    let text = format!("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: &a {big}\n  b: [{refs}]\n");
+    let err = load_str("expand.yaml", &text, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(err, LoadError::Limit { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("expand.yaml:5:"), "{message}");
+    assert!(
+        message.contains("aliases (*name) expand this source by more than 32 MiB of text"),
+        "{message}"
+    );
+    // The same value repeated a few times is fine.
+    let few = format!("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: &a {big}\n  b: [*a, *a, *a]\n");
+    assert!(load_str("few.yaml", &few, &LoadOptions::default()).is_ok());
+}
+
+/// Issue 16, minor: kubectl accepts `!!timestamp` values (as their text) and refuses a JSON
+/// source that YAML would accept (a trailing comma).
+#[test]
+fn timestamps_are_text_and_json_is_strict_as_in_kubectl() {
+    let text = "apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata:
+  name: stamped
+  namespace: shop
+  annotations:
+    deployed-at: !!timestamp 2001-12-14t21:59:43.10-05:00
+spec:
+  listeners: [{portMapping: {port: 8080, protocol: http}}]
+";
+    let inv = load_str("stamped.yaml", text, &LoadOptions::default()).unwrap();
+    let annotations = inv.appmesh[0]
+        .object
+        .metadata()
+        .annotations
+        .clone()
+        .unwrap();
+    assert_eq!(annotations["deployed-at"], "2001-12-14t21:59:43.10-05:00");
+    assert!(inv.findings.is_empty(), "{:?}", inv.findings);
+
+    let json = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Namespace\",\n  \"metadata\": {\"name\": \"shop\",}\n}\n";
+    let err = load_str("trailing.json", json, &LoadOptions::default()).unwrap_err();
+    let LoadError::Yaml { line, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*line, Some(4));
+    assert!(err.to_string().contains("invalid JSON"), "{err}");
+    // The same object without the comma, and YAML that is not JSON, still load.
+    let fine = json.replace(",}", "}");
+    assert_eq!(
+        load_str("fine.json", &fine, &LoadOptions::default())
+            .unwrap()
+            .namespaces
+            .len(),
+        1
+    );
+    assert!(
+        load_str(
+            "flow.yaml",
+            "# a comment first: YAML\n{apiVersion: v1, kind: Namespace, metadata: {name: a,},}\n",
+            &LoadOptions::default()
+        )
+        .is_ok()
+    );
 }

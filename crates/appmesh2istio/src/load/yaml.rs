@@ -7,6 +7,10 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
+use super::expansion::{
+    BoundedKey, BoundedValue, BoundedVisitor, EXPANSION_MESSAGE, with_text_budget,
+};
+
 /// Resource limits for parsing one input source.
 ///
 /// serde-saphyr's defaults (1,024 documents, 250,000 nodes) refuse ordinary large inputs such
@@ -24,6 +28,9 @@ pub struct YamlLimits {
     pub max_alias_replayed_events: usize,
     /// Total bytes of scalar text in one source.
     pub max_scalar_bytes: usize,
+    /// Bytes of text that alias expansion may add to a source, beyond the source's own size:
+    /// what bounds memory when a large scalar or mapping is aliased many times.
+    pub max_alias_expansion_bytes: usize,
 }
 
 impl Default for YamlLimits {
@@ -35,6 +42,7 @@ impl Default for YamlLimits {
             max_aliases: 50_000,
             max_alias_replayed_events: 1_000_000,
             max_scalar_bytes: 1 << 30,
+            max_alias_expansion_bytes: 32 << 20,
         }
     }
 }
@@ -54,6 +62,10 @@ impl YamlLimits {
         budget.max_total_scalar_bytes = self.max_scalar_bytes;
         budget.max_recorded_anchor_events = self.max_alias_replayed_events;
         budget.flow_nesting_limit = self.max_depth;
+        // The alias/anchor ratio heuristic refuses harmless files (one anchor used 100 times,
+        // which kubectl accepts) and, checked only after the whole source was expanded, does not
+        // bound memory: the expansion budget of `parse_documents` does.
+        budget.enforce_alias_anchor_ratio = false;
         let mut options = serde_saphyr::Options::default();
         options.budget = Some(budget);
         options.alias_limits.max_total_replayed_events = self.max_alias_replayed_events;
@@ -86,9 +98,28 @@ pub struct YamlError {
 /// Parse every document of `text`. Empty documents are dropped. A root mapping's `items`
 /// entries keep their own line numbers (see [`ParsedDocument::items`]).
 pub fn parse_documents(text: &str, limits: &YamlLimits) -> Result<Vec<ParsedDocument>, YamlError> {
-    let docs: Vec<Spanned<Root>> =
+    if let Some(error) = json_syntax_error(text) {
+        return Err(error);
+    }
+    let untagged = super::tags::timestamps_as_text(text);
+    let text = untagged.as_deref().unwrap_or(text);
+    // Without aliases a source's values hold at most its own bytes of text; what aliases add
+    // beyond that is bounded, so memory stays proportional to the input.
+    let budget = text.len().saturating_add(limits.max_alias_expansion_bytes);
+    let parsed: Result<Vec<Spanned<Root>>, _> = with_text_budget(budget, || {
         serde_saphyr::from_str_multiple_with_options(text, limits.options())
-            .map_err(|e| to_yaml_error(&e))?;
+    });
+    let docs = parsed.map_err(|e| {
+        let mut error = to_yaml_error(&e, limits);
+        if error.message.starts_with(EXPANSION_MESSAGE) {
+            error.message = format!(
+                "aliases (*name) expand this source by more than {} MiB of text beyond its own size",
+                limits.max_alias_expansion_bytes >> 20
+            );
+            error.limit = true;
+        }
+        error
+    })?;
     Ok(docs
         .into_iter()
         .map(|doc| {
@@ -104,7 +135,7 @@ pub fn parse_documents(text: &str, limits: &YamlLimits) -> Result<Vec<ParsedDocu
                             .into_iter()
                             .map(|item| RawDocument {
                                 line: to_line(item.referenced.line()),
-                                value: item.value,
+                                value: item.value.0,
                             })
                             .collect()
                     }),
@@ -130,17 +161,33 @@ fn to_line(line: u64) -> usize {
     usize::try_from(line).unwrap_or(usize::MAX).max(1)
 }
 
-fn to_yaml_error(err: &serde_saphyr::Error) -> YamlError {
+fn to_yaml_error(err: &serde_saphyr::Error, limits: &YamlLimits) -> YamlError {
     let location = err.location().filter(|l| l.line() > 0);
-    let raw = err.without_snippet().to_string();
+    let raw = user_message(err.without_snippet(), limits)
+        .unwrap_or_else(|| err.without_snippet().to_string());
+    // A budget breach raised while a value is built reaches us as text, with the library's
+    // debug form of the breach ("budget breached: RecordedAnchorEvents { .. }").
+    let budget_breach = raw.starts_with(BUDGET_BREACHED);
+    let raw = match raw.strip_prefix(BUDGET_BREACHED) {
+        Some(rest) => breach_message(rest, limits),
+        None => raw,
+    };
     // The message repeats the position ("... at line 3, column 7 (defined at ...)"): the
     // loader prints it once, in front.
     let message = match raw.find(" at line ") {
         Some(at) if location.is_some() => raw[..at].to_owned(),
         _ => raw,
     };
-    let limit = message.starts_with("budget breached")
-        || message.contains("alias replay")
+    let limit = budget_breach
+        || matches!(
+            err.without_snippet(),
+            serde_saphyr::Error::Budget { .. }
+                | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+                | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+                | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+                | serde_saphyr::Error::AliasReplayCounterOverflow { .. }
+        )
+        || message.starts_with(EXPANSION_MESSAGE)
         || message.contains("recursion limit")
         || message.contains("nesting limit");
     YamlError {
@@ -151,11 +198,110 @@ fn to_yaml_error(err: &serde_saphyr::Error) -> YamlError {
     }
 }
 
+/// The message of `err` in the user's terms, where the library's own would name its
+/// internals (option names, Rust types, budget structures).
+fn user_message(err: &serde_saphyr::Error, limits: &YamlLimits) -> Option<String> {
+    use serde_saphyr::Error;
+    Some(match err {
+        Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("the key `{key}` appears twice in the same mapping (kubectl refuses this too)")
+        }
+        Error::DuplicateMappingKey { key: None, .. } => {
+            "a key appears twice in the same mapping (kubectl refuses this too)".to_owned()
+        }
+        Error::NullIntoString { .. } => {
+            "a mapping key or value that must be text is empty (null)".to_owned()
+        }
+        Error::TaggedScalarCannotDeserializeIntoString { .. } => {
+            "a value with a YAML type tag (such as !!binary or !!float) cannot be read as text here"
+                .to_owned()
+        }
+        Error::AliasReplayLimitExceeded { .. } | Error::AliasReplayCounterOverflow { .. } => {
+            format!(
+                "aliases (*name) expand to more than {} values",
+                limits.max_alias_replayed_events
+            )
+        }
+        Error::AliasReplayStackDepthExceeded { max_depth, .. } => {
+            format!("aliases (*name) are nested more than {max_depth} deep")
+        }
+        Error::AliasExpansionLimitExceeded {
+            max_expansions_per_anchor,
+            ..
+        } => format!("one anchor (&name) is used more than {max_expansions_per_anchor} times"),
+        Error::Budget { breach, .. } => breach_message(&format!("{breach:?}"), limits),
+        _ => return None,
+    })
+}
+
+const BUDGET_BREACHED: &str = "budget breached: ";
+
+/// The user's terms for a breach given in the library's debug form (`Nodes { nodes: 7 }`).
+fn breach_message(debug: &str, limits: &YamlLimits) -> String {
+    let name = debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    match name {
+        "Events" | "Nodes" => format!("more than {} values in one source", limits.max_nodes),
+        "Aliases" => format!(
+            "more than {} aliases (*name) in one source",
+            limits.max_aliases
+        ),
+        "Anchors" => "more anchors (&name) in one source than allowed".to_owned(),
+        "Depth" => format!(
+            "mappings and sequences nested more than {} deep",
+            limits.max_depth
+        ),
+        "Documents" => format!("more than {} documents in one source", limits.max_documents),
+        "ScalarBytes" => format!(
+            "more than {} MiB of text in one source",
+            limits.max_scalar_bytes >> 20
+        ),
+        "RecordedAnchorEvents" | "RecordedAnchorBytes" => format!(
+            "anchors (&name) and the aliases (*name) repeating them hold more than {} values",
+            limits.max_alias_replayed_events
+        ),
+        "MergeKeys" => "more merge keys (<<) in one source than allowed".to_owned(),
+        _ => "the source exceeds a parsing limit".to_owned(),
+    }
+}
+
+/// kubectl reads a source that starts with `{` as JSON, not YAML (its decoder sniffs the first
+/// character), so what JSON forbids and YAML allows, such as a trailing comma, comments or
+/// single quotes, is refused. The JSON is only checked here; it is then read like YAML (a
+/// superset) for the line numbers.
+fn json_syntax_error(text: &str) -> Option<YamlError> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<de::IgnoredAny>();
+    for item in stream {
+        if let Err(e) = item {
+            let message = e.to_string();
+            // serde_json appends " at line L column C"; the loader prints the position in front.
+            let message = match message.rfind(" at line ") {
+                Some(at) => message[..at].to_owned(),
+                None => message,
+            };
+            return Some(YamlError {
+                line: Some(e.line().max(1)),
+                column: Some(e.column().max(1)),
+                message: format!(
+                    "invalid JSON (the source starts with `{{`, so kubectl reads it as JSON): {message}"
+                ),
+                limit: false,
+            });
+        }
+    }
+    None
+}
+
 /// A document root: a mapping (with its `items` split out, each spanned) or anything else.
 enum Root {
     Map {
         map: Map<String, Value>,
-        items: Option<Vec<Spanned<Value>>>,
+        items: Option<Vec<Spanned<BoundedValue>>>,
     },
     Other(Value),
 }
@@ -170,7 +316,7 @@ struct RootVisitor;
 
 /// `items` is read as a sequence of spanned values when it is one, as a plain value otherwise.
 enum Items {
-    Seq(Vec<Spanned<Value>>),
+    Seq(Vec<Spanned<BoundedValue>>),
     Other(Value),
 }
 
@@ -184,13 +330,13 @@ impl<'de> Deserialize<'de> for Items {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
                 let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<Spanned<Value>>()? {
+                while let Some(item) = seq.next_element::<Spanned<BoundedValue>>()? {
                     out.push(item);
                 }
                 Ok(Items::Seq(out))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Items, A::Error> {
-                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Items::Other)
+                BoundedVisitor.visit_map(map).map(Items::Other)
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Items, E> {
                 Ok(Items::Other(Value::Bool(v)))
@@ -205,7 +351,7 @@ impl<'de> Deserialize<'de> for Items {
                 Ok(Items::Other(Value::from(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Items, E> {
-                Ok(Items::Other(Value::from(v)))
+                BoundedVisitor.visit_str(v).map(Items::Other)
             }
             fn visit_unit<E: de::Error>(self) -> Result<Items, E> {
                 Ok(Items::Other(Value::Null))
@@ -231,7 +377,7 @@ impl<'de> Visitor<'de> for RootVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Root, A::Error> {
         let mut map = Map::new();
         let mut items = None;
-        while let Some(key) = access.next_key::<String>()? {
+        while let Some(BoundedKey(key)) = access.next_key()? {
             if key == "items" {
                 match access.next_value::<Items>()? {
                     Items::Seq(seq) => items = Some(seq),
@@ -240,7 +386,7 @@ impl<'de> Visitor<'de> for RootVisitor {
                     }
                 }
             } else {
-                let value = access.next_value::<Value>()?;
+                let BoundedValue(value) = access.next_value()?;
                 map.insert(key, value);
             }
         }
@@ -250,7 +396,7 @@ impl<'de> Visitor<'de> for RootVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Root, A::Error> {
         // A bare sequence is no Kubernetes object; keep it as a value so it is counted as skipped.
         let mut out = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(BoundedValue(item)) = seq.next_element()? {
             out.push(item);
         }
         Ok(Root::Other(Value::Array(out)))
@@ -269,7 +415,7 @@ impl<'de> Visitor<'de> for RootVisitor {
         Ok(Root::Other(Value::from(v)))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Root, E> {
-        Ok(Root::Other(Value::from(v)))
+        BoundedVisitor.visit_str(v).map(Root::Other)
     }
     fn visit_unit<E: de::Error>(self) -> Result<Root, E> {
         Ok(Root::Other(Value::Null))
@@ -385,7 +531,10 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_as_kubectl_does() {
         let err = parse_documents("a: 1\na: 2\n", &YamlLimits::default()).unwrap_err();
-        assert!(err.message.contains("duplicate"), "{}", err.message);
+        assert_eq!(
+            err.message,
+            "the key `a` appears twice in the same mapping (kubectl refuses this too)"
+        );
         assert_eq!(err.line, Some(2));
     }
 }

@@ -75,8 +75,13 @@ pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) 
             })
             .collect::<Vec<_>>()
             .join("\n");
+        // Where the object is written, so that every finding can be looked up in the input.
+        let source = match &s.origin {
+            Some(origin @ crate::origin::Origin::File { .. }) => format!("{}\n{origin}", s.subject),
+            _ => s.subject.to_string(),
+        };
         table.add_row(vec![
-            Cell::new(s.subject.to_string()),
+            Cell::new(source),
             Cell::new(became),
             fidelity_cell(s.fidelity, color),
             Cell::new(details),
@@ -128,6 +133,7 @@ mod tests {
     fn table_lists_sources_outputs_fidelity_and_hints() {
         let vn = ObjectRef::new("VirtualNode", Some("shop"), "cart");
         let mut b = ReportBuilder::default();
+        b.source(&vn, Some(&crate::origin::Origin::file("mesh.yaml", 12)));
         b.produced(
             &vn,
             &ObjectRef::new("DestinationRule", Some("shop"), "cart"),
@@ -139,6 +145,7 @@ mod tests {
         b.set_generated(1);
         let text = report_table(&b.finish(true), false, Some(200));
         assert!(text.contains("VirtualNode shop/cart"), "{text}");
+        assert!(text.contains("mesh.yaml:12"), "the origin is shown: {text}");
         assert!(text.contains("DestinationRule shop/cart"), "{text}");
         assert!(text.contains("approximated"), "{text}");
         assert!(

@@ -6,6 +6,7 @@
 //! read [`Resolved`] and never re-derive membership, names or references.
 
 pub mod selector;
+mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -23,7 +24,10 @@ use crate::k8s::{Service, Workload};
 use crate::load::{Inventory, Sourced};
 use crate::origin::{ObjectRef, Origin};
 
-pub use selector::{selector_matches, selects_everything};
+pub use selector::{selector_matches, selector_problem, selects_everything};
+
+/// A podSelector that is not a valid Kubernetes label selector.
+pub(crate) const CODE_INVALID_SELECTOR: &str = "AMI1120";
 
 /// Namespace and name of a namespaced object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1541,80 +1545,6 @@ impl<'a> Resolver<'a> {
                 Some(format!("spec.listeners[{i}].connectionPool")),
                 "at most one connection pool type may be set per listener".into(),
             );
-        }
-    }
-
-    /// Which workloads each VirtualNode/VirtualGateway podSelector selects (same namespace).
-    fn select_workloads(&mut self) {
-        let workloads = &self.r.inventory.workloads;
-        let mut selected_by: Vec<Vec<ObjectRef>> = vec![Vec::new(); workloads.len()];
-        let namespaces_with_workloads: BTreeSet<&str> = workloads
-            .iter()
-            .map(|w| w.object.namespace.as_str())
-            .collect();
-        let mut empty: Vec<(ObjectRef, &'a Origin)> = Vec::new();
-        let pick = |namespace: &str, selector: Option<&LabelSelector>| -> Vec<usize> {
-            workloads
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| {
-                    w.object.namespace == namespace
-                        && selector_matches(selector, &w.object.pod_labels, false)
-                })
-                .map(|(i, _)| i)
-                .collect()
-        };
-        for (key, vn) in self.r.virtual_nodes.iter_mut() {
-            vn.workloads = pick(&key.namespace, vn.object.spec.pod_selector.as_ref());
-            for &i in &vn.workloads {
-                selected_by[i].push(key.object_ref(AppMeshKind::VirtualNode));
-            }
-            if vn.workloads.is_empty() && namespaces_with_workloads.contains(key.namespace.as_str())
-            {
-                empty.push((key.object_ref(AppMeshKind::VirtualNode), vn.common.origin));
-            }
-        }
-        for (key, vg) in self.r.virtual_gateways.iter_mut() {
-            vg.workloads = pick(&key.namespace, vg.object.spec.pod_selector.as_ref());
-            for &i in &vg.workloads {
-                selected_by[i].push(key.object_ref(AppMeshKind::VirtualGateway));
-            }
-            if vg.workloads.is_empty() && namespaces_with_workloads.contains(key.namespace.as_str())
-            {
-                empty.push((
-                    key.object_ref(AppMeshKind::VirtualGateway),
-                    vg.common.origin,
-                ));
-            }
-        }
-        for (subject, origin) in empty {
-            let what = if subject.kind == "VirtualNode" {
-                "VirtualNode"
-            } else {
-                "VirtualGateway"
-            };
-            self.finding(
-                "AMI1113",
-                subject,
-                origin,
-                Some("spec.podSelector".into()),
-                format!(
-                    "this {what}'s podSelector selects no workload of its namespace in the input"
-                ),
-            );
-        }
-        for (i, by) in selected_by.into_iter().enumerate() {
-            if by.len() > 1 {
-                let w = &workloads[i];
-                let names: Vec<String> = by.iter().map(ToString::to_string).collect();
-                self.finding(
-                    "AMI1112",
-                    w.object.object_ref(),
-                    &w.origin,
-                    None,
-                    format!("pods are selected by {}", names.join(" and ")),
-                );
-            }
         }
     }
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use crate::validate::primitives::{label_key, label_value};
+
 /// Whether `selector` selects an object with `labels`.
 ///
 /// A nil selector selects nothing for `Mesh.namespaceSelector`, `VirtualNode.podSelector` and
@@ -37,6 +39,51 @@ pub fn selector_matches(
                 _ => false,
             }
         })
+}
+
+/// Why `selector` is not a Kubernetes label selector, as `metav1.LabelSelectorAsSelector`
+/// (which App Mesh's controller calls) refuses it: a label key or value Kubernetes does not
+/// allow, an unknown operator, `In`/`NotIn` without values or `Exists`/`DoesNotExist` with
+/// some. Such a selector selects no object: no object can carry an invalid label, and the
+/// controller cannot evaluate it. `field` is the selector's path, for the message.
+pub fn selector_problem(selector: &LabelSelector, field: &str) -> Option<String> {
+    for (key, value) in selector.match_labels.iter().flatten() {
+        if let Err(e) = label_key(key).and_then(|()| label_value(value)) {
+            return Some(format!("{field}.matchLabels: {e}"));
+        }
+    }
+    for (i, req) in selector.match_expressions.iter().flatten().enumerate() {
+        let at = format!("{field}.matchExpressions[{i}]");
+        if let Err(e) = label_key(&req.key) {
+            return Some(format!("{at}.key: {e}"));
+        }
+        let values = req.values.as_deref().unwrap_or_default();
+        match req.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                return Some(format!(
+                    "{at}: operator {} needs at least one value",
+                    req.operator
+                ));
+            }
+            "In" | "NotIn" => {
+                for (j, value) in values.iter().enumerate() {
+                    if let Err(e) = label_value(value) {
+                        return Some(format!("{at}.values[{j}]: {e}"));
+                    }
+                }
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Some(format!("{at}: operator {} takes no values", req.operator));
+            }
+            "Exists" | "DoesNotExist" => {}
+            other => {
+                return Some(format!(
+                    "{at}.operator: {other:?} is not one of In, NotIn, Exists, DoesNotExist"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Whether a selector is `{}` (no label or expression constraint): it selects every object

@@ -17,7 +17,7 @@ use crate::istio::{
 };
 use crate::resolve::{NsName, VirtualNodeEntry};
 
-use super::super::destinations::{cloud_map_host, cloud_map_subset};
+use super::super::destinations::{Discovery, cloud_map_subset};
 use super::super::{Context, names};
 use super::NodeCtx;
 use super::listeners::{istio_port, istio_protocol, note_conflict, port_name};
@@ -145,9 +145,9 @@ fn member(ctx: &Context<'_>, entry: &VirtualNodeEntry<'_>, scope: &Scope) -> Mem
     let selector_labels = match scope {
         Scope::Labels(labels) => Some(labels.clone()),
         Scope::Namespace => Some(Labels::new()),
-        Scope::NoPods | Scope::Unexpressible => None,
+        Scope::NoPods | Scope::Unexpressible | Scope::Invalid => None,
     };
-    let pod_labels = (*scope != Scope::NoPods).then(|| {
+    let pod_labels = (!scope.selects_no_pods()).then(|| {
         let workloads = intersect(
             entry
                 .workloads
@@ -184,19 +184,11 @@ fn member(ctx: &Context<'_>, entry: &VirtualNodeEntry<'_>, scope: &Scope) -> Mem
 pub(super) fn convert_cloud_map_services(ctx: &mut Context<'_>, nodes: &[NodeCtx<'_>]) {
     let mut services: BTreeMap<String, Vec<&NodeCtx<'_>>> = BTreeMap::new();
     for n in nodes.iter() {
-        let Some(cm) = n
-            .node
-            .spec
-            .service_discovery
-            .as_ref()
-            .and_then(|d| d.aws_cloud_map.as_ref())
-        else {
-            continue;
-        };
-        services
-            .entry(cloud_map_host(&cm.namespace_name, &cm.service_name))
-            .or_default()
-            .push(n);
+        // A Cloud Map name that is no valid host is reported with the node (AMI1121).
+        let Ok(address) = &n.address else { continue };
+        if address.discovery == Discovery::CloudMap {
+            services.entry(address.host.clone()).or_default().push(n);
+        }
     }
     for (host, group) in services {
         convert_service(ctx, &host, &group);

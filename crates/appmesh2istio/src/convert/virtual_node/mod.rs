@@ -28,7 +28,7 @@ use crate::istio::{
 use crate::origin::ObjectRef;
 use crate::resolve::VirtualNodeEntry;
 
-use super::destinations::{self, Discovery, NodeAddress};
+use super::destinations::{self, Discovery, NodeAddress, Unaddressable};
 use super::{Context, OutputKey, access_log, names};
 use egress::Egress;
 use selector::Scope;
@@ -42,6 +42,8 @@ const CODE_NO_BACKENDS: &str = "AMI2228";
 const CODE_RESPONSE_TYPE: &str = "AMI2231";
 const CODE_EXTERNAL_HOST: &str = "AMI2232";
 const CODE_INVALID_HOST: &str = "AMI2233";
+/// The node's DNS hostname or Cloud Map name is no host an Istio destination may name.
+const CODE_HOST_NOT_ROUTABLE: &str = "AMI1121";
 
 /// AWS API endpoints, which App Mesh's DROP_ALL egress filter still lets through.
 const AWS_API_HOST: &str = "*.amazonaws.com";
@@ -52,7 +54,7 @@ struct NodeCtx<'r> {
     node: &'r VirtualNode,
     subject: ObjectRef,
     namespace: &'r str,
-    address: Option<NodeAddress>,
+    address: Result<NodeAddress, Unaddressable>,
     scope: selector::Translated,
 }
 
@@ -119,11 +121,22 @@ fn convert_node(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
             );
         }
     }
+    if let Err(Unaddressable::InvalidHost { field, reason }) = &n.address {
+        ctx.note(
+            CODE_HOST_NOT_ROUTABLE,
+            &n.subject,
+            field,
+            format!(
+                "{reason}; nothing can route to this node in Istio, so routes to it and the settings its \
+                 callers apply (outlier detection, Cloud Map subsets) are not converted"
+            ),
+        );
+    }
     dns_host(ctx, n);
     outlier_detection(ctx, n);
     listeners::health_checks(ctx, n);
     listeners::service_port_protocols(ctx, n);
-    if n.scope.scope != Scope::NoPods {
+    if !n.scope.scope.selects_no_pods() {
         tls::certificate_findings(ctx, n);
         tls::client_policy_findings(ctx, n);
     }
@@ -134,7 +147,7 @@ fn convert_node(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
 /// registry entries; a name outside the cluster served by no pod of the mesh is an external
 /// service, which Istio only routes to once a ServiceEntry declares it.
 fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
-    let (Some(address), Some(dns)) = (
+    let (Ok(address), Some(dns)) = (
         &n.address,
         n.node
             .spec
@@ -165,7 +178,7 @@ fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
         }
         return;
     }
-    if n.scope.scope != Scope::NoPods
+    if !n.scope.scope.selects_no_pods()
         || n.node.spec.listeners.is_empty()
         || !names::is_dns1123_subdomain(&address.host)
     {
@@ -219,7 +232,7 @@ fn dns_host(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
 /// Outlier detection runs in the callers in both meshes: a DestinationRule policy on the
 /// node's host, or on its subset for Cloud Map nodes.
 fn outlier_detection(ctx: &mut Context<'_>, n: &NodeCtx<'_>) {
-    let Some(address) = &n.address else { return };
+    let Ok(address) = &n.address else { return };
     let resolved = ctx.resolved;
     let domain = ctx.opts.cluster_domain.clone();
     let service_port = |port: i64| match address.discovery {
@@ -274,6 +287,8 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
             );
             return;
         }
+        // Reported by the resolver (AMI1120), with the reason.
+        Scope::Invalid => return,
         Scope::Unexpressible => {
             ctx.note(
                 CODE_SELECTOR_UNEXPRESSIBLE,

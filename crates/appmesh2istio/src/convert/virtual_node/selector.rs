@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use crate::resolve::selector_problem;
+
 /// Which pods a node's workload-scoped Istio objects (Sidecar, PeerAuthentication,
 /// AuthorizationPolicy, Telemetry) apply to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +25,16 @@ pub(super) enum Scope {
     Labels(BTreeMap<String, String>),
     /// Only expressions Istio cannot write: no selector would be faithful.
     Unexpressible,
+    /// Not a valid Kubernetes label selector: no pod can match it (the resolver reports it).
+    Invalid,
 }
 
 impl Scope {
+    /// Whether App Mesh configured no pod for the node.
+    pub(super) fn selects_no_pods(&self) -> bool {
+        matches!(self, Scope::NoPods | Scope::Invalid)
+    }
+
     /// The equality labels, empty for namespace-wide scopes.
     pub(super) fn labels(&self) -> Option<&BTreeMap<String, String>> {
         match self {
@@ -50,6 +59,12 @@ pub(super) fn translate(selector: Option<&LabelSelector>) -> Translated {
             dropped: Vec::new(),
         };
     };
+    if selector_problem(selector, "spec.podSelector").is_some() {
+        return Translated {
+            scope: Scope::Invalid,
+            dropped: Vec::new(),
+        };
+    }
     let mut labels: BTreeMap<String, String> = selector.match_labels.clone().unwrap_or_default();
     let mut dropped = Vec::new();
     let mut contradictory = false;
