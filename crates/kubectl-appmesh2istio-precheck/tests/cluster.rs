@@ -1243,7 +1243,9 @@ spec:
         cluster,
         &["get", "meshes.appmesh.k8s.aws", &mesh_name, "-o", "json"],
     );
-    let input = format!("{dump}\n---\n{objects}\n---\n{meshes}");
+    // Concatenated JSON, as `kubectl apply -f -` reads it (a `---` between JSON values is
+    // what kubectl refuses).
+    let input = format!("{dump}\n{objects}\n{meshes}");
     let inventory = appmesh2istio::load::load_str(
         "dump.json",
         &input,

@@ -702,3 +702,48 @@ spec:
         .is_ok()
     );
 }
+
+/// kubectl reads JSON values one after the other (`cat a.json b.json | kubectl apply -f -`)
+/// and refuses a YAML `---` between them; each value keeps the line it is written at.
+#[test]
+fn json_streams_load_like_kubectl_reads_them() {
+    let node = |name: &str| {
+        format!(
+            "{{\n  \"apiVersion\": \"appmesh.k8s.aws/v1beta2\",\n  \"kind\": \"VirtualNode\",\n  \"metadata\": {{\"name\": \"{name}\", \"namespace\": \"shop\"}}\n}}"
+        )
+    };
+    let lines = |text: &str| -> Vec<(String, usize)> {
+        load_str("stream.json", text, &LoadOptions::default())
+            .unwrap()
+            .appmesh
+            .iter()
+            .map(|s| (s.object.object_ref().to_string(), line_of(&s.origin)))
+            .collect()
+    };
+    // One value per line block, as `kubectl get -o json` prints them, then indented, then
+    // two values on one line (the second moves down one line: the only place it shifts).
+    let stream = format!(
+        "{}\n{}\n\n   {}{}\n",
+        node("a"),
+        node("b"),
+        node("c"),
+        node("d")
+    );
+    assert_eq!(
+        lines(&stream),
+        vec![
+            ("VirtualNode shop/a".to_owned(), 1),
+            ("VirtualNode shop/b".to_owned(), 6),
+            ("VirtualNode shop/c".to_owned(), 12),
+            ("VirtualNode shop/d".to_owned(), 17),
+        ]
+    );
+    // A YAML separator between JSON values is what kubectl refuses, at its line.
+    let mixed = format!("{}\n---\n{}\n", node("a"), node("b"));
+    let err = load_str("mixed.json", &mixed, &LoadOptions::default()).unwrap_err();
+    let LoadError::Yaml { line, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*line, Some(6));
+    assert!(err.to_string().contains("invalid JSON"), "{err}");
+}

@@ -98,9 +98,8 @@ pub struct YamlError {
 /// Parse every document of `text`. Empty documents are dropped. A root mapping's `items`
 /// entries keep their own line numbers (see [`ParsedDocument::items`]).
 pub fn parse_documents(text: &str, limits: &YamlLimits) -> Result<Vec<ParsedDocument>, YamlError> {
-    if let Some(error) = json_syntax_error(text) {
-        return Err(error);
-    }
+    let json_stream = json_stream_as_yaml(text)?;
+    let text = json_stream.as_deref().unwrap_or(text);
     let untagged = super::tags::timestamps_as_text(text);
     let text = untagged.as_deref().unwrap_or(text);
     // Without aliases a source's values hold at most its own bytes of text; what aliases add
@@ -269,32 +268,67 @@ fn breach_message(debug: &str, limits: &YamlLimits) -> String {
 
 /// kubectl reads a source that starts with `{` as JSON, not YAML (its decoder sniffs the first
 /// character), so what JSON forbids and YAML allows, such as a trailing comma, comments or
-/// single quotes, is refused. The JSON is only checked here; it is then read like YAML (a
-/// superset) for the line numbers.
-fn json_syntax_error(text: &str) -> Option<YamlError> {
+/// single quotes, is refused, and so is a YAML `---` between JSON values. kubectl also reads
+/// several JSON values one after the other (`cat a.json b.json | kubectl apply -f -`), which
+/// YAML does not: such a stream is returned as YAML documents, each value after the first
+/// behind a `--- ` marker at the start of its line, so every line number stays what it is in
+/// the source (only a value that starts on the line where the previous one ends moves down
+/// one line, and the lines after it with it). The JSON is only checked here; it is then read like YAML (a superset) for the
+/// line numbers.
+fn json_stream_as_yaml(text: &str) -> Result<Option<String>, YamlError> {
     if !text.trim_start().starts_with('{') {
-        return None;
+        return Ok(None);
     }
-    let stream = serde_json::Deserializer::from_str(text).into_iter::<de::IgnoredAny>();
-    for item in stream {
-        if let Err(e) = item {
-            let message = e.to_string();
-            // serde_json appends " at line L column C"; the loader prints the position in front.
-            let message = match message.rfind(" at line ") {
-                Some(at) => message[..at].to_owned(),
-                None => message,
-            };
-            return Some(YamlError {
-                line: Some(e.line().max(1)),
-                column: Some(e.column().max(1)),
-                message: format!(
-                    "invalid JSON (the source starts with `{{`, so kubectl reads it as JSON): {message}"
-                ),
-                limit: false,
-            });
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<de::IgnoredAny>();
+    let mut starts = Vec::new();
+    loop {
+        // Where the next value starts: past the whitespace after the previous one.
+        let after = stream.byte_offset();
+        let start = after
+            + text[after..]
+                .find(|c: char| !c.is_ascii_whitespace())
+                .unwrap_or(text.len() - after);
+        match stream.next() {
+            None => break,
+            Some(Ok(_)) => starts.push(start),
+            Some(Err(e)) => {
+                let message = e.to_string();
+                // serde_json appends " at line L column C"; the loader prints the position in
+                // front.
+                let message = match message.rfind(" at line ") {
+                    Some(at) => message[..at].to_owned(),
+                    None => message,
+                };
+                return Err(YamlError {
+                    line: Some(e.line().max(1)),
+                    column: Some(e.column().max(1)),
+                    message: format!(
+                        "invalid JSON (the source starts with `{{`, so kubectl reads it as JSON): {message}"
+                    ),
+                    limit: false,
+                });
+            }
         }
     }
-    None
+    if starts.len() < 2 {
+        return Ok(None);
+    }
+    let mut yaml = String::with_capacity(text.len() + 5 * starts.len());
+    let mut copied = 0;
+    for &start in &starts[1..] {
+        let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+        if text[line_start..start].trim().is_empty() {
+            yaml.push_str(&text[copied..line_start]);
+            yaml.push_str("--- ");
+            copied = line_start;
+        } else {
+            yaml.push_str(&text[copied..start]);
+            yaml.push_str("\n--- ");
+            copied = start;
+        }
+    }
+    yaml.push_str(&text[copied..]);
+    Ok(Some(yaml))
 }
 
 /// A document root: a mapping (with its `items` split out, each spanned) or anything else.
