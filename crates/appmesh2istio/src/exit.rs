@@ -7,8 +7,9 @@ pub const SUCCESS: i32 = 0;
 pub const FAILURE: i32 = 1;
 /// Command-line usage error (clap's own code).
 pub const USAGE: i32 = 2;
-/// convert --strict: the conversion succeeded but something was not carried over exactly.
-pub const NOT_EXACT: i32 = 3;
+/// convert: partial. Something was not converted (the rest was printed or applied), or with
+/// `--strict` something was not carried over exactly (then nothing was printed or applied).
+pub const PARTIAL: i32 = 3;
 /// Our own output failed Istio validation: a bug in appmesh2istio; nothing was written.
 pub const INTERNAL: i32 = 4;
 /// precheck: a check found something at or above `--fail-on` (default: error). The report says

@@ -68,9 +68,15 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
-    /// Exit with code 3 when anything was approximated or not converted (and do not apply).
+    /// All or nothing: when anything was approximated or not converted, print nothing on
+    /// stdout, apply nothing, and exit with code 3.
     #[arg(long)]
     strict: bool,
+
+    /// Convert what can be read when some files cannot (a Helm template in a directory of
+    /// manifests): each skipped file is listed in the report (AMI1050) and the exit code is 3.
+    #[arg(long, requires = "filenames")]
+    skip_unreadable: bool,
 
     /// Do not print the conversion report table on stderr.
     #[arg(short = 'q', long)]
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
         no_preserve_defaults: cli.no_preserve_defaults,
         report: cli.report,
         strict: cli.strict,
+        skip_unreadable: cli.skip_unreadable,
         quiet: cli.quiet,
         color: cli.color,
         cluster_domain: cli.cluster_domain,
@@ -135,7 +142,7 @@ fn main() -> ExitCode {
     };
     if let Some(message) = convert::usage_error(&command) {
         Cli::command()
-            .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+            .error(clap::error::ErrorKind::InvalidValue, message)
             .exit();
     }
     ExitCode::from(u8::try_from(convert::run(&command)).unwrap_or(1))

@@ -121,20 +121,200 @@ fn same_input_gives_byte_identical_output() {
 }
 
 #[test]
-fn strict_exits_3_when_something_is_approximated_and_0_when_exact() {
-    // The health check cannot be carried over exactly.
+fn strict_is_all_or_nothing() {
+    // The health check cannot be carried over exactly: nothing on stdout, so
+    // `convert --strict | kubectl apply -f -` applies nothing.
     convert()
         .arg("-f")
         .arg(data("shop.yaml"))
         .arg("--strict")
         .assert()
-        .code(3);
-    convert()
+        .code(3)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("nothing was printed"));
+    let exact = convert()
         .arg("-f")
         .arg(data("exact.yaml"))
         .arg("--strict")
         .assert()
         .code(0);
+    assert!(String::from_utf8_lossy(&exact.get_output().stdout).contains("kind: VirtualService"));
+}
+
+#[test]
+fn input_without_app_mesh_objects_exits_1_and_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let namespace = dir.path().join("ns.yaml");
+    fs::write(
+        &namespace,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+    )
+    .unwrap();
+    convert()
+        .arg("-f")
+        .arg(&namespace)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(
+            predicate::str::contains("no App Mesh objects found in")
+                .and(predicate::str::contains("ns.yaml")),
+        );
+    // Empty standard input is the same.
+    convert()
+        .args(["-f", "-"])
+        .write_stdin("")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "no App Mesh objects found in standard input",
+        ));
+}
+
+#[test]
+fn something_not_converted_prints_the_rest_and_exits_3() {
+    // exact.yaml plus one v1beta1 object (not converted): the rest is still printed.
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = dir.path().join("mixed.yaml");
+    let exact = fs::read_to_string(data("exact.yaml")).unwrap();
+    fs::write(
+        &mixed,
+        format!(
+            "{exact}\n---\napiVersion: appmesh.k8s.aws/v1beta1\nkind: VirtualNode\nmetadata: {{name: old, namespace: shop}}\nspec: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let alone = convert()
+        .arg("-f")
+        .arg(data("exact.yaml"))
+        .output()
+        .unwrap();
+    let out = convert().arg("-f").arg(&mixed).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        out.stdout, alone.stdout,
+        "the rest is printed as it would be alone"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("partial: 1 source object not converted"),
+        "{stderr}"
+    );
+    // Everything v1beta1: nothing to print, still partial (not "no App Mesh objects").
+    let old = dir.path().join("old.yaml");
+    fs::write(
+        &old,
+        exact.replace("appmesh.k8s.aws/v1beta2", "appmesh.k8s.aws/v1beta1"),
+    )
+    .unwrap();
+    convert()
+        .arg("-f")
+        .arg(&old)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::is_empty());
+}
+
+#[test]
+fn bare_envsubst_variables_stop_the_load_like_braced_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vars.yaml");
+    let exact = fs::read_to_string(data("exact.yaml")).unwrap();
+    let (line, column) = exact
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("namespace: shop").map(|c| (i + 1, c + 12)))
+        .unwrap();
+    fs::write(
+        &file,
+        exact.replacen("namespace: shop", "namespace: $NAMESPACE", 1),
+    )
+    .unwrap();
+    convert()
+        .arg("-f")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "vars.yaml:{line}:{column}"
+        )))
+        .stderr(predicate::str::contains("$NAMESPACE"))
+        .stderr(predicate::str::contains("envsubst"));
+}
+
+#[test]
+fn skip_unreadable_converts_the_rest_and_lists_each_skipped_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(data("exact.yaml"), dir.path().join("a.yaml")).unwrap();
+    fs::copy(data("template.yaml"), dir.path().join("b.yaml")).unwrap();
+    // The default stops, safely, and names the way out.
+    convert()
+        .arg("-f")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("b.yaml:5:14"))
+        .stderr(predicate::str::contains("--skip-unreadable"));
+    let alone = convert()
+        .arg("-f")
+        .arg(data("exact.yaml"))
+        .output()
+        .unwrap();
+    let report = dir.path().join("report.json");
+    let out = convert()
+        .arg("-f")
+        .arg(dir.path())
+        .arg("--skip-unreadable")
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, alone.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    let skipped: Vec<&serde_json::Value> = report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["findings"][0]["code"] == "AMI1050")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{report:#}");
+    assert!(
+        skipped[0]["subject"]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("b.yaml")
+    );
+    assert_eq!(skipped[0]["fidelity"], "notConverted");
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    for (flag, value, reason) in [
+        ("--cluster-domain", "", "is not a DNS name"),
+        ("--cluster-domain", "Cluster Local", "is not a DNS name"),
+        ("--ingress-gateway-selector", "istio", "is not KEY=VALUE"),
+        (
+            "--ingress-gateway-selector",
+            "",
+            "needs at least one KEY=VALUE",
+        ),
+        ("--ingress-gateway-selector", "app=in gress", "label value"),
+    ] {
+        convert()
+            .arg("-f")
+            .arg(data("exact.yaml"))
+            .arg(flag)
+            .arg(value)
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(reason));
+    }
 }
 
 #[test]

@@ -55,12 +55,14 @@ Examples:
 
 Exit codes:
   0  converted (see the report for approximations); with --apply/--undo: applied and verified
-  1  could not read or parse the input, reach the cluster or write the output; with
-     --apply/--undo: refused (no --yes without a terminal, declined, missing rights), a
-     write failed (stops there: what was applied is reported and in the undo file) or
-     verification found a difference
-  2  usage error
-  3  --strict and something was approximated or not converted (nothing applied)
+  1  could not read or parse the input, found no App Mesh object in it, could not reach the
+     cluster or write the output; with --apply/--undo: refused (no --yes without a terminal,
+     declined, missing rights), a write failed (stops there: what was applied is reported
+     and in the undo file) or verification found a difference
+  2  usage error (including a bad flag value)
+  3  partial: something was not converted (see the report); the rest was printed (or
+     applied). With --strict, all or nothing: anything approximated or not converted means
+     nothing on stdout, nothing applied, exit 3
   4  internal error: the generated configuration failed Istio validation (nothing written)
   6  --apply: objects exist that appmesh2istio does not manage; nothing was changed
      (--force-conflicts takes them over)";
@@ -78,6 +80,8 @@ pub struct ConvertCommand {
     pub no_preserve_defaults: bool,
     pub report: Option<PathBuf>,
     pub strict: bool,
+    /// Load what can be read; each file that cannot is an AMI1050 finding (exit 3).
+    pub skip_unreadable: bool,
     pub quiet: bool,
     pub color: ColorChoice,
     pub cluster_domain: String,
@@ -88,9 +92,18 @@ pub struct ConvertCommand {
     pub undo: Option<PathBuf>,
 }
 
-/// A flag that only means something with `--apply` or `--undo`, given without them (a usage
-/// error, exit 2): the message.
+/// A usage error (exit 2): a flag that only means something with `--apply` or `--undo`
+/// given without them, or a flag value that cannot be used. The message says why.
 pub fn usage_error(command: &ConvertCommand) -> Option<String> {
+    if let Err(Failure::Message(message)) = parse_selector(&command.ingress_gateway_selector) {
+        return Some(message);
+    }
+    if !crate::k8s::is_dns1123_subdomain(&command.cluster_domain) {
+        return Some(format!(
+            "--cluster-domain {:?} is not a DNS name (the cluster's DNS domain, e.g. cluster.local)",
+            command.cluster_domain
+        ));
+    }
     if command.apply || command.undo.is_some() {
         return None;
     }
@@ -148,12 +161,13 @@ fn dispatch(command: &ConvertCommand) -> Result<i32, Failure> {
         let Some(inventory) = read_files(command)? else {
             return Ok(exit::FAILURE);
         };
-        convert_and_output(command, &inventory, None)
+        convert_and_output(command, &inventory, &files_description(command), None)
     }
 }
 
 async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<i32, Failure> {
     let mut cluster = None;
+    let mut inputs = files_description(command);
     let inventory = if from_cluster {
         let connected = match command.kube.connect().await {
             Ok(c) => c,
@@ -177,17 +191,18 @@ async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<
                 return Ok(exit::FAILURE);
             }
         };
+        let context = connected
+            .context
+            .as_deref()
+            .map(|c| format!("context {c}, "))
+            .unwrap_or_default();
+        inputs = format!("the cluster ({context}{scope})");
         if !command.quiet {
             let counts: Vec<String> = read
                 .counts
                 .iter()
                 .map(|(kind, n)| format!("{n} {kind}"))
                 .collect();
-            let context = connected
-                .context
-                .as_deref()
-                .map(|c| format!("context {c}, "))
-                .unwrap_or_default();
             eprintln!(
                 "read from the cluster ({context}{scope}): {}",
                 counts.join(", ")
@@ -208,7 +223,7 @@ async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<
         inventory
     };
     if !command.apply {
-        let code = convert_and_output(command, &inventory, None)?;
+        let code = convert_and_output(command, &inventory, &inputs, None)?;
         print_request_stats(command, cluster.as_ref());
         return Ok(code);
     }
@@ -223,9 +238,15 @@ async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<
         },
     };
     let mut converted = None;
-    let code = convert_and_output(command, &inventory, Some(&mut converted))?;
+    let code = convert_and_output(command, &inventory, &inputs, Some(&mut converted))?;
     let code = match converted {
-        Some(objects) if code == exit::SUCCESS => run_apply(command, &cluster, &objects).await?,
+        // A partial conversion applies what was converted; the exit code still says partial.
+        Some(objects) if code == exit::SUCCESS || code == exit::PARTIAL => {
+            match run_apply(command, &cluster, &objects).await? {
+                exit::SUCCESS => code,
+                failed => failed,
+            }
+        }
         _ => code,
     };
     print_request_stats(command, Some(&cluster));
@@ -242,6 +263,23 @@ fn print_request_stats(command: &ConvertCommand, cluster: Option<&Cluster>) {
             cluster.stats.retries()
         );
     }
+}
+
+/// What `-f` named, for messages: `mesh.yaml, manifests/`, or standard input.
+fn files_description(command: &ConvertCommand) -> String {
+    let names: Vec<String> = command
+        .files
+        .filenames
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                "standard input".to_owned()
+            } else {
+                p.display().to_string()
+            }
+        })
+        .collect();
+    names.join(", ")
 }
 
 fn read_sources(files: &FileArgs) -> Result<Vec<InputSource>, Failure> {
@@ -270,36 +308,61 @@ fn read_files(command: &ConvertCommand) -> Result<Option<Inventory>, Failure> {
             .namespace
             .clone()
             .unwrap_or_else(|| LoadOptions::default().default_namespace),
+        skip_unreadable: command.skip_unreadable,
         ..LoadOptions::default()
     };
     match load_sources(&sources, &options) {
         Ok(inv) => Ok(Some(inv)),
         Err(e) => {
             eprintln!("error: {e}");
+            // Stopping is the safe default; name the way out when other files were given.
+            let several = command.files.filenames.len() > 1
+                || command.files.filenames.iter().any(|p| p.is_dir());
+            if several && !matches!(e, crate::load::LoadError::NoInputFiles { .. }) {
+                eprintln!(
+                    "hint: nothing was converted; to convert the other files and list this one in \
+                     the report (exit code 3), rerun with --skip-unreadable"
+                );
+            }
             Ok(None)
         }
     }
 }
 
+/// `--ingress-gateway-selector`: one or more `KEY=VALUE` pairs, each a valid label (the
+/// Gateway's selector; an empty one would select every pod of the mesh).
 fn parse_selector(text: &str) -> Result<BTreeMap<String, String>, Failure> {
-    text.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                Failure::Message(format!(
-                    "--ingress-gateway-selector: {pair:?} is not KEY=VALUE"
-                ))
-            })?;
-            Ok((k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect()
+    let flag = "--ingress-gateway-selector";
+    let mut selector = BTreeMap::new();
+    for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure::Message(format!("{flag}: {pair:?} is not KEY=VALUE")))?;
+        let (key, value) = (key.trim(), value.trim());
+        crate::validate::primitives::label_key(key)
+            .and_then(|()| crate::validate::primitives::label_value(value))
+            .map_err(|reason| Failure::Message(format!("{flag}: {pair:?}: {reason}")))?;
+        selector.insert(key.to_owned(), value.to_owned());
+    }
+    if selector.is_empty() {
+        return Err(Failure::Message(format!(
+            "{flag} needs at least one KEY=VALUE (the labels of the ingress gateway pods)"
+        )));
+    }
+    Ok(selector)
 }
 
 /// Convert, then either write the objects (stdout or --output-dir) or, with `apply_to`, hand
 /// them over for --apply (nothing on stdout). The report goes to stderr either way.
+///
+/// Exit codes: no App Mesh object in `inputs` (and nothing reported about one) is a failure,
+/// as kubectl's "no objects passed to apply"; something not converted is partial (exit 3,
+/// the rest is printed or applied); with `--strict` anything not exact withholds the whole
+/// output (exit 3), so `convert --strict | kubectl apply -f -` applies nothing.
 fn convert_and_output(
     command: &ConvertCommand,
     inventory: &Inventory,
+    inputs: &str,
     apply_to: Option<&mut Option<Vec<IstioObject>>>,
 ) -> Result<i32, Failure> {
     let resolved = resolve(inventory);
@@ -323,9 +386,17 @@ fn convert_and_output(
         }
     };
 
+    let worst = conversion.report.worst_fidelity();
+    if inventory.appmesh.is_empty() && worst != Fidelity::NotConverted {
+        eprintln!("error: no App Mesh objects found in {inputs}");
+        return Ok(exit::FAILURE);
+    }
+    let partial = worst == Fidelity::NotConverted;
+    let withheld = command.strict && worst != Fidelity::Exact;
+
     // Render everything before writing anything, so a failure never leaves half an output.
     let applying = apply_to.is_some();
-    if !applying {
+    if !applying && !withheld {
         match &command.output_dir {
             Some(dir) => {
                 let written = render::write_output_dir(dir, &conversion.objects)
@@ -359,19 +430,43 @@ fn convert_and_output(
             )
         );
     }
-    if command.strict && conversion.report.worst_fidelity() != Fidelity::Exact {
-        let applied = if applying {
-            "; nothing was applied"
+    if withheld {
+        let what = if applying {
+            "nothing was applied"
         } else {
-            ""
+            "nothing was printed"
         };
-        eprintln!("--strict: not everything was converted exactly (exit code 3){applied}");
-        return Ok(exit::NOT_EXACT);
+        eprintln!("--strict: not everything was converted exactly, so {what} (exit code 3)");
+        return Ok(exit::PARTIAL);
+    }
+    if partial {
+        let rest = if applying {
+            "the rest is applied"
+        } else {
+            "the rest was printed"
+        };
+        eprintln!(
+            "partial: {} not converted (see the report); {rest} (exit code 3)",
+            plural(conversion.report.summary.not_converted, "source object")
+        );
     }
     if let Some(slot) = apply_to {
         *slot = Some(conversion.objects);
     }
-    Ok(exit::SUCCESS)
+    Ok(if partial {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// `1 source object`, `2 source objects`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn run_options(command: &ConvertCommand, field_validation: bool) -> RunOptions {

@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::appmesh::AppMeshObject;
 use crate::findings::Finding;
 use crate::k8s::{Namespace, Service, Workload};
-use crate::origin::Origin;
+use crate::origin::{ObjectRef, Origin};
 use documents::{Loader, dedupe};
 
 pub use template::{TemplateMarker, find_template_marker, find_template_markers};
@@ -68,6 +68,10 @@ pub struct LoadOptions {
     /// Namespace of namespaced objects without `metadata.namespace` (kubectl's `-n`).
     pub default_namespace: String,
     pub limits: YamlLimits,
+    /// A file that cannot be read or parsed (a Helm template in a directory of manifests) is
+    /// reported as an AMI1050 finding and the rest is read, instead of stopping the load
+    /// (convert's `--skip-unreadable`).
+    pub skip_unreadable: bool,
 }
 
 impl Default for LoadOptions {
@@ -75,6 +79,7 @@ impl Default for LoadOptions {
         LoadOptions {
             default_namespace: "default".to_owned(),
             limits: YamlLimits::default(),
+            skip_unreadable: false,
         }
     }
 }
@@ -281,10 +286,7 @@ fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inve
     };
     for source in sources {
         match source {
-            InputSource::File(path) => {
-                let bytes = read(path)?;
-                loader.load_bytes(path, &bytes)?;
-            }
+            InputSource::File(path) => loader.load_file(path)?,
             InputSource::Directory { path, recursive } => {
                 let mut files = Vec::new();
                 collect_files(path, *recursive, &mut files)?;
@@ -295,16 +297,48 @@ fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inve
                     });
                 }
                 for file in files {
-                    let bytes = read(&file)?;
-                    loader.load_bytes(&file, &bytes)?;
+                    loader.load_file(&file)?;
                 }
             }
-            InputSource::Bytes { name, bytes } => loader.load_bytes(Path::new(name), bytes)?,
+            InputSource::Bytes { name, bytes } => {
+                let loaded = loader.load_bytes(Path::new(name), bytes);
+                loader.skip_or_fail(loaded)?;
+            }
         }
     }
     let mut inventory = loader.inventory;
     dedupe(&mut inventory);
     Ok(inventory)
+}
+
+impl Loader<'_> {
+    fn load_file(&mut self, path: &Path) -> Result<(), LoadError> {
+        let loaded = read(path).and_then(|bytes| self.load_bytes(path, &bytes));
+        self.skip_or_fail(loaded)
+    }
+
+    /// With [`LoadOptions::skip_unreadable`], a source that failed to load becomes an AMI1050
+    /// finding (at the error's file and line) and loading goes on; otherwise the error stops
+    /// it. A source is only ever refused before any of its documents is added, so a skipped
+    /// file contributes nothing.
+    fn skip_or_fail(&mut self, loaded: Result<(), LoadError>) -> Result<(), LoadError> {
+        match loaded {
+            Err(error) if self.opts.skip_unreadable => {
+                let path = error.path().to_owned();
+                let origin = Origin::file(&path, error.line().unwrap_or(1));
+                self.inventory.findings.push(
+                    Finding::new(
+                        "AMI1050",
+                        ObjectRef::new("File", None, display_path(&path)),
+                        format!("skipped (--skip-unreadable): {error}"),
+                    )
+                    .with_origin(Some(origin)),
+                );
+                Ok(())
+            }
+            other => other,
+        }
+    }
 }
 
 /// Load one text, as if read from a file named `name` (tests, embedded inputs).

@@ -1,4 +1,5 @@
-//! Detection of unrendered templates (`${VAR}` for envsubst, `{{ ... }}` for Helm/Go templates).
+//! Detection of unrendered templates (`${VAR}` and `$VAR` for envsubst, `{{ ... }}` for
+//! Helm/Go templates).
 //!
 //! A template is refused even when it happens to parse as YAML: its placeholder values
 //! (`awsName: ${SERVICE}.${NS}.svc.cluster.local`) would otherwise be converted as if they were
@@ -14,7 +15,7 @@ pub struct TemplateMarker {
     pub text: String,
 }
 
-/// Find the first `${NAME...}` or `{{` outside YAML comments.
+/// Find the first `${NAME...}`, `$NAME` or `{{` outside YAML comments.
 pub fn find_template_marker(text: &str) -> Option<TemplateMarker> {
     find_template_markers(text).into_iter().next()
 }
@@ -62,23 +63,34 @@ fn strip_comment(line: &str) -> &str {
 }
 
 fn first_marker(code: &str) -> Option<(usize, String)> {
-    let dollar = code.match_indices("${").find(|(i, _)| {
-        // envsubst and shell variables start with a letter or underscore.
-        code[i + 2..]
+    // envsubst and shell variables start with a letter or underscore.
+    let starts_variable = |at: usize| {
+        code[at..]
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-    });
-    let braces = code.find("{{");
-    let start = match (dollar.map(|(i, _)| i), braces) {
-        (Some(a), Some(b)) => a.min(b),
-        (Some(a), None) => a,
-        (None, Some(b)) => b,
-        (None, None) => return None,
     };
+    let dollar = code
+        .match_indices("${")
+        .map(|(i, _)| i)
+        .find(|&i| starts_variable(i + 2));
+    // `$NAME` (envsubst substitutes it too), except in a regex, where `$` is the end anchor,
+    // and after a backslash or a second `$` (escaped, or `$$` for a literal dollar).
+    let bare = if code.contains("regex") {
+        None
+    } else {
+        code.match_indices('$').map(|(i, _)| i).find(|&i| {
+            starts_variable(i + 1) && !matches!(code[..i].chars().last(), Some('\\' | '$'))
+        })
+    };
+    let braces = code.find("{{");
+    let start = [dollar, bare, braces].into_iter().flatten().min()?;
     let rest = &code[start..];
     let end = if rest.starts_with("${") {
         rest.find('}').map(|e| e + 1)
+    } else if let Some(name) = rest.strip_prefix('$') {
+        name.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map(|e| e + 1)
     } else {
         rest.find("}}").map(|e| e + 2)
     };
@@ -120,9 +132,23 @@ mod tests {
     #[test]
     fn plain_dollar_and_braces_are_not_templates() {
         assert_eq!(
-            find_template_marker("a: '$HOME ${1} {x}'\nb: {c: {d: e}}\n"),
+            find_template_marker("a: '$ ${1} $1 \\$HOME $$HOME {x}'\nb: {c: {d: e}}\n"),
             None
         );
+        // `$` is a regex's end anchor.
+        assert_eq!(
+            find_template_marker("match: {regex: '^/api/v1$Version'}\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn bare_envsubst_variables_are_templates() {
+        let m = find_template_marker("metadata:\n  namespace: $APP_NAMESPACE\n").unwrap();
+        assert_eq!((m.line, m.column), (2, 14));
+        assert_eq!(m.text, "$APP_NAMESPACE");
+        let m = find_template_marker("awsName: cart.$NS.svc.cluster.local\n").unwrap();
+        assert_eq!((m.column, m.text.as_str()), (15, "$NS"));
     }
 
     #[test]
