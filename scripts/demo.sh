@@ -20,11 +20,18 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 profile="${DEMO_PROFILE:-debug}"
+# Where cargo puts binaries: CARGO_TARGET_DIR when set, as cargo itself does.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
 work="$(mktemp -d)"
 export APPMESH2ISTIO_TEST_CLUSTER_STATE="$work/cluster"
 failures=0
 
-banner() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold banners only on a terminal, and never with NO_COLOR set (https://no-color.org).
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+    banner() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    banner() { printf '\n== %s\n' "$*"; }
+fi
 show() {
     printf '$ %s\n' "$*" >&2
     local status=0
@@ -51,7 +58,7 @@ cargo_flags=(--quiet)
 for crate_dir in "$root"/crates/kubectl-appmesh2istio*/; do
     package="$(basename "$crate_dir")"
     if ! (cd "$root" && cargo build "${cargo_flags[@]}" -p "$package" 2>"$work/build-$package.log"); then
-        if [[ -x "$root/target/$profile/$package" ]]; then
+        if [[ -x "$target_dir/$profile/$package" ]]; then
             echo "warning: $package does not build now; using the binary from its last successful build" >&2
         else
             echo "warning: $package does not build; skipping it (see below)" >&2
@@ -59,9 +66,9 @@ for crate_dir in "$root"/crates/kubectl-appmesh2istio*/; do
         grep -m 5 -E '^error' "$work/build-$package.log" >&2 || true
     fi
 done
-export PATH="$root/target/$profile:$bin_dir:$PATH"
+export PATH="$target_dir/$profile:$bin_dir:$PATH"
 echo "kubectl: $(command -v kubectl) ($(kubectl version --client --short 2>/dev/null || kubectl version --client | head -n1))"
-plugins=$(cd "$root/target/$profile" && ls kubectl-appmesh2istio* 2>/dev/null | grep -v '\.d$' || true)
+plugins=$(cd "$target_dir/$profile" && ls kubectl-appmesh2istio* 2>/dev/null | grep -v '\.d$' || true)
 echo "plugins on PATH: $(echo $plugins)"
 
 banner "Cluster with the App Mesh before state"
@@ -70,7 +77,7 @@ export KUBECONFIG
 show kubectl get meshes,virtualgateways,virtualservices.appmesh.k8s.aws -A
 show kubectl get pods -A -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,CONTAINERS:.spec.containers[*].name,STATUS:.status.phase'
 
-has() { [[ -x "$root/target/$profile/kubectl-appmesh2istio-$1" ]]; }
+has() { [[ -x "$target_dir/$profile/kubectl-appmesh2istio-$1" ]]; }
 step() {
     local name="$1"
     shift
@@ -84,6 +91,10 @@ step() {
     # precheck's exit 5 means "it found blockers", which is its report, not a failed step.
     if ((status == 5)) && [[ "$name" == precheck ]]; then
         echo "precheck found something to fix before migrating (exit 5); the demo goes on to show the next steps"
+    # convert's exit 3 means "partial": the example app holds one object that cannot be
+    # converted (its report says which); everything else was applied.
+    elif ((status == 3)) && [[ "$name" == convert ]]; then
+        echo "convert applied everything it could convert; the report lists what it could not (exit 3)"
     elif ((status != 0)); then
         failures=$((failures + 1))
     fi
@@ -105,7 +116,10 @@ elif has convert; then
     echo "convert --apply: not available yet; converting exported objects and applying with kubectl"
     kubectl get meshes,virtualnodes,virtualservices,virtualrouters,virtualgateways,gatewayroutes,backendgroups,namespaces,services,deployments -A -o yaml >"$work/appmesh.yaml"
     # shellcheck disable=SC2086
-    if show kubectl appmesh2istio convert -f "$work/appmesh.yaml" ${DEMO_CONVERT_ARGS:-} >"$work/istio.yaml"; then
+    convert_status=0
+    show kubectl appmesh2istio convert -f "$work/appmesh.yaml" ${DEMO_CONVERT_ARGS:-} >"$work/istio.yaml" || convert_status=$?
+    # 3 is partial: what could be converted is in istio.yaml.
+    if ((convert_status == 0 || convert_status == 3)); then
         count="$(grep -c '^kind:' "$work/istio.yaml" || true)"
         if ((count == 0)); then
             echo "convert wrote no objects (see its report above); nothing to apply"

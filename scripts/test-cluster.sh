@@ -33,7 +33,7 @@ running_pid() {
 build_binary() {
     log "building the test-cluster binary"
     (cd "$root" && cargo build --quiet -p test-cluster --bin test-cluster >&2)
-    echo "$root/target/debug/test-cluster"
+    echo "${CARGO_TARGET_DIR:-$root/target}/debug/test-cluster"
 }
 
 up() {

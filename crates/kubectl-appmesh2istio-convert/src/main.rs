@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use appmesh2istio::change::ChangeArgs;
 use appmesh2istio::cli::{ColorChoice, FileArgs, OutputFormat};
 use appmesh2istio::cluster::KubeArgs;
-use appmesh2istio::commands::convert::{self, ConvertCommand};
+use appmesh2istio::commands::convert::{self, ConvertCommand, ReportFormat, ShowFidelity};
 use clap::{CommandFactory, Parser};
 
 /// mimalloc, not the system allocator: conversion makes many small allocations, which
@@ -78,9 +78,19 @@ struct Cli {
     #[arg(long, requires = "filenames")]
     skip_unreadable: bool,
 
-    /// Do not print the conversion report table on stderr.
+    /// Do not print the conversion report on stderr.
     #[arg(short = 'q', long)]
     quiet: bool,
+
+    /// How the report on stderr is drawn: one line per finding under its source object
+    /// (wrapped to the terminal, easy to grep), or one table row per source object.
+    #[arg(long, value_enum, default_value = "lines", value_name = "FORMAT")]
+    report_format: ReportFormat,
+
+    /// Show only the source objects converted this way in the report on stderr (repeatable
+    /// or comma-separated; the summary still counts all, --report FILE lists all).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FIDELITY")]
+    show: Vec<ShowFidelity>,
 
     /// Colour in the report on stderr.
     #[arg(long, value_enum, default_value = "auto")]
@@ -132,6 +142,8 @@ fn main() -> ExitCode {
         strict: cli.strict,
         skip_unreadable: cli.skip_unreadable,
         quiet: cli.quiet,
+        report_format: cli.report_format,
+        show: convert::show_filter(&cli.show),
         color: cli.color,
         cluster_domain: cli.cluster_domain,
         ingress_gateway_selector: cli.ingress_gateway_selector,

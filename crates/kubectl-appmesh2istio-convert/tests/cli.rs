@@ -53,11 +53,11 @@ fn yaml_goes_to_stdout_and_the_report_to_stderr() {
         "{stdout}"
     );
     assert!(
-        !stdout.contains("SOURCE"),
+        !stdout.contains("source objects:"),
         "report must not leak into stdout"
     );
     assert!(
-        stderr.contains("SOURCE") && stderr.contains("VirtualNode shop/cart-v1"),
+        stderr.contains("source objects:") && stderr.contains("VirtualNode shop/cart-v1"),
         "{stderr}"
     );
 }
@@ -90,26 +90,76 @@ fn stdin_and_json_output() {
 
 #[test]
 fn the_report_wraps_to_columns_when_not_on_a_terminal() {
-    let out = Command::cargo_bin("kubectl-appmesh2istio-convert")
-        .unwrap()
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "90")
-        .arg("-f")
-        .arg(data("shop.yaml"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let table: Vec<&str> = stderr
-        .lines()
-        .take_while(|l| !l.is_empty() && !l.contains("source objects"))
-        .collect();
-    assert!(table.len() > 3, "{stderr}");
-    for line in table {
+    let report = |format: &str| {
+        let out = Command::cargo_bin("kubectl-appmesh2istio-convert")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "80")
+            .arg("-f")
+            .arg(data("shop.yaml"))
+            .args(["--report-format", format])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // Default: one line per finding under its source object, prose wrapped at spaces; only
+    // a single word longer than the line (none here) may exceed it.
+    let lines = report("lines");
+    assert!(lines.lines().count() > 10, "{lines}");
+    for line in lines.lines() {
         assert!(
-            line.chars().count() <= 90,
+            line.chars().count() <= 80,
             "line wider than COLUMNS: {line}"
         );
     }
+    let finding = lines
+        .lines()
+        .find(|l| l.trim_start().starts_with("Warning [AMI2206]"))
+        .unwrap_or_else(|| panic!("{lines}"));
+    assert!(
+        finding.starts_with("  Warning [AMI2206] VirtualNode shop/"),
+        "{finding}"
+    );
+    // Identifiers are never broken: every object name of the table report is whole here.
+    for name in [
+        "VirtualNode shop/cart-v1",
+        "Sidecar shop/cart-v1",
+        "ServiceEntry shop/aws-apis",
+    ] {
+        assert!(lines.contains(name), "{name} broken or missing: {lines}");
+    }
+    // The table is still there on request, within the width too.
+    let table = report("table");
+    let rows: Vec<&str> = table
+        .lines()
+        .take_while(|l| !l.is_empty() && !l.contains("source objects"))
+        .collect();
+    assert!(rows.len() > 3 && rows[1].contains("SOURCE"), "{table}");
+    for row in rows {
+        assert!(row.chars().count() <= 80, "line wider than COLUMNS: {row}");
+    }
+}
+
+#[test]
+fn show_selects_the_source_objects_in_the_report() {
+    let out = convert()
+        .arg("-f")
+        .arg(data("shop.yaml"))
+        .args(["--show", "approximated,not-converted"])
+        .output()
+        .unwrap();
+    let all = convert().arg("-f").arg(data("shop.yaml")).output().unwrap();
+    assert_eq!(out.stdout, all.stdout, "--show only changes the report");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let headers: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains(" -> "))
+        .collect();
+    assert!(!headers.is_empty(), "{stderr}");
+    for header in &headers {
+        assert!(!header.contains("): exact"), "{header}");
+    }
+    assert!(stderr.contains("shown, --show selects which."), "{stderr}");
 }
 
 #[test]

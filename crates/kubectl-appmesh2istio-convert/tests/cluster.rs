@@ -73,12 +73,22 @@ fn manifest(dir: &Path, name: &str, ns: &str) -> PathBuf {
 
 /// The objects `convert -f` generates for `file`, keyed `Kind namespace/name`.
 fn expected_objects(dir: &Path, kubeconfig: &Path, file: &Path) -> BTreeMap<String, Value> {
+    converted_objects(dir, kubeconfig, file, 0)
+}
+
+/// The objects `convert -f` generates for `file`, which exits with `code` (3: partial).
+fn converted_objects(
+    dir: &Path,
+    kubeconfig: &Path,
+    file: &Path,
+    code: i32,
+) -> BTreeMap<String, Value> {
     let run = convert_in(
         dir,
         kubeconfig,
         &["-f", file.to_str().unwrap(), "-o", "json", "-q"],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, code, "{}", run.stderr);
     by_key(run.json()["items"].as_array().unwrap())
 }
 
@@ -234,7 +244,9 @@ fn convert_from_the_cluster_matches_convert_of_the_same_objects_from_files() {
         .map(|d| serde_saphyr::to_string(d).unwrap())
         .collect();
     std::fs::write(&file, documents.join("---\n")).unwrap();
-    let from_files = expected_objects(dir.path(), cluster.kubeconfig_path(), &file);
+    // The example holds one VirtualNode whose TLS subject check cannot be converted
+    // (AMI2209), so both runs are partial: exit 3, the rest printed.
+    let from_files = converted_objects(dir.path(), cluster.kubeconfig_path(), &file, 3);
     assert!(from_files.len() > 10, "{from_files:#?}");
     assert!(
         from_files.contains_key(&format!("VirtualService {}-catalog/catalog", state.app)),
@@ -243,7 +255,13 @@ fn convert_from_the_cluster_matches_convert_of_the_same_objects_from_files() {
     );
 
     let run = convert_in(dir.path(), cluster.kubeconfig_path(), &["-A", "-o", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("partial: 1 source object not converted"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("read from the cluster (context "),
         "{}",
@@ -282,7 +300,8 @@ fn convert_from_the_cluster_matches_convert_of_the_same_objects_from_files() {
         cluster.kubeconfig_path(),
         &["-n", &ns, "-o", "json", "-q"],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // payments-v1 (the one object not converted) is in this namespace: still partial.
+    assert_eq!(run.code, 3, "{}", run.stderr);
     let items = run.json()["items"].as_array().unwrap().clone();
     assert!(!items.is_empty());
     assert!(

@@ -82,7 +82,8 @@ struct Cli {
     #[arg(long, value_enum, default_value = "error", value_name = "SEVERITY")]
     fail_on: FailOn,
 
-    /// Colour in the human report.
+    /// Colour in the human report (on stdout, where the report goes: `auto` colours it when
+    /// stdout is a terminal and NO_COLOR is unset).
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
 
@@ -181,6 +182,12 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
         }
     };
     let report = precheck::run(&snapshot, &options);
+    if cli.output == Format::Human
+        && let Some(error) = precheck::render_not_run(&report)
+    {
+        eprint!("{error}");
+        return Ok(report.exit_code());
+    }
     let text = match cli.output {
         Format::Human => precheck::render_human(
             &report,

@@ -230,17 +230,17 @@ fn no_cluster_configured_is_exit_code_1_with_a_report() {
             .contains("no cluster configured"),
         "{f:#}"
     );
-    // The human report says the same, and which exit code it is.
+    // For people: the same as one error on stderr, as kubectl says it; nothing on stdout.
     let mut cmd = precheck();
     cmd.env_remove("KUBERNETES_SERVICE_HOST")
         .env("HOME", "/nonexistent");
     let r = run(cmd);
     assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
     assert!(
-        r.stdout
-            .contains("precheck could not run: see the first check (exit code 1)."),
+        r.stderr.starts_with("error: ") && r.stderr.contains("no cluster configured"),
         "{}",
-        r.stdout
+        r.stderr
     );
 }
 
@@ -297,4 +297,46 @@ fn stdin_and_namespace_scope_offline() {
         "0 source objects: 0 exact, 0 approximated, 0 not converted; 0 Istio objects would be generated"
     );
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// An unreachable API server is one error on stderr, with the server, and a hint (as kubectl
+/// prints it), not a report of checks all skipped for the same reason; exit code 1.
+#[test]
+fn unreachable_cluster_is_one_error_with_the_server_and_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n\
+         current-context: c\n",
+    )
+    .unwrap();
+    let mut cmd = precheck();
+    cmd.arg("--kubeconfig").arg(&kubeconfig);
+    let human = run(cmd);
+    assert_eq!(human.code, 1, "{}\n{}", human.stdout, human.stderr);
+    assert_eq!(human.stdout, "");
+    let lines: Vec<&str> = human.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", human.stderr);
+    assert!(
+        lines[0].starts_with("error: cannot reach the API server at https://127.0.0.1:1/")
+            && lines[0].contains("Connection refused"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("hint: Check that the kubeconfig"),
+        "{}",
+        lines[1]
+    );
+    // Scripts asking for JSON still get the report, with "completed": false.
+    let mut cmd = precheck();
+    cmd.arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["-o", "json"]);
+    let json = run(cmd);
+    assert_eq!(json.code, 1);
+    assert_eq!(json.json()["completed"], false);
 }

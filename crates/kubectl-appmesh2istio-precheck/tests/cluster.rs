@@ -60,11 +60,16 @@ fn clean_namespace_passes_and_exits_zero() {
             check(&report, code)
         );
     }
-    // The version check ran; its finding was dropped, and the report says so.
+    // The version check ran; its only finding was dropped, so it shows as skipped (not as
+    // passed), and the report says why.
     let version = check(&report, "AMI3002");
-    assert_eq!(version["status"], "pass");
+    assert_eq!(version["status"], "skipped");
     assert_eq!(
-        version["details"][1], "1 findings not shown (--skip)",
+        version["skippedReason"], "what it found (1 finding) is excluded with --skip",
+        "{version:#}"
+    );
+    assert_eq!(
+        version["details"][1], "1 finding not shown (--skip)",
         "{version:#}"
     );
     // The controller and istiod were found, with versions from their images.

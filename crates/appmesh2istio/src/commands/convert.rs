@@ -67,6 +67,37 @@ Exit codes:
   6  --apply: objects exist that appmesh2istio does not manage; nothing was changed
      (--force-conflicts takes them over)";
 
+/// `--report-format`: how the human report on stderr is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One line per finding under its source object, wrapped to the terminal (istioctl
+    /// analyze style; easy to grep).
+    #[default]
+    Lines,
+    /// One table row per source object.
+    Table,
+}
+
+/// `--show`: the fidelities whose source objects the report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFidelity {
+    Exact,
+    Approximated,
+    NotConverted,
+}
+
+/// The filter `--show` values select; none given shows everything.
+pub fn show_filter(values: &[ShowFidelity]) -> render::ShowFilter {
+    if values.is_empty() {
+        return render::ShowFilter::ALL;
+    }
+    render::ShowFilter {
+        exact: values.contains(&ShowFidelity::Exact),
+        approximated: values.contains(&ShowFidelity::Approximated),
+        not_converted: values.contains(&ShowFidelity::NotConverted),
+    }
+}
+
 /// What `convert` was asked to do (the binary's flags).
 #[derive(Debug, Clone, Default)]
 pub struct ConvertCommand {
@@ -83,6 +114,9 @@ pub struct ConvertCommand {
     /// Load what can be read; each file that cannot is an AMI1050 finding (exit 3).
     pub skip_unreadable: bool,
     pub quiet: bool,
+    pub report_format: ReportFormat,
+    /// Which source objects the human report shows (the summary counts all).
+    pub show: render::ShowFilter,
     pub color: ColorChoice,
     pub cluster_domain: String,
     pub ingress_gateway_selector: String,
@@ -421,14 +455,24 @@ fn convert_and_output(
             .map_err(|e| message(&format!("cannot write report {}", path.display()), e))?;
     }
     if !command.quiet {
-        eprint!(
-            "{}",
-            render::report_table(
+        let color = command.color.enabled_for_stderr();
+        let text = match command.report_format {
+            ReportFormat::Lines => render::report_lines(
                 &conversion.report,
-                command.color.enabled_for_stderr(),
-                render::report_width()
-            )
-        );
+                &render::ReportStyle {
+                    color,
+                    width: render::report_columns(),
+                    show: command.show,
+                },
+            ),
+            ReportFormat::Table => render::report_table(
+                &conversion.report,
+                color,
+                render::report_width(),
+                command.show,
+            ),
+        };
+        eprint!("{text}");
     }
     if withheld {
         let what = if applying {
@@ -447,7 +491,7 @@ fn convert_and_output(
         };
         eprintln!(
             "partial: {} not converted (see the report); {rest} (exit code 3)",
-            plural(conversion.report.summary.not_converted, "source object")
+            render::plural(conversion.report.summary.not_converted, "source object")
         );
     }
     if let Some(slot) = apply_to {
@@ -458,15 +502,6 @@ fn convert_and_output(
     } else {
         exit::SUCCESS
     })
-}
-
-/// `1 source object`, `2 source objects`.
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
 }
 
 fn run_options(command: &ConvertCommand, field_validation: bool) -> RunOptions {

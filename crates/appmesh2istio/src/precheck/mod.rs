@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::findings::{Finding, Severity};
 
 pub use checks::{CHECKS, Check};
-pub use render::{RenderOptions, render_human, render_json, render_yaml};
+pub use render::{RenderOptions, render_human, render_json, render_not_run, render_yaml};
 pub use snapshot::{Data, Mode, ReadOptions, Snapshot, read_cluster};
 
 /// The report's schema version, for scripts that parse `-o json` / `-o yaml`.
@@ -320,6 +320,15 @@ pub fn run(snapshot: &Snapshot, options: &Options) -> PrecheckReport {
     }
 }
 
+/// `1 finding`, `2 findings`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 fn run_one(check: &Check, snapshot: &Snapshot, options: &Options) -> CheckResult {
     let mut result = CheckResult {
         code: check.codes[0],
@@ -354,8 +363,8 @@ fn run_one(check: &Check, snapshot: &Snapshot, options: &Options) -> CheckResult
                 // Say so: a check that passes only because its findings were skipped must not
                 // read as a clean pass.
                 details.push(format!(
-                    "{} findings not shown (--skip)",
-                    total - findings.len()
+                    "{} not shown (--skip)",
+                    plural(total - findings.len(), "finding")
                 ));
             }
             findings.sort_by(|a, b| {
@@ -368,6 +377,14 @@ fn run_one(check: &Check, snapshot: &Snapshot, options: &Options) -> CheckResult
             });
             findings.dedup();
             result.status = CheckStatus::of(&findings);
+            if findings.is_empty() && total > 0 {
+                // Everything it found was excluded: it did not pass, it was not looked at.
+                result.status = CheckStatus::Skipped;
+                result.skipped_reason = Some(format!(
+                    "what it found ({}) is excluded with --skip",
+                    plural(total, "finding")
+                ));
+            }
             result.findings = findings;
             result.details = details;
         }

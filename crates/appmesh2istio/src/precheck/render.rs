@@ -215,6 +215,29 @@ pub fn render_human(report: &PrecheckReport, options: &RenderOptions) -> String 
     out
 }
 
+/// When precheck could not run at all (the API server unreachable, no usable kubeconfig),
+/// people get what kubectl gives them: one error, with the server, and what to check, instead
+/// of a report of checks that were all skipped for the same reason. `None` when it ran.
+pub fn render_not_run(report: &PrecheckReport) -> Option<String> {
+    if report.completed {
+        return None;
+    }
+    let mut out = String::new();
+    let mut hinted = BTreeSet::new();
+    for f in report.findings().filter(|f| f.severity == Severity::Error) {
+        writeln!(out, "error: {}", f.message).ok();
+        if hinted.insert(f.code.as_str())
+            && let Some(entry) = catalog().get(&f.code)
+        {
+            writeln!(out, "hint: {}", entry.hint).ok();
+        }
+    }
+    if out.is_empty() {
+        out.push_str("error: precheck could not run\n");
+    }
+    Some(out)
+}
+
 /// `-o json`: the report as pretty JSON (schema in docs/precheck.md).
 pub fn render_json(report: &PrecheckReport) -> Result<String, RenderError> {
     let mut text = serde_json::to_string_pretty(report).map_err(|e| RenderError::Serialise {

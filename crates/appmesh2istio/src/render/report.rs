@@ -10,6 +10,7 @@ use crate::findings::{Fidelity, catalog};
 use crate::report::ConversionReport;
 
 use super::RenderError;
+use super::lines::{ShowFilter, plural};
 
 fn fidelity_cell(f: Fidelity, color: bool) -> Cell {
     let cell = Cell::new(f.to_string());
@@ -39,8 +40,24 @@ pub fn report_width() -> Option<u16> {
     }
 }
 
-/// The human report: one row per source object, then one hint per code that appeared.
-pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) -> String {
+/// The width to wrap the line report to: `$COLUMNS`, else the width of the terminal on
+/// standard error, else 120 columns (logs).
+pub fn report_columns() -> usize {
+    match report_width() {
+        Some(columns) => usize::from(columns),
+        None => console::Term::stderr()
+            .size_checked()
+            .map_or(120, |(_, columns)| usize::from(columns)),
+    }
+}
+
+/// The human report as a table (`--report-format table`): one row per source object, then one hint per code that appeared.
+pub fn report_table(
+    report: &ConversionReport,
+    color: bool,
+    width: Option<u16>,
+    show: ShowFilter,
+) -> String {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -56,7 +73,7 @@ pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) 
     // Object names are short and the details long: give the details the room.
     let names = ColumnConstraint::UpperBoundary(Width::Percentage(22));
     table.set_constraints(vec![names, names, ColumnConstraint::ContentWidth]);
-    for s in &report.sources {
+    for s in report.sources.iter().filter(|s| show.shows(s.fidelity)) {
         let became = if s.produced.is_empty() {
             "-".to_owned()
         } else {
@@ -91,12 +108,18 @@ pub fn report_table(report: &ConversionReport, color: bool, width: Option<u16>) 
     out.push('\n');
     let sum = &report.summary;
     out.push_str(&format!(
-        "{} source objects: {} exact, {} approximated, {} not converted; {} Istio objects generated.\n",
-        sum.sources, sum.exact, sum.approximated, sum.not_converted, sum.generated
+        "{}: {} exact, {} approximated, {} not converted; {} generated.\n",
+        plural(sum.sources, "source object"),
+        sum.exact,
+        sum.approximated,
+        sum.not_converted,
+        plural(sum.generated, "Istio object")
     ));
     let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in report.findings() {
-        *codes.entry(f.code.as_str()).or_default() += 1;
+    for s in report.sources.iter().filter(|s| show.shows(s.fidelity)) {
+        for f in &s.findings {
+            *codes.entry(f.code.as_str()).or_default() += 1;
+        }
     }
     if !codes.is_empty() {
         out.push_str("\nWhat the codes mean and what to do:\n");
@@ -143,7 +166,7 @@ mod tests {
                 .at_field("spec.serviceDiscovery.dns.hostName"),
         );
         b.set_generated(1);
-        let text = report_table(&b.finish(true), false, Some(200));
+        let text = report_table(&b.finish(true), false, Some(200), ShowFilter::ALL);
         assert!(text.contains("VirtualNode shop/cart"), "{text}");
         assert!(text.contains("mesh.yaml:12"), "the origin is shown: {text}");
         assert!(text.contains("DestinationRule shop/cart"), "{text}");
@@ -157,7 +180,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(
-            "1 source objects: 0 exact, 1 approximated, 0 not converted; 1 Istio objects generated."
+            "1 source object: 0 exact, 1 approximated, 0 not converted; 1 Istio object generated."
         ));
         assert!(
             !text.contains('\u{1b}'),
