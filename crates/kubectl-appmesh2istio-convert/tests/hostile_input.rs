@@ -31,7 +31,8 @@ fn a_hundred_thousand_documents_on_one_report_entry_finish() {
         .write_stdin(api_version_only(100_000))
         .timeout(HANG_GUARD)
         .assert()
-        .success()
+        // Partial: the nameless documents are not converted (and nothing else is there).
+        .code(3)
         .get_output()
         .clone();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -191,7 +192,10 @@ fn values_the_crd_accepts_and_istio_refuses_are_findings_not_internal_errors() {
     ];
     for (spec, code, field) in cases {
         let (exit, output, report) = run(&node_with(&spec));
-        assert_eq!(exit, 0, "{spec}\n{output}");
+        // A finding, never an internal error (4): partial (3) when the node is not
+        // converted, 0 when it is converted with approximations.
+        let partial = report["summary"]["notConverted"].as_u64() > Some(0);
+        assert_eq!(exit, if partial { 3 } else { 0 }, "{spec}\n{output}");
         assert!(!output.contains("a bug in appmesh2istio"), "{output}");
         assert_eq!(
             finding_on_cart(&report, code),
@@ -217,7 +221,8 @@ kind: VirtualNode
 metadata: {name: b, namespace: shop}
 ";
     let (exit, output, report) = run(input);
-    assert_eq!(exit, 0, "{output}");
+    // Nothing could be read: partial, with each document named.
+    assert_eq!(exit, 3, "{output}");
     let findings: Vec<(String, u64)> = report["sources"]
         .as_array()
         .unwrap()
