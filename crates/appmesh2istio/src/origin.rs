@@ -12,8 +12,14 @@ use crate::cluster::kinds::known_kind;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "source", rename_all = "camelCase")]
 pub enum Origin {
-    /// A file (or `-` for standard input), with the 1-based line where the document starts.
-    File { path: PathBuf, line: usize },
+    /// A file (or `-` for standard input), with the 1-based line where the document starts,
+    /// or, for a finding about one field, the line and column where that field is written.
+    File {
+        path: PathBuf,
+        line: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        column: Option<usize>,
+    },
     /// An object read from a cluster.
     Cluster { context: Option<String> },
     /// Built in memory (tests, generators).
@@ -25,6 +31,7 @@ impl Origin {
         Origin::File {
             path: path.into(),
             line,
+            column: None,
         }
     }
 }
@@ -32,8 +39,17 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::File { path, line } if path.as_os_str() == "-" => write!(f, "<stdin>:{line}"),
-            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::File { path, line, column } => {
+                if path.as_os_str() == "-" {
+                    write!(f, "<stdin>:{line}")?;
+                } else {
+                    write!(f, "{}:{line}", path.display())?;
+                }
+                match column {
+                    Some(column) => write!(f, ":{column}"),
+                    None => Ok(()),
+                }
+            }
             Origin::Cluster { context: Some(c) } => write!(f, "cluster (context {c})"),
             Origin::Cluster { context: None } => write!(f, "cluster"),
             Origin::Generated => write!(f, "generated"),

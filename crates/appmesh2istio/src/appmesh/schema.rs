@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::AppMeshKind;
-use super::schema_bounds::BOUNDS;
+use super::schema_bounds::{BOUNDS, FIELDS};
 
 /// One constraint of a CRD schema, as the API server applies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,42 @@ impl Bound {
     pub(super) const fn new(kind: AppMeshKind, path: &'static str, rule: Rule) -> Bound {
         Bound { kind, path, rule }
     }
+}
+
+/// The known field closest to a field the CRD does not have (`spec.listners` →
+/// `listeners`), for "did you mean": the same parent object in the CRD's schema, within a
+/// small edit distance. `None` when nothing is close, or the parent is not in the schema.
+pub fn closest_field(kind: AppMeshKind, unknown_path: &str) -> Option<&'static str> {
+    let (parent, name) = unknown_path.rsplit_once('.')?;
+    // Concrete indices (`listeners[0]`) are `[]` in the table.
+    let mut schema_parent = String::with_capacity(parent.len());
+    let mut in_index = false;
+    for c in parent.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                schema_parent.push_str("[]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            _ => schema_parent.push(c),
+        }
+    }
+    let (_, _, names) = FIELDS
+        .iter()
+        .find(|(k, path, _)| *k == kind && *path == schema_parent)?;
+    let lower = name.to_ascii_lowercase();
+    names
+        .iter()
+        .map(|known| {
+            (
+                strsim::damerau_levenshtein(&lower, &known.to_ascii_lowercase()),
+                *known,
+            )
+        })
+        .filter(|(distance, known)| *distance <= (known.len() / 3).clamp(1, 3))
+        .min()
+        .map(|(_, known)| known)
 }
 
 /// Every bound of the App Mesh CRDs (generated; see the module documentation).

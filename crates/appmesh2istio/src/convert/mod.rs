@@ -205,10 +205,9 @@ pub fn convert(
         )
     });
     report.set_generated(objects.len());
-    Ok(Conversion {
-        objects,
-        report: report.finish(opts.preserve_defaults),
-    })
+    let mut report = report.finish(opts.preserve_defaults);
+    crate::load::locate::place_findings(&mut report, &inventory.texts);
+    Ok(Conversion { objects, report })
 }
 
 /// Whether `object` is within the size and range bounds of Istio's CRD schema. An object

@@ -230,7 +230,9 @@ impl Loader<'_> {
         for field in decoded.unknown_fields {
             let key = field.rsplit('.').next().unwrap_or(&field).to_owned();
             let mut message = format!("`{key}` is not a field of {} {kind}", appmesh::API_VERSION);
-            if let Some(known) = v1beta1_spelling(&key) {
+            if let Some(known) =
+                v1beta1_spelling(&key).or_else(|| appmesh::schema::closest_field(kind, &field))
+            {
                 message.push_str(&format!(" (did you mean `{known}`?)"));
             }
             message.push_str("; it is ignored, as the API server drops it");

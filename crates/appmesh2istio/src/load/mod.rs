@@ -11,6 +11,7 @@
 
 mod documents;
 mod expansion;
+pub mod locate;
 mod shape;
 mod tags;
 pub mod template;
@@ -108,6 +109,9 @@ pub struct Inventory {
     pub skipped: BTreeMap<String, usize>,
     /// Files read, in order.
     pub files: Vec<PathBuf>,
+    /// The text of sources that were not files (standard input, [`load_str`]), kept so that
+    /// findings can be placed at their field afterwards ([`locate`]); files are read again.
+    pub texts: BTreeMap<PathBuf, std::sync::Arc<str>>,
 }
 
 impl Inventory {
@@ -302,6 +306,14 @@ fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inve
             }
             InputSource::Bytes { name, bytes } => {
                 let loaded = loader.load_bytes(Path::new(name), bytes);
+                if loaded.is_ok()
+                    && let Ok(text) = std::str::from_utf8(bytes)
+                {
+                    loader
+                        .inventory
+                        .texts
+                        .insert(PathBuf::from(name), std::sync::Arc::from(text));
+                }
                 loader.skip_or_fail(loaded)?;
             }
         }

@@ -747,3 +747,47 @@ fn json_streams_load_like_kubectl_reads_them() {
     assert_eq!(*line, Some(6));
     assert!(err.to_string().contains("invalid JSON"), "{err}");
 }
+
+/// Issue 14: an unknown field is reported at its own line and column (not its document's)
+/// with the closest field the CRD has.
+#[test]
+fn unknown_fields_are_located_and_get_a_suggestion() {
+    let text = "apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata: {name: m}
+spec: {}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: a, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  listners:
+    - portMapping: {port: 8080, protocol: http}
+";
+    let inv = load_str("typo.yaml", text, &LoadOptions::default()).unwrap();
+    let finding = inv
+        .findings
+        .iter()
+        .find(|f| f.code == "AMI1001")
+        .unwrap_or_else(|| panic!("{:?}", inv.findings));
+    assert!(
+        finding.message.contains("(did you mean `listeners`?)"),
+        "{}",
+        finding.message
+    );
+    let resolved = crate::resolve::resolve(&inv);
+    let conversion =
+        crate::convert::convert(&inv, &resolved, &crate::convert::ConvertOptions::default())
+            .unwrap();
+    let placed = conversion
+        .report
+        .findings()
+        .find(|f| f.code == "AMI1001")
+        .unwrap();
+    assert_eq!(
+        placed.origin.as_ref().map(ToString::to_string).as_deref(),
+        Some("typo.yaml:11:3"),
+        "{placed:?}"
+    );
+}

@@ -200,6 +200,15 @@ fn finding_line(out: &mut String, finding: &Finding, style: &ReportStyle) {
     if let Some(field) = &finding.field {
         write!(plain, " {field}").ok();
     }
+    // Where the field is written (file:line:column), when the source is a file.
+    if let Some(
+        origin @ crate::origin::Origin::File {
+            column: Some(_), ..
+        },
+    ) = &finding.origin
+    {
+        write!(plain, " ({origin})").ok();
+    }
     write!(plain, ": {}", finding.message).ok();
     let word = match finding.severity {
         Severity::Info => "Info",

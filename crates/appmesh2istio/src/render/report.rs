@@ -86,9 +86,21 @@ pub fn report_table(
         let details = s
             .findings
             .iter()
-            .map(|f| match &f.field {
-                Some(field) => format!("{} {}: {}", f.code, field, f.message),
-                None => format!("{} {}", f.code, f.message),
+            .map(|f| {
+                let at = match &f.origin {
+                    Some(
+                        origin @ crate::origin::Origin::File {
+                            column: Some(_), ..
+                        },
+                    ) => {
+                        format!(" ({origin})")
+                    }
+                    _ => String::new(),
+                };
+                match &f.field {
+                    Some(field) => format!("{} {field}{at}: {}", f.code, f.message),
+                    None => format!("{} {}", f.code, f.message),
+                }
             })
             .collect::<Vec<_>>()
             .join("\n");

@@ -103,9 +103,25 @@ fn collect(schema: &Value, path: &str, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The field names of every object schema below `schema` at `path` (arrays as `[]`).
+fn collect_fields(schema: &Value, path: &str, out: &mut Vec<(String, Vec<String>)>) {
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        let mut names: Vec<String> = properties.keys().cloned().collect();
+        names.sort();
+        out.push((path.to_owned(), names));
+        for (name, child) in properties {
+            collect_fields(child, &format!("{path}.{name}"), out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        collect_fields(items, &format!("{path}[]"), out);
+    }
+}
+
 /// The generated module, from the CRD files in `dir`.
 fn generate(dir: &Path) -> String {
     let mut rows: Vec<(usize, String, String)> = Vec::new();
+    let mut field_rows: Vec<(usize, String, Vec<String>)> = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -144,13 +160,18 @@ fn generate(dir: &Path) -> String {
         collect(spec, "spec", &mut out);
         let index = AppMeshKind::ALL.iter().position(|k| *k == kind).unwrap();
         rows.extend(out.into_iter().map(|(path, rule)| (index, path, rule)));
+        let mut fields = Vec::new();
+        collect_fields(spec, "spec", &mut fields);
+        field_rows.extend(fields.into_iter().map(|(path, names)| (index, path, names)));
     }
     kinds_seen.sort();
     assert_eq!(kinds_seen, AppMeshKind::ALL.to_vec(), "one CRD per kind");
     rows.sort();
+    field_rows.sort();
     let mut text = String::from(
         "//! The bounds of the App Mesh CRDs' `spec` (minimum, maximum, minLength, maxLength,\n\
-         //! minItems, maxItems, enum), generated from `../shared/crds/appmesh/` by the test\n\
+         //! minItems, maxItems, enum) and the field names of each of its objects, generated from\n\
+         //! `../shared/crds/appmesh/` by the test\n\
          //! `appmesh::schema::tests::bounds_table_is_exactly_the_crds`. Do not edit: regenerate with\n\
          //! `APPMESH2ISTIO_REGENERATE_BOUNDS=1 cargo test -p appmesh2istio --lib bounds_table`.\n\
          \n\
@@ -164,6 +185,20 @@ fn generate(dir: &Path) -> String {
         text.push_str(&format!(
             "    Bound::new(AppMeshKind::{}, {path:?}, {rule}),\n",
             AppMeshKind::ALL[index].as_str()
+        ));
+    }
+    text.push_str("];\n");
+    text.push_str(
+        "\n/// The fields of each object of the schemas, by path (`[]`: every item of an array).\n\
+         #[rustfmt::skip]\n\
+         pub(super) const FIELDS: &[(AppMeshKind, &str, &[&str])] = &[\n",
+    );
+    for (index, path, names) in field_rows {
+        let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        text.push_str(&format!(
+            "    (AppMeshKind::{}, {path:?}, &[{}]),\n",
+            AppMeshKind::ALL[index].as_str(),
+            names.join(", ")
         ));
     }
     text.push_str("];\n");
@@ -342,4 +377,29 @@ fn nulls_and_wrong_types_are_left_to_decoding_and_status_is_not_checked() {
             .collect::<Vec<_>>(),
         vec!["\"ALLOW_SOME\" is not one of ALLOW_ALL, DROP_ALL"]
     );
+}
+
+#[test]
+fn closest_known_field_is_suggested_for_a_misspelt_one() {
+    use AppMeshKind::*;
+    assert_eq!(
+        closest_field(VirtualNode, "spec.listners"),
+        Some("listeners")
+    );
+    assert_eq!(
+        closest_field(VirtualNode, "spec.listeners[0].portMaping"),
+        Some("portMapping")
+    );
+    assert_eq!(
+        closest_field(VirtualRouter, "spec.routes[3].httpRoute.retryPolcy"),
+        Some("retryPolicy")
+    );
+    assert_eq!(
+        closest_field(Mesh, "spec.egressfilter"),
+        Some("egressFilter")
+    );
+    // Nothing close, or no such parent: no suggestion.
+    assert_eq!(closest_field(VirtualNode, "spec.replicas"), None);
+    assert_eq!(closest_field(VirtualNode, "spec.nosuch.thing"), None);
+    assert_eq!(closest_field(VirtualNode, "listners"), None);
 }
