@@ -125,9 +125,9 @@ done
 if [ "$mode" = build ]; then
   pkg_args=()
   for p in "${packages[@]}"; do pkg_args+=(-p "$p"); done
-  # The release profile in Cargo.toml (LTO, codegen-units=1, strip) keeps them small.
-  cargo build --manifest-path "$root/Cargo.toml" --release --locked --target "$target" "${pkg_args[@]}"
-  bin_dir="${CARGO_TARGET_DIR:-$root/target}/$target/release"
+  # The dist profile in Cargo.toml (full LTO, codegen-units=1, strip) keeps them small.
+  cargo build --manifest-path "$root/Cargo.toml" --profile dist --locked --target "$target" "${pkg_args[@]}"
+  bin_dir="${CARGO_TARGET_DIR:-$root/target}/$target/dist"
 fi
 [ -n "$bin_dir" ] || die "archive mode needs --bin-dir"
 
