@@ -108,7 +108,7 @@ fn run(input: &str) -> (i32, String, Value) {
 }
 
 /// The finding `code` on VirtualNode shop/cart: its field, and the line of the object (the
-/// report entry's origin; findings from the loader and resolver also carry it themselves).
+/// report entry's origin). The finding itself points at its field, inside the object.
 fn finding_on_cart(report: &Value, code: &str) -> Option<(String, u64)> {
     report["sources"].as_array()?.iter().find_map(|s| {
         (s["subject"]["kind"] == "VirtualNode" && s["subject"]["name"] == "cart")
@@ -117,7 +117,7 @@ fn finding_on_cart(report: &Value, code: &str) -> Option<(String, u64)> {
                 s["findings"].as_array()?.iter().find_map(|f| {
                     (f["code"] == code).then(|| {
                         let own = f["origin"]["line"].as_u64().unwrap_or(line);
-                        assert_eq!(own, line, "{f}");
+                        assert!(own >= line && own < line + 10, "{f}");
                         (f["field"].as_str().unwrap_or_default().to_owned(), line)
                     })
                 })
@@ -238,7 +238,8 @@ metadata: {name: b, namespace: shop}
     assert_eq!(
         findings,
         vec![
-            ("AMI1007".to_owned(), 4),
+            // The List's `items`, where the problem is written (the List starts at 4).
+            ("AMI1007".to_owned(), 6),
             ("AMI1006".to_owned(), 1),
             ("AMI1008".to_owned(), 9)
         ]
