@@ -12,7 +12,8 @@ use super::target::{Target, labels_of};
 use crate::change::record::KeyChanges;
 use crate::change::{Action, Change, Decision, DryRun, ObjectKey, Operation, UndoEntry};
 use crate::precheck::labels::{
-    APPMESH_INJECT, ISTIO_INJECTION, ISTIO_REV, ambient, appmesh_selects, istio_enabled, selector_matches, string_map,
+    APPMESH_INJECT, ISTIO_INJECTION, ISTIO_REV, ambient, appmesh_selects, istio_enabled,
+    selector_matches, string_map,
 };
 
 /// The namespace annotation holding, as a JSON object, the value each label had before
@@ -140,7 +141,10 @@ pub fn recorded_previous(live: &Value) -> Result<BTreeMap<String, Option<String>
 }
 
 /// `-appmesh.k8s.aws/sidecarInjectorWebhook=enabled +istio-injection=enabled`.
-fn show(removed: &BTreeMap<String, Option<String>>, added: &BTreeMap<String, Option<String>>) -> String {
+fn show(
+    removed: &BTreeMap<String, Option<String>>,
+    added: &BTreeMap<String, Option<String>>,
+) -> String {
     removed
         .iter()
         .map(|(k, v)| format!("-{k}={}", v.as_deref().unwrap_or_default()))
@@ -258,10 +262,8 @@ impl Change for LabelNamespace {
             extra.insert("pods".into(), survey.document(target));
         }
         if edits.is_empty() {
-            let mut decision = Decision::none(
-                Action::UNCHANGED,
-                format!("already {}", target.describe()),
-            );
+            let mut decision =
+                Decision::none(Action::UNCHANGED, format!("already {}", target.describe()));
             decision.warnings = warnings;
             decision.extra = extra;
             return decision;
@@ -340,5 +342,144 @@ impl Change for LabelNamespace {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(target: Target, remove_mesh_labels: bool) -> Arc<LabelContext> {
+        Arc::new(LabelContext {
+            target: Some(target),
+            remove_mesh_labels,
+            mesh_selectors: vec![Some(json!({"matchLabels": {"mesh": "shop"}}))],
+            gateway_selectors: vec![
+                Some(
+                    json!({"matchExpressions": [{"key": "gw", "operator": "Exists"}, {"key": "x", "operator": "DoesNotExist"}]}),
+                ),
+                None,
+            ],
+            ..LabelContext::default()
+        })
+    }
+
+    fn ns(labels: Value, annotations: Value) -> Value {
+        json!({"metadata": {"name": "shop", "uid": "u", "resourceVersion": "5",
+            "labels": labels, "annotations": annotations}})
+    }
+
+    fn patch_of(decision: &Decision) -> &Value {
+        match &decision.writes[..] {
+            [Operation::MergePatch { patch }] => patch,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_patch_swaps_the_injectors_and_records_the_first_values() {
+        let change = LabelNamespace::new("shop", context(Target::Revision("1-30".into()), false));
+        let live = ns(
+            json!({APPMESH_INJECT: "enabled", "istio-injection": "disabled", "mesh": "shop", "gw": "a", "team": "t"}),
+            json!({"other": "kept"}),
+        );
+        let decision = change.decide(Some(&live));
+        assert_eq!(decision.action, Action::LABEL);
+        let patch = patch_of(&decision);
+        assert_eq!(
+            patch["metadata"]["labels"],
+            json!({APPMESH_INJECT: null, "istio-injection": null, "istio.io/rev": "1-30"})
+        );
+        let recorded: Value = serde_json::from_str(
+            patch["metadata"]["annotations"][PREVIOUS_ANNOTATION]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            recorded,
+            json!({APPMESH_INJECT: "enabled", "istio-injection": "disabled", "istio.io/rev": null})
+        );
+        assert!(
+            decision.details.contains("kept gw=a mesh=shop"),
+            "{}",
+            decision.details
+        );
+        let Some(UndoEntry::Metadata(undo)) = &decision.undo else {
+            panic!("{:?}", decision.undo)
+        };
+        assert_eq!(
+            undo.labels.get("istio-injection"),
+            Some(&Some("disabled".into()))
+        );
+        assert_eq!(undo.annotations.get(PREVIOUS_ANNOTATION), Some(&None));
+
+        // Later: the namespace as written, then moved again to the default injector. The
+        // annotation keeps the values from before the first run.
+        let written = ns(
+            json!({"istio.io/rev": "1-30", "mesh": "shop", "gw": "a", "team": "t"}),
+            json!({"other": "kept", PREVIOUS_ANNOTATION: recorded.to_string()}),
+        );
+        assert_eq!(change.decide(Some(&written)).action, Action::UNCHANGED);
+        assert!(
+            change
+                .verify(&decision, Some(&written), DryRun::None)
+                .is_empty()
+        );
+        let again =
+            LabelNamespace::new("shop", context(Target::Injection, true)).decide(Some(&written));
+        let patch = patch_of(&again);
+        assert_eq!(
+            patch["metadata"]["labels"],
+            json!({"istio-injection": "enabled", "mesh": null, "gw": null}),
+            "--remove-mesh-labels removes what the Mesh and the VirtualGateway match on, not team"
+        );
+        let merged: Value = serde_json::from_str(
+            patch["metadata"]["annotations"][PREVIOUS_ANNOTATION]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            merged["istio-injection"], "disabled",
+            "the first value wins"
+        );
+        assert_eq!(merged["mesh"], "shop");
+        assert!(
+            again
+                .warnings
+                .iter()
+                .any(|w| w.contains("istio.io/rev=1-30 is ignored"))
+        );
+    }
+
+    #[test]
+    fn unmeshed_and_missing_namespaces_say_so() {
+        let change = LabelNamespace::new("shop", context(Target::Injection, false));
+        let plain = ns(json!({"team": "t"}), json!({}));
+        let decision = change.decide(Some(&plain));
+        assert_eq!(decision.action, Action::LABEL);
+        assert!(
+            decision.warnings.iter().any(|w| w.starts_with("AMI4024")),
+            "{:?}",
+            decision.warnings
+        );
+        assert_eq!(decision.extra["meshed"], json!(false));
+        assert_eq!(change.decide(None).action, NOT_FOUND);
+        assert!(NOT_FOUND.blocks());
+        let broken = ns(
+            json!({APPMESH_INJECT: "enabled"}),
+            json!({PREVIOUS_ANNOTATION: "{"}),
+        );
+        assert!(
+            recorded_previous(&broken)
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
+        let verify = change.verify(&decision, Some(&plain), DryRun::None);
+        assert!(
+            verify.iter().any(|p| p.contains("istio-injection is not")),
+            "{verify:?}"
+        );
     }
 }

@@ -109,7 +109,10 @@ pub fn usage_error(command: &LabelCommand) -> Option<String> {
         return Some("-A is not a label scope: use --all-meshed (every namespace App Mesh selects), -n or -l".into());
     }
     if command.revision.is_some() && command.dataplane == Dataplane::Ambient {
-        return Some("--revision selects a sidecar injector and cannot be combined with --dataplane ambient".into());
+        return Some(
+            "--revision selects a sidecar injector and cannot be combined with --dataplane ambient"
+                .into(),
+        );
     }
     if let Some(rev) = &command.revision
         && !valid_label_value(rev)
@@ -132,9 +135,17 @@ pub fn usage_error(command: &LabelCommand) -> Option<String> {
 
 fn valid_label_value(value: &str) -> bool {
     value.len() <= 63
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && value.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 fn blocked(count: usize) -> String {
@@ -271,14 +282,23 @@ async fn run_label(command: &LabelCommand, cluster: &Cluster) -> Result<i32, eng
     let changed: Vec<&str> = plan
         .items
         .iter()
-        .zip(report.results.iter().map(Some).chain(std::iter::repeat(None)))
+        .zip(
+            report
+                .results
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat(None)),
+        )
         .filter(|(item, result)| {
             item.decision.action.id == engine::Action::LABEL.id
                 && result.is_none_or(|r| r.status == Status::Done)
         })
         .map(|(item, _)| engine::Change::key(&item.change).name.as_str())
         .collect();
-    let blocked = plan.items.iter().any(|i| i.decision.action.id == NOT_FOUND.id);
+    let blocked = plan
+        .items
+        .iter()
+        .any(|i| i.decision.action.id == NOT_FOUND.id);
     if !changed.is_empty() && !blocked && report.exit_code == exit::SUCCESS {
         let flags: Vec<String> = changed.iter().map(|n| format!("-n {n}")).collect();
         let done = if options.dry_run == engine::DryRun::None {

@@ -80,8 +80,7 @@ pub async fn list_namespaces(
     cluster: &Cluster,
     selector: Option<&str>,
 ) -> Result<Vec<Value>, ChangeError> {
-    let api: Api<DynamicObject> =
-        Api::all_with(cluster.client.clone(), &NAMESPACES.api_resource());
+    let api: Api<DynamicObject> = Api::all_with(cluster.client.clone(), &NAMESPACES.api_resource());
     let mut params = ListParams::default();
     if let Some(selector) = selector {
         params = params.labels(selector);

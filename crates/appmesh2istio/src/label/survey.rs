@@ -43,11 +43,11 @@ impl NamespaceSurvey {
                 "ambient captures it anyway (rollout sets istio.io/dataplane-mode=none)"
             }
             (Target::Ambient, false) => {
-                return format!("ambient captures it (its new pods get {AMBIENT_REDIRECTION}=enabled)");
+                return format!(
+                    "ambient captures it (its new pods get {AMBIENT_REDIRECTION}=enabled)"
+                );
             }
-            (_, true) => {
-                "Istio injects it anyway (rollout sets sidecar.istio.io/inject=false)"
-            }
+            (_, true) => "Istio injects it anyway (rollout sets sidecar.istio.io/inject=false)",
             (_, false) => "Istio injects it as the namespace label says",
         }
         .to_owned()
@@ -128,7 +128,10 @@ pub async fn read(
             }
         };
         for object in objects {
-            let Some(ns) = object.pointer("/metadata/namespace").and_then(Value::as_str) else {
+            let Some(ns) = object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+            else {
                 continue;
             };
             if !namespaces.contains(ns) {
@@ -140,9 +143,7 @@ pub async fn read(
                 .unwrap_or_default();
             let entry = out.entry(ns.to_owned()).or_default();
             if kind.kind == "Pod" {
-                if is_live_pod(&object)
-                    && object.get("spec").is_some_and(has_appmesh_sidecar)
-                {
+                if is_live_pod(&object) && object.get("spec").is_some_and(has_appmesh_sidecar) {
                     entry.appmesh_pods += 1;
                 }
             } else if let Some(value) =

@@ -69,11 +69,13 @@ pub async fn check_installed(
                 .await
                 .map_err(|e| ChangeError::NotReady(e.to_string()))?;
             let (key, value) = target.label();
-            Ok(if injector_selects(&configs, &BTreeMap::from([(key.to_owned(), value)])) {
-                Ok(())
-            } else {
-                Err(missing_injector(target))
-            })
+            Ok(
+                if injector_selects(&configs, &BTreeMap::from([(key.to_owned(), value)])) {
+                    Ok(())
+                } else {
+                    Err(missing_injector(target))
+                },
+            )
         }
         Target::Ambient => {
             let mut missing = Vec::new();
@@ -109,9 +111,11 @@ fn missing_injector(target: &Target) -> String {
             "install that revision (`istioctl install --set revision={rev}`) or point a revision tag at one \
              (`istioctl tag set {rev} --revision <revision>`)"
         ),
-        _ => "install Istio (`kubectl appmesh2istio convert --install` writes an IstioOperator for \
+        _ => {
+            "install Istio (`kubectl appmesh2istio convert --install` writes an IstioOperator for \
               `istioctl install -f`, or `istioctl install`)"
-            .to_owned(),
+                .to_owned()
+        }
     };
     format!(
         "AMI4020: no Istio sidecar injector selects namespaces labelled {}: no MutatingWebhookConfiguration \
@@ -189,8 +193,13 @@ mod tests {
             &all,
             &labels(&Target::Revision("stable".into()))
         ));
-        assert!(!injector_selects(&[canary, other], &labels(&Target::Injection)));
-        assert!(missing_injector(&Target::Revision("stable".into())).contains("--set revision=stable"));
+        assert!(!injector_selects(
+            &[canary, other],
+            &labels(&Target::Injection)
+        ));
+        assert!(
+            missing_injector(&Target::Revision("stable".into())).contains("--set revision=stable")
+        );
         assert_eq!(
             Target::Revision("x".into()).removes(),
             &[APPMESH_INJECT, ISTIO_INJECTION]

@@ -105,14 +105,18 @@ async fn from_annotations(
         let key = ObjectKey::new("v1", "Namespace", None, name);
         let mut changes = KeyChanges::new(&key, &ns, "/metadata", [], [PREVIOUS_ANNOTATION]);
         // The annotation itself goes too: before the first run there was none.
-        changes.annotations.insert(PREVIOUS_ANNOTATION.to_owned(), None);
+        changes
+            .annotations
+            .insert(PREVIOUS_ANNOTATION.to_owned(), None);
         changes.labels = previous;
         record.metadata_changes.push(changes);
         live.insert(key, ns);
     }
     for name in &command.namespaces {
         if !live.keys().any(|k| &k.name == name) {
-            eprintln!("note: namespace {name} carries no {PREVIOUS_ANNOTATION} annotation: nothing to undo there");
+            eprintln!(
+                "note: namespace {name} carries no {PREVIOUS_ANNOTATION} annotation: nothing to undo there"
+            );
         }
     }
     let pairs = revert::changes(&record)

@@ -90,9 +90,8 @@ pub fn ambient(ns_labels: &BTreeMap<String, String>) -> bool {
 /// The label that puts a namespace's new pods on Istio (sidecar injection or ambient), if any:
 /// what `label` sets and `rollout` needs before restarting a workload.
 pub fn istio_enabled(ns_labels: &BTreeMap<String, String>) -> Option<String> {
-    istio_injection(ns_labels).or_else(|| {
-        ambient(ns_labels).then(|| format!("{ISTIO_DATAPLANE_MODE}=ambient"))
-    })
+    istio_injection(ns_labels)
+        .or_else(|| ambient(ns_labels).then(|| format!("{ISTIO_DATAPLANE_MODE}=ambient")))
 }
 
 #[cfg(test)]
