@@ -554,6 +554,15 @@ fn without_a_terminal_and_without_yes_nothing_changes() {
     assert_eq!(metadata_maps(cluster, &ns), before);
     assert!(undo_files(dir.path()).is_empty());
 
+    // A server dry run: admitted by the server, nothing stored, no undo file.
+    let run = label_in(dir.path(), cluster.kubeconfig_path(), &["-n", &ns, "--dry-run=server", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("namespace/{ns} labeled (server dry run)")), "{}", run.stderr);
+    assert_eq!(run.json()["dryRun"], "server");
+    assert_eq!(run.json()["items"][0]["result"], "labeled");
+    assert_eq!(metadata_maps(cluster, &ns), before);
+    assert!(undo_files(dir.path()).is_empty());
+
     // A namespace that does not exist stops the plan, as kubectl label does.
     let missing = cluster.unique_name("absent");
     let run = label_in(
