@@ -555,9 +555,18 @@ fn without_a_terminal_and_without_yes_nothing_changes() {
     assert!(undo_files(dir.path()).is_empty());
 
     // A server dry run: admitted by the server, nothing stored, no undo file.
-    let run = label_in(dir.path(), cluster.kubeconfig_path(), &["-n", &ns, "--dry-run=server", "--yes", "-o", "json"]);
+    let run = label_in(
+        dir.path(),
+        cluster.kubeconfig_path(),
+        &["-n", &ns, "--dry-run=server", "--yes", "-o", "json"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("namespace/{ns} labeled (server dry run)")), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("namespace/{ns} labeled (server dry run)")),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.json()["dryRun"], "server");
     assert_eq!(run.json()["items"][0]["result"], "labeled");
     assert_eq!(metadata_maps(cluster, &ns), before);

@@ -182,6 +182,12 @@ impl Change for LabelNamespace {
                 edits.insert((*key).to_owned(), None);
             }
         }
+        if labels.get(APPMESH_INJECT).map(String::as_str) == Some("disabled") {
+            warnings.push(format!(
+                "{APPMESH_INJECT}=disabled: App Mesh injected only pods that opted in; {} takes every new pod",
+                target.describe()
+            ));
+        }
         let (set_key, set_value) = target.label();
         if labels.get(set_key) != Some(&set_value) {
             if let Some(old) = labels.get(set_key) {
