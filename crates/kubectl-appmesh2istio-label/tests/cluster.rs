@@ -59,7 +59,7 @@ fn default_mode_moves_meshed_namespaces_to_istio_and_undo_restores_them_exactly(
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The plan table, the result lines, the next step.
-    assert!(run.stderr.contains(&format!("plan for ")), "{}", run.stderr);
+    assert!(run.stderr.contains("plan for "), "{}", run.stderr);
     assert!(run.stderr.contains(": 2 to label"), "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
