@@ -16,6 +16,7 @@ pub mod exit;
 pub mod findings;
 pub mod istio;
 pub mod k8s;
+pub mod label;
 pub mod load;
 pub mod origin;
 pub mod precheck;

@@ -13,6 +13,10 @@ pub const ISTIO_INJECTION: &str = "istio-injection";
 pub const ISTIO_REV: &str = "istio.io/rev";
 pub const ISTIO_TAG: &str = "istio.io/tag";
 pub const FARGATE_PROFILE: &str = "eks.amazonaws.com/fargate-profile";
+/// Istio's ambient mode: pods of a namespace labelled `ambient` get no sidecar; the CNI node
+/// agent redirects their traffic and marks them with [`AMBIENT_REDIRECTION`].
+pub const ISTIO_DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
+pub const AMBIENT_REDIRECTION: &str = "ambient.istio.io/redirection";
 
 /// A string map at `pointer`; non-string scalars are read as their text.
 pub fn string_map(value: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -51,6 +55,18 @@ pub fn appmesh_injection(ns_labels: &BTreeMap<String, String>) -> Option<&str> {
         .filter(|v| matches!(*v, "enabled" | "disabled"))
 }
 
+/// Whether App Mesh selects a namespace today: its injector intercepts the namespace's pods
+/// (the label), or a Mesh's `namespaceSelector` (JSON, nil selects nothing) matches it.
+pub fn appmesh_selects<'a>(
+    ns_labels: &BTreeMap<String, String>,
+    mesh_selectors: impl IntoIterator<Item = Option<&'a Value>>,
+) -> bool {
+    appmesh_injection(ns_labels).is_some()
+        || mesh_selectors
+            .into_iter()
+            .any(|selector| selector_matches(selector, ns_labels))
+}
+
 /// The label that makes Istio inject a namespace's pods, if any (istio-discovery mutating
 /// webhook selectors: `istio-injection=enabled`, or `istio.io/rev` when `istio-injection` is
 /// absent; `istio-injection` wins).
@@ -62,6 +78,20 @@ pub fn istio_injection(ns_labels: &BTreeMap<String, String>) -> Option<String> {
             .get(ISTIO_REV)
             .map(|rev| format!("{ISTIO_REV}={rev}")),
     }
+}
+
+/// Whether a namespace is labelled for ambient mode (`istio.io/dataplane-mode=ambient`) and not
+/// for sidecar injection (a sidecar-injected pod is never captured by ambient).
+pub fn ambient(ns_labels: &BTreeMap<String, String>) -> bool {
+    ns_labels.get(ISTIO_DATAPLANE_MODE).map(String::as_str) == Some("ambient")
+        && istio_injection(ns_labels).is_none()
+}
+
+/// The label that puts a namespace's new pods on Istio (sidecar injection or ambient), if any:
+/// what `label` sets and `rollout` needs before restarting a workload.
+pub fn istio_enabled(ns_labels: &BTreeMap<String, String>) -> Option<String> {
+    istio_injection(ns_labels)
+        .or_else(|| ambient(ns_labels).then(|| format!("{ISTIO_DATAPLANE_MODE}=ambient")))
 }
 
 #[cfg(test)]
@@ -123,5 +153,14 @@ mod tests {
             ])),
             None
         );
+        assert_eq!(
+            istio_enabled(&labels(&[(ISTIO_DATAPLANE_MODE, "ambient")])).as_deref(),
+            Some("istio.io/dataplane-mode=ambient")
+        );
+        assert!(!ambient(&labels(&[
+            (ISTIO_DATAPLANE_MODE, "ambient"),
+            (ISTIO_INJECTION, "enabled")
+        ])));
+        assert_eq!(istio_enabled(&labels(&[(APPMESH_INJECT, "enabled")])), None);
     }
 }
