@@ -13,6 +13,10 @@ pub const ISTIO_INJECTION: &str = "istio-injection";
 pub const ISTIO_REV: &str = "istio.io/rev";
 pub const ISTIO_TAG: &str = "istio.io/tag";
 pub const FARGATE_PROFILE: &str = "eks.amazonaws.com/fargate-profile";
+/// Istio's ambient mode: pods of a namespace labelled `ambient` get no sidecar; the CNI node
+/// agent redirects their traffic and marks them with [`AMBIENT_REDIRECTION`].
+pub const ISTIO_DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
+pub const AMBIENT_REDIRECTION: &str = "ambient.istio.io/redirection";
 
 /// A string map at `pointer`; non-string scalars are read as their text.
 pub fn string_map(value: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -62,6 +66,20 @@ pub fn istio_injection(ns_labels: &BTreeMap<String, String>) -> Option<String> {
             .get(ISTIO_REV)
             .map(|rev| format!("{ISTIO_REV}={rev}")),
     }
+}
+
+/// Whether a namespace is labelled for ambient mode (`istio.io/dataplane-mode=ambient`) and not
+/// for sidecar injection (a sidecar-injected pod is never captured by ambient).
+pub fn ambient(ns_labels: &BTreeMap<String, String>) -> bool {
+    ns_labels.get(ISTIO_DATAPLANE_MODE).map(String::as_str) == Some("ambient")
+        && istio_injection(ns_labels).is_none()
+}
+
+/// The label that puts a namespace's new pods on Istio (sidecar injection or ambient), if any:
+/// what `label` sets and `rollout` needs before restarting a workload.
+pub fn istio_enabled(ns_labels: &BTreeMap<String, String>) -> Option<String> {
+    istio_injection(ns_labels)
+        .or_else(|| ambient(ns_labels).then(|| format!("{ISTIO_DATAPLANE_MODE}=ambient")))
 }
 
 #[cfg(test)]
@@ -123,5 +141,14 @@ mod tests {
             ])),
             None
         );
+        assert_eq!(
+            istio_enabled(&labels(&[(ISTIO_DATAPLANE_MODE, "ambient")])).as_deref(),
+            Some("istio.io/dataplane-mode=ambient")
+        );
+        assert!(!ambient(&labels(&[
+            (ISTIO_DATAPLANE_MODE, "ambient"),
+            (ISTIO_INJECTION, "enabled")
+        ])));
+        assert_eq!(istio_enabled(&labels(&[(APPMESH_INJECT, "enabled")])), None);
     }
 }

@@ -7,9 +7,9 @@
 //! on the same objects and reports its findings under convert's own codes, so precheck's verdict
 //! and convert's report never disagree.
 
-mod checks;
+pub(crate) mod checks;
 pub mod docs;
-mod labels;
+pub mod labels;
 mod render;
 pub mod snapshot;
 

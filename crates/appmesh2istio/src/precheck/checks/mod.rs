@@ -5,6 +5,7 @@ mod appmesh;
 mod cluster_access;
 mod istio;
 mod pods;
+pub(crate) use pods::istio_equivalent;
 mod readiness;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,6 +182,12 @@ pub static CHECKS: &[Check] = &[
         description: "App Mesh pod annotations have Istio equivalents",
         run: pods::annotations,
     },
+    Check {
+        codes: &["AMI3420"],
+        category: Category::Workloads,
+        description: "no workloads are coupled by App Mesh TLS across the move",
+        run: pods::tls_coupled,
+    },
     // conversion-readiness
     Check {
         codes: &["AMI3501"],
@@ -269,7 +276,7 @@ fn containers<'a>(spec: &'a Value, field: &str) -> impl Iterator<Item = &'a Valu
 }
 
 /// Whether a container is App Mesh's Envoy (the injected sidecar, or a VirtualGateway's).
-fn is_appmesh_envoy(container: &Value) -> bool {
+pub(crate) fn is_appmesh_envoy(container: &Value) -> bool {
     let name = container.get("name").and_then(Value::as_str).unwrap_or("");
     let image = container.get("image").and_then(Value::as_str).unwrap_or("");
     let env_marks = container
@@ -288,14 +295,14 @@ fn is_appmesh_envoy(container: &Value) -> bool {
 }
 
 /// Whether a pod (or template) carries App Mesh's sidecar or its iptables init container.
-fn has_appmesh_sidecar(spec: &Value) -> bool {
+pub(crate) fn has_appmesh_sidecar(spec: &Value) -> bool {
     containers(spec, "containers").any(is_appmesh_envoy)
         || containers(spec, "initContainers")
             .any(|c| c.get("name").and_then(Value::as_str) == Some(crate::k8s::PROXYINIT_CONTAINER))
 }
 
 /// Whether a pod carries Istio's sidecar (a container, or a native-sidecar init container).
-fn has_istio_sidecar(spec: &Value) -> bool {
+pub(crate) fn has_istio_sidecar(spec: &Value) -> bool {
     containers(spec, "containers")
         .chain(containers(spec, "initContainers"))
         .any(|c| c.get("name").and_then(Value::as_str) == Some("istio-proxy"))
