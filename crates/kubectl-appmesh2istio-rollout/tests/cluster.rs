@@ -409,3 +409,88 @@ async fn runs_under_a_restricted_identity_with_the_documented_verbs() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(pod_containers(&client, &ns, "web").await, [istio()]);
 }
+
+#[tokio::test]
+async fn ctrl_c_removes_the_canary_copy_and_prints_where_each_workload_is() {
+    let Some(cluster) = cluster_or_skip("ctrl_c") else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns = meshed_namespace(cluster, &client, "sigint").await;
+    meshed_deployment(&client, &ns, "shop", 1, json!({}), json!({})).await;
+    wait_available(&client, &ns, "shop").await;
+    relabel_for_istio(&client, &ns).await;
+    let before = deployment(&client, &ns, "shop").await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = command(
+        dir.path(),
+        cluster.kubeconfig_path(),
+        &["-n", &ns, "--strategy", "canary", "--canary-wait", "60s", "--yes"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let copies = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &ns);
+    eventually("the canary copy to be ready", Duration::from_secs(60), || async {
+        let copy = copies.get_opt("shop-istio-canary").await.ok()??;
+        (copy.status?.available_replicas == Some(1)).then_some(())
+    })
+    .await;
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted: no new restarts"), "{stderr}");
+    assert!(stderr.contains("deployment.apps/shop-istio-canary deleted"), "{stderr}");
+    let row = stderr.lines().find(|l| l.contains("interrupted while")).unwrap_or_default();
+    assert!(row.contains("shop") && row.contains("canary"), "{stderr}");
+    assert!(copies.get_opt("shop-istio-canary").await.unwrap().is_none());
+    let after = deployment(&client, &ns, "shop").await;
+    assert_eq!(after["spec"]["template"], before["spec"]["template"], "workload untouched");
+}
+
+#[tokio::test]
+async fn pods_that_still_get_app_mesh_envoy_fail_with_a_hint() {
+    let Some(cluster) = cluster_or_skip("pod_level_override") else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns = meshed_namespace(cluster, &client, "override").await;
+    meshed_deployment(
+        &client,
+        &ns,
+        "legacy",
+        1,
+        json!({"appmesh.k8s.aws/sidecarInjectorWebhook": "enabled"}),
+        json!({}),
+    )
+    .await;
+    wait_available(&client, &ns, "legacy").await;
+    // Relabelled, but App Mesh's injector still sees the namespace (disabled by default), and
+    // the pod-level annotation opts the pods back in.
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            &ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {
+                "appmesh.k8s.aws/sidecarInjectorWebhook": "disabled", "istio-injection": "enabled"}}})),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = rollout(dir.path(), cluster.kubeconfig_path(), &["-n", &ns, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("AMI4106 pod legacy-"), "{}", run.stderr);
+    assert!(run.stderr.contains("still carries App Mesh's Envoy"), "{}", run.stderr);
+    assert!(run.stderr.contains("App Mesh still injects its pods"), "the plan warned: {}", run.stderr);
+    let template = deployment(&client, &ns, "legacy").await;
+    assert_eq!(
+        template["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"], "true",
+        "the pod-level annotation was translated to Istio's label"
+    );
+}
