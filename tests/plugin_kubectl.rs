@@ -222,7 +222,10 @@ fn krew_layout_runs_rollout_through_kubectl() {
     let rollout = krew.store.join("kubectl-appmesh2istio-rollout");
     let out = kubectl(&k, &krew.bin, &["appmesh2istio", "rollout", "--help"]);
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("kubectl appmesh2istio rollout"), "{out:?}");
+    assert!(
+        out.stdout.contains("kubectl appmesh2istio rollout"),
+        "{out:?}"
+    );
     assert!(out.stdout.contains("--strategy"), "{out:?}");
     assert_eq!(out, direct(&rollout, &["--help"]));
     // A usage error keeps clap's exit code through the dispatcher.

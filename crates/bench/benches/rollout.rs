@@ -24,7 +24,10 @@ use serde_json::json;
 use test_cluster::{ClusterOptions, TestCluster};
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn build_plugin() -> PathBuf {
@@ -34,21 +37,34 @@ fn build_plugin() -> PathBuf {
     // (ring's) rerun and rebuild half the dependency tree.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_"]
-            .iter()
-            .any(|p| key.starts_with(p))
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
         {
             build.env_remove(key.as_ref());
         }
     }
     let status = build
-        .args(["build", "--release", "-q", "-p", "kubectl-appmesh2istio-rollout"])
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "kubectl-appmesh2istio-rollout",
+        ])
         .current_dir(test_cluster::workspace_root())
         .status()
         .unwrap();
     assert!(status.success(), "building the plugin failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| test_cluster::workspace_root().join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || test_cluster::workspace_root().join("target"),
+        PathBuf::from,
+    );
     target.join("release/kubectl-appmesh2istio-rollout")
 }
 
@@ -121,7 +137,10 @@ fn main() {
             }
         })
         .unwrap();
-    eprintln!("setup: {workloads} Deployments available in {:.1?}", setup.elapsed());
+    eprintln!(
+        "setup: {workloads} Deployments available in {:.1?}",
+        setup.elapsed()
+    );
 
     let proxy = cluster.start_fault_proxy().unwrap();
     let dir = std::env::temp_dir();
@@ -129,7 +148,15 @@ fn main() {
     let out = Command::new(&plugin)
         .arg("--kubeconfig")
         .arg(proxy.kubeconfig_path())
-        .args(["-n", &ns, "--max-concurrent", &concurrency.to_string(), "--yes", "--timeout", "10m"])
+        .args([
+            "-n",
+            &ns,
+            "--max-concurrent",
+            &concurrency.to_string(),
+            "--yes",
+            "--timeout",
+            "10m",
+        ])
         .arg("--undo-file")
         .arg(dir.join(format!("rollout-bench-undo-{}.yaml", std::process::id())))
         .current_dir(&dir)
@@ -142,7 +169,10 @@ fn main() {
     let verified = format!("{workloads} of {workloads} workload(s) verified on Istio");
     assert!(stderr.contains(&verified), "{stderr}");
     let requests = proxy.requests();
-    let watches = requests.iter().filter(|r| r.uri.contains("watch=true")).count();
+    let watches = requests
+        .iter()
+        .filter(|r| r.uri.contains("watch=true"))
+        .count();
     let floor = Duration::from_millis(workloads * delay_ms / concurrency);
     println!(
         "| Deployments | readiness delay | --max-concurrent | floor | rollout | ratio (target ≤ 1.3×) | API requests | per workload (target ≤ ~10) | of which watches |"

@@ -21,17 +21,30 @@ fn run(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn flags_of_another_strategy_are_usage_errors() {
     for (args, message) in [
-        (vec!["--batch-size", "3"], "--batch-size and --phase-wait need --strategy phased"),
+        (
+            vec!["--batch-size", "3"],
+            "--batch-size and --phase-wait need --strategy phased",
+        ),
         (vec!["--canary-percent", "10"], "need --strategy canary"),
         (
             vec!["--strategy", "canary", "--canary-percent", "0"],
             "--canary-percent must be between 1 and 100",
         ),
         (
-            vec!["--strategy", "canary", "--canary-percent", "5", "--canary-replicas", "1"],
+            vec![
+                "--strategy",
+                "canary",
+                "--canary-percent",
+                "5",
+                "--canary-replicas",
+                "1",
+            ],
             "not both",
         ),
-        (vec!["--max-concurrent", "0"], "--max-concurrent must be at least 1"),
+        (
+            vec!["--max-concurrent", "0"],
+            "--max-concurrent must be at least 1",
+        ),
         (vec!["--strategy", "sideways"], "invalid value 'sideways'"),
         (vec!["--timeout", "5x"], "unknown unit"),
         (vec!["--undo", "f.yaml", "--all"], "--undo takes no --all"),
@@ -47,8 +60,19 @@ fn flags_of_another_strategy_are_usage_errors() {
 fn help_names_the_strategies_and_exit_codes() {
     let (code, stdout, _) = run(&["--help"]);
     assert_eq!(code, 0);
-    for text in ["--strategy", "in-place", "phased", "canary", "--check <CMD>", "--undo [<FILE>]", "Exit codes:"] {
-        assert!(stdout.contains(text), "{text} missing from --help:\n{stdout}");
+    for text in [
+        "--strategy",
+        "in-place",
+        "phased",
+        "canary",
+        "--check <CMD>",
+        "--undo [<FILE>]",
+        "Exit codes:",
+    ] {
+        assert!(
+            stdout.contains(text),
+            "{text} missing from --help:\n{stdout}"
+        );
     }
 }
 

@@ -571,7 +571,7 @@ impl Runner<'_> {
         engine::execute(self.cluster, &plan, Some(self.journal), self.options)
             .await
             .pop()
-            .unwrap_or_else(|| ItemResult {
+            .unwrap_or(ItemResult {
                 decision,
                 status: Status::NotStarted,
                 retries: 0,

@@ -145,9 +145,12 @@ pub fn is_canary(object: &Value) -> bool {
 
 const TEMPLATE: &str = "/spec/template/metadata";
 
+/// A template map as it must become; `None` when it already is so.
+type Wanted = Option<Map<String, Value>>;
+
 impl Restart {
     /// The template's annotations and labels as they must become (`None`: already so).
-    fn wanted(&self, live: &Value) -> (Option<Map<String, Value>>, Option<Map<String, Value>>) {
+    fn wanted(&self, live: &Value) -> (Wanted, Wanted) {
         let current = |section: &str| -> Map<String, Value> {
             live.pointer(&format!("{TEMPLATE}/{section}"))
                 .and_then(Value::as_object)

@@ -23,8 +23,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -60,12 +64,20 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-fn dynamic(client: &kube::Client, ns: Option<&str>, kind: &str, plural: &str) -> Api<DynamicObject> {
+fn dynamic(
+    client: &kube::Client,
+    ns: Option<&str>,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
     let resource = ApiResource {
         group: "appmesh.k8s.aws".into(),
         version: "v1beta2".into(),
@@ -93,12 +105,19 @@ pub async fn create_appmesh(client: &kube::Client, ns: Option<&str>, object: Val
 }
 
 /// A namespace App Mesh injects (with its own Mesh), as before the migration.
-pub async fn meshed_namespace(cluster: &TestCluster, client: &kube::Client, prefix: &str) -> String {
+pub async fn meshed_namespace(
+    cluster: &TestCluster,
+    client: &kube::Client,
+    prefix: &str,
+) -> String {
     let mesh = cluster.unique_name(&format!("{prefix}-mesh"));
     let ns = cluster
         .fresh_namespace_with_labels(
             prefix,
-            &[("mesh", &mesh), ("appmesh.k8s.aws/sidecarInjectorWebhook", "enabled")],
+            &[
+                ("mesh", &mesh),
+                ("appmesh.k8s.aws/sidecarInjectorWebhook", "enabled"),
+            ],
         )
         .unwrap();
     create_appmesh(
@@ -157,7 +176,8 @@ pub async fn create_deployment(
     }
     let d: Deployment = serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns}, "spec": spec})).unwrap();
+        "metadata": {"name": name, "namespace": ns}, "spec": spec}))
+    .unwrap();
     Api::<Deployment>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &d)
         .await
@@ -167,15 +187,19 @@ pub async fn create_deployment(
 /// Wait until the Deployment is available with all its replicas.
 pub async fn wait_available(client: &kube::Client, ns: &str, name: &str) {
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    eventually(&format!("deployment {ns}/{name} to be available"), Duration::from_secs(60), || async {
-        let d = api.get(name).await.ok()?;
-        let want = d.spec.as_ref()?.replicas.unwrap_or(1);
-        let s = d.status?;
-        (s.available_replicas.unwrap_or(0) == want
-            && s.updated_replicas.unwrap_or(0) == want
-            && s.replicas.unwrap_or(0) == want)
-            .then_some(())
-    })
+    eventually(
+        &format!("deployment {ns}/{name} to be available"),
+        Duration::from_secs(60),
+        || async {
+            let d = api.get(name).await.ok()?;
+            let want = d.spec.as_ref()?.replicas.unwrap_or(1);
+            let s = d.status?;
+            (s.available_replicas.unwrap_or(0) == want
+                && s.updated_replicas.unwrap_or(0) == want
+                && s.replicas.unwrap_or(0) == want)
+                .then_some(())
+        },
+    )
     .await;
 }
 
@@ -195,7 +219,10 @@ pub async fn relabel_for_istio(client: &kube::Client, ns: &str) {
 /// Container names of the live (not terminating) pods labelled `app=<app>`, sorted per pod.
 pub async fn pod_containers(client: &kube::Client, ns: &str, app: &str) -> Vec<Vec<String>> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await.unwrap();
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .unwrap();
     let mut out: Vec<Vec<String>> = list
         .items
         .into_iter()
@@ -217,7 +244,10 @@ pub async fn pod_containers(client: &kube::Client, ns: &str, app: &str) -> Vec<V
 }
 
 pub async fn deployment(client: &kube::Client, ns: &str, name: &str) -> Value {
-    let d = Api::<Deployment>::namespaced(client.clone(), ns).get(name).await.unwrap();
+    let d = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap();
     serde_json::to_value(d).unwrap()
 }
 
