@@ -210,6 +210,35 @@ fn krew_layout_passes_arguments_stdin_and_exit_code_verbatim() {
 }
 
 #[test]
+fn krew_layout_runs_rollout_through_kubectl() {
+    let Some(k) = kubectl_or_skip("krew_layout_runs_rollout_through_kubectl") else {
+        return;
+    };
+    assert!(
+        plugin_binaries().contains_key("kubectl-appmesh2istio-rollout"),
+        "the workspace builds kubectl-appmesh2istio-rollout, so the archive holds it"
+    );
+    let krew = krew_install();
+    let rollout = krew.store.join("kubectl-appmesh2istio-rollout");
+    let out = kubectl(&k, &krew.bin, &["appmesh2istio", "rollout", "--help"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("kubectl appmesh2istio rollout"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("--strategy"), "{out:?}");
+    assert_eq!(out, direct(&rollout, &["--help"]));
+    // A usage error keeps clap's exit code through the dispatcher.
+    let bad = kubectl(
+        &k,
+        &krew.bin,
+        &["appmesh2istio", "rollout", "--batch-size", "2"],
+    );
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("--strategy phased"), "{bad:?}");
+}
+
+#[test]
 fn krew_layout_runs_precheck_or_reports_it_is_not_installed() {
     let Some(k) = kubectl_or_skip("krew_layout_runs_precheck_or_reports_it_is_not_installed")
     else {

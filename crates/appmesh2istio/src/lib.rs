@@ -23,4 +23,5 @@ pub mod precheck;
 pub mod render;
 pub mod report;
 pub mod resolve;
+pub mod rollout;
 pub mod validate;

@@ -340,3 +340,36 @@ fn unreachable_cluster_is_one_error_with_the_server_and_a_hint() {
     assert_eq!(json.code, 1);
     assert_eq!(json.json()["completed"], false);
 }
+
+#[test]
+fn tls_coupled_callers_and_backends_are_reported() {
+    let mut cmd = precheck();
+    cmd.current_dir(tests_dir()).args([
+        "-f",
+        "fixtures/tls-coupled.yaml",
+        "-o",
+        "json",
+        "--only",
+        "workloads",
+    ]);
+    let report = run(cmd).json();
+    let findings: Vec<&serde_json::Value> = report["categories"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .filter(|f| f["code"] == "AMI3420")
+        .collect();
+    assert_eq!(findings.len(), 1, "{report}");
+    let message = findings[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Deployment front/web, Deployment pay/payments are coupled by App Mesh TLS"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("front/web → pay/payments (App Mesh TLS on port 8443)"),
+        "{message}"
+    );
+}

@@ -185,6 +185,10 @@ impl TestCluster {
                 "--port=0".to_owned(),
                 "--concurrent-deployment-syncs=10".to_owned(),
                 "--concurrent-replicaset-syncs=10".to_owned(),
+                // The default client limit (20 requests/s) makes the controllers, not the
+                // code under test, the bottleneck of any run restarting many workloads.
+                "--kube-api-qps=400".to_owned(),
+                "--kube-api-burst=800".to_owned(),
                 format!("--cert-dir={}", certs_dir.display()),
             ]);
             boot.spawn("kube-controller-manager", command)?;

@@ -9,7 +9,7 @@
 
 pub(crate) mod checks;
 pub mod docs;
-pub(crate) mod labels;
+pub mod labels;
 mod render;
 pub mod snapshot;
 

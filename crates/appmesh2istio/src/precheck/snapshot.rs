@@ -868,6 +868,12 @@ pub fn conversion_of(inventory: &Inventory) -> Data<ConversionOutcome> {
 /// objects of the scope with every Mesh, and the Namespaces, Services, Deployments,
 /// StatefulSets and DaemonSets, through the same loader (`load::from_values`).
 fn convert_cluster_objects(snap: &Snapshot) -> Data<ConversionOutcome> {
+    conversion_of(&cluster_inventory(snap))
+}
+
+/// The inventory convert would read from this snapshot's objects (App Mesh objects with every
+/// Mesh, Namespaces, Services and workloads): for conversion readiness and the mesh graph.
+pub fn cluster_inventory(snap: &Snapshot) -> Inventory {
     let mut values: Vec<Value> = snap.appmesh_objects().map(|o| o.value.clone()).collect();
     for data in [
         &snap.namespaces,
@@ -888,7 +894,7 @@ fn convert_cluster_objects(snap: &Snapshot) -> Data<ConversionOutcome> {
         default_namespace: snap.scope.namespace().unwrap_or("default").to_owned(),
         ..LoadOptions::default()
     };
-    conversion_of(&crate::load::from_values(values, &origin, &options))
+    crate::load::from_values(values, &origin, &options)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ mod appmesh;
 mod cluster_access;
 mod istio;
 mod pods;
+pub(crate) use pods::istio_equivalent;
 mod readiness;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -180,6 +181,12 @@ pub static CHECKS: &[Check] = &[
         category: Category::Workloads,
         description: "App Mesh pod annotations have Istio equivalents",
         run: pods::annotations,
+    },
+    Check {
+        codes: &["AMI3420"],
+        category: Category::Workloads,
+        description: "no workloads are coupled by App Mesh TLS across the move",
+        run: pods::tls_coupled,
     },
     // conversion-readiness
     Check {

@@ -288,7 +288,7 @@ pub fn paused(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
 }
 
 /// App Mesh pod annotations and their Istio counterparts (istio-mapping: pod annotations).
-fn istio_equivalent(key: &str) -> Option<Result<&'static str, &'static str>> {
+pub(crate) fn istio_equivalent(key: &str) -> Option<Result<&'static str, &'static str>> {
     let suffix = key.strip_prefix("appmesh.k8s.aws/")?;
     Some(match suffix {
         "sidecarInjectorWebhook" => Ok("label sidecar.istio.io/inject"),
@@ -350,6 +350,45 @@ pub fn annotations(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
                     .with_origin(Some(object.origin.clone())),
             );
         }
+    }
+    Ok(out)
+}
+
+/// Callers and backends coupled by App Mesh TLS (`rollout::coupling`): they must move to Istio
+/// together.
+pub fn tls_coupled(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
+    if let Some(data) = snap.appmesh.get("VirtualNode") {
+        data.get()?;
+    }
+    let inventory = super::super::snapshot::cluster_inventory(snap);
+    let resolved = crate::resolve::resolve(&inventory);
+    let graph = crate::rollout::coupling::graph(&resolved);
+    let mut out = CheckOutput::default();
+    for group in graph.tls_groups {
+        let Some(first) = group.workloads.iter().next().cloned() else {
+            continue;
+        };
+        let members: Vec<String> = group
+            .workloads
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} {}/{}",
+                    w.kind,
+                    w.namespace.as_deref().unwrap_or(""),
+                    w.name
+                )
+            })
+            .collect();
+        out.findings.push(Finding::new(
+            "AMI3420",
+            first,
+            format!(
+                "{} are coupled by App Mesh TLS ({}): restart them together",
+                members.join(", "),
+                group.links.join("; ")
+            ),
+        ));
     }
     Ok(out)
 }
