@@ -288,7 +288,8 @@ fn is_appmesh_envoy(container: &Value) -> bool {
 }
 
 /// Whether a pod (or template) carries App Mesh's sidecar or its iptables init container.
-fn has_appmesh_sidecar(spec: &Value) -> bool {
+/// (Public for `cleanup`'s gate: the same rule as precheck's.)
+pub fn has_appmesh_sidecar(spec: &Value) -> bool {
     containers(spec, "containers").any(is_appmesh_envoy)
         || containers(spec, "initContainers")
             .any(|c| c.get("name").and_then(Value::as_str) == Some(crate::k8s::PROXYINIT_CONTAINER))
