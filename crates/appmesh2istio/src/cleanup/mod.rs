@@ -464,15 +464,16 @@ async fn run_plan(
     let released_results: Vec<ItemResult> = outcome.released.iter().map(|(_, r)| r.clone()).collect();
     problems.extend(engine::verify(cluster, &released_plan, &released_results, &options).await?);
     let mut code = engine::finish(&CLEANUP, &plan, &results, &problems, &options);
-    header.insert(
-        "finalizersRemoved".into(),
-        json!(outcome
-            .released
-            .iter()
-            .filter(|(_, r)| r.status == Status::Done && r.wrote)
-            .map(|(s, _)| s.key.to_string())
-            .collect::<Vec<_>>()),
-    );
+    let released: Vec<String> = plan
+        .items
+        .iter()
+        .zip(&results)
+        .map(|(i, r)| (&i.change, r))
+        .chain(outcome.released.iter().map(|(s, r)| (s, r)))
+        .filter(|(_, r)| r.status == Status::Done && r.wrote && r.decision.action == RELEASE)
+        .map(|(s, _)| s.key.to_string())
+        .collect();
+    header.insert("finalizersRemoved".into(), json!(released));
     if !outcome.aws.is_empty() {
         report_aws(command, cluster, &outcome.aws, &mut header)?;
     }
