@@ -308,22 +308,6 @@ async fn clean_up(command: &CleanupCommand, cluster: &Cluster) -> Result<i32, Fa
     }
     header.insert("gates".into(), findings_json(&verdict.findings));
     header.insert("gatesSkipped".into(), json!(failed && command.force));
-    if failed && !command.force {
-        eprintln!(
-            "error: {} gate check(s) failed (above, each with the command that fixes it): nothing was changed; \
-             --force skips the gates",
-            verdict.findings.iter().filter(|f| f.severity == crate::findings::Severity::Error).count()
-        );
-        if let Some(format) = command.output {
-            let mut document = header;
-            document.insert("apiVersion".into(), json!(change::DOCUMENT_API_VERSION));
-            document.insert("kind".into(), json!(CLEANUP.plan_kind));
-            document.insert("items".into(), json!([]));
-            write_document(format, &Value::Object(document))
-                .map_err(|e| Failure::Message(format!("cannot write to standard output: {e}")))?;
-        }
-        return Ok(exit::CHECKS_FAILED);
-    }
     let choice = Choice {
         labels: command.labels,
         restart: command.restart,
@@ -360,6 +344,23 @@ async fn clean_up(command: &CleanupCommand, cluster: &Cluster) -> Result<i32, Fa
                 item.decision = change::Change::decide(&item.change, item.live.as_ref());
             }
         }
+    }
+    // Gates protect what would be deleted: with nothing left to do, a second run is a no-op.
+    if failed && !command.force && plan.writes() > 0 {
+        eprintln!(
+            "error: {} gate check(s) failed (above, each with the command that fixes it): nothing was changed; \
+             --force skips the gates",
+            verdict.findings.iter().filter(|f| f.severity == crate::findings::Severity::Error).count()
+        );
+        if let Some(format) = command.output {
+            let mut document = header;
+            document.insert("apiVersion".into(), json!(change::DOCUMENT_API_VERSION));
+            document.insert("kind".into(), json!(CLEANUP.plan_kind));
+            document.insert("items".into(), json!([]));
+            write_document(format, &Value::Object(document))
+                .map_err(|e| Failure::Message(format!("cannot write to standard output: {e}")))?;
+        }
+        return Ok(exit::CHECKS_FAILED);
     }
     run_plan(command, cluster, plan, &selection.partials, header).await
 }
