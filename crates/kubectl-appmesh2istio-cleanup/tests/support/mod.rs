@@ -204,3 +204,32 @@ pub fn label_and_restart(cluster: &TestCluster, namespace: &str) {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }
+
+/// A small migrated namespace without pods: a Mesh of its own selecting it, `count`
+/// VirtualNodes each with its VirtualService, their Istio configuration applied by
+/// `convert --apply`, the namespace labelled for Istio. Returns (namespace, mesh).
+pub fn small_migrated(cluster: &TestCluster, dir: &Path, prefix: &str, count: usize) -> (String, String) {
+    let mesh = cluster.unique_name(&format!("{prefix}-mesh"));
+    let ns = cluster
+        .fresh_namespace_with_labels(
+            prefix,
+            &[
+                ("mesh", &mesh),
+                ("istio-injection", "enabled"),
+                ("appmesh.k8s.aws/sidecarInjectorWebhook", "disabled"),
+            ],
+        )
+        .unwrap();
+    let mut yaml = format!(
+        "apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata:\n  name: {mesh}\nspec:\n  namespaceSelector:\n    matchLabels:\n      mesh: {mesh}\n"
+    );
+    for i in 0..count {
+        yaml.push_str(&format!(
+            "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata:\n  name: web-{i}\n  namespace: {ns}\nspec:\n  podSelector:\n    matchLabels:\n      app: web-{i}\n  listeners:\n  - portMapping:\n      port: 8080\n      protocol: http\n  serviceDiscovery:\n    dns:\n      hostname: web-{i}.{ns}.svc.cluster.local\n\
+             ---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata:\n  name: web-{i}.{ns}.svc.cluster.local\n  namespace: {ns}\nspec:\n  awsName: web-{i}.{ns}.svc.cluster.local\n  provider:\n    virtualNode:\n      virtualNodeRef:\n        name: web-{i}\n"
+        ));
+    }
+    apply(cluster, &yaml);
+    convert_apply(cluster, dir, &ns);
+    (ns, mesh)
+}
