@@ -28,7 +28,11 @@ fn by_name(objects: &[Value]) -> std::collections::BTreeMap<String, Value> {
         .iter()
         .map(|o| {
             (
-                format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap()),
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                ),
                 essence(o),
             )
         })
@@ -55,7 +59,18 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     let run = cleanup(
         dir.path(),
         kubeconfig,
-        &["-n", &ns, "--labels", "--yes", "--timeout", "30s", "--undo-file", backup.to_str().unwrap(), "-o", "json"],
+        &[
+            "-n",
+            &ns,
+            "--labels",
+            "--yes",
+            "--timeout",
+            "30s",
+            "--undo-file",
+            backup.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     // Every App Mesh object of the namespace is gone, referrers first.
@@ -93,7 +108,10 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     // The injector label is gone; the mesh label stays (the kept Mesh still selects by it).
     let namespace = get_json(cluster, &["ns", &ns]);
     let labels = namespace["metadata"]["labels"].as_object().unwrap();
-    assert!(!labels.contains_key("appmesh.k8s.aws/sidecarInjectorWebhook"), "{labels:?}");
+    assert!(
+        !labels.contains_key("appmesh.k8s.aws/sidecarInjectorWebhook"),
+        "{labels:?}"
+    );
     assert_eq!(labels["mesh"], state.mesh.as_str());
     assert_eq!(labels["istio-injection"], "enabled");
     // Istio configuration untouched.
@@ -111,22 +129,41 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     assert!(!text.contains("uid:"), "{text}");
 
     // A second run finds nothing to do and changes nothing.
-    let again = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--labels", "--yes", "-o", "json"]);
+    let again = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--labels", "--yes", "-o", "json"],
+    );
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("nothing to clean up"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to clean up"),
+        "{}",
+        again.stderr
+    );
     let summary = &again.json()["summary"];
     assert_eq!(summary["delete"], 0, "{summary}");
     assert_eq!(summary["unlabel"], 0, "{summary}");
-    assert!(!dir.path().read_dir().unwrap().any(|e| e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .starts_with("appmesh2istio-cleanup-backup")), "a run without writes writes no backup");
+    assert!(
+        !dir.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("appmesh2istio-cleanup-backup")),
+        "a run without writes writes no backup"
+    );
 
     // --restore gives back equal objects and the label.
-    let restored = cleanup(dir.path(), kubeconfig, &["--restore", backup.to_str().unwrap(), "--yes"]);
+    let restored = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["--restore", backup.to_str().unwrap(), "--yes"],
+    );
     assert_eq!(restored.code, 0, "{}", restored.stderr);
-    assert!(restored.stderr.contains("not re-created by --restore"), "{}", restored.stderr);
+    assert!(
+        restored.stderr.contains("not re-created by --restore"),
+        "{}",
+        restored.stderr
+    );
     assert_eq!(by_name(&appmesh_objects(cluster, &ns)), by_name(&before));
     let namespace = get_json(cluster, &["ns", &ns]);
     assert_eq!(
@@ -134,9 +171,17 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
         "disabled"
     );
     // And restoring again changes nothing.
-    let twice = cleanup(dir.path(), kubeconfig, &["--restore", backup.to_str().unwrap(), "--yes"]);
+    let twice = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["--restore", backup.to_str().unwrap(), "--yes"],
+    );
     assert_eq!(twice.code, 0, "{}", twice.stderr);
-    assert!(twice.stderr.contains("nothing to restore"), "{}", twice.stderr);
+    assert!(
+        twice.stderr.contains("nothing to restore"),
+        "{}",
+        twice.stderr
+    );
 }
 
 #[test]
@@ -154,20 +199,47 @@ fn the_gates_block_while_an_envoy_pod_remains_and_force_says_so() {
     let run = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--yes", "-o", "json"]);
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(run.stderr.contains("AMI4201"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("kubectl appmesh2istio rollout -n {ns}")), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("kubectl appmesh2istio rollout -n {ns}")),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("AMI4203"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("kubectl appmesh2istio label -n {ns}")), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("kubectl appmesh2istio label -n {ns}")),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     let gates = run.json()["gates"].as_array().unwrap().clone();
-    assert!(gates.iter().any(|g| g["code"] == "AMI4201" && g["subject"]["kind"] == "Pod"), "{gates:?}");
-    assert_eq!(appmesh_objects(cluster, &ns).len(), before.len(), "nothing deleted");
+    assert!(
+        gates
+            .iter()
+            .any(|g| g["code"] == "AMI4201" && g["subject"]["kind"] == "Pod"),
+        "{gates:?}"
+    );
+    assert_eq!(
+        appmesh_objects(cluster, &ns).len(),
+        before.len(),
+        "nothing deleted"
+    );
 
     // --force skips them, loudly, and (here, a client dry run) still changes nothing.
-    let forced = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--force", "--dry-run=client"]);
+    let forced = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--force", "--dry-run=client"],
+    );
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(forced.stderr.contains("AMI4205"), "{}", forced.stderr);
     assert!(forced.stderr.contains("SKIPPED"), "{}", forced.stderr);
-    assert!(forced.stderr.contains("deleted (dry run)"), "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("deleted (dry run)"),
+        "{}",
+        forced.stderr
+    );
     assert_eq!(appmesh_objects(cluster, &ns).len(), before.len());
 
     // Without a terminal and without --yes: refused, nothing changed.
@@ -197,7 +269,14 @@ fn finalizer_fixture(cluster: &test_cluster::TestCluster) -> (String, String) {
         ),
     );
     let arn = format!("arn:aws:appmesh:eu-west-1:111122223333:mesh/{mesh}/virtualNode/stuck_{ns}");
-    patch_status(cluster, "virtualnodes", "VirtualNode", &ns, "stuck", json!({"virtualNodeARN": arn}));
+    patch_status(
+        cluster,
+        "virtualnodes",
+        "VirtualNode",
+        &ns,
+        "stuck",
+        json!({"virtualNodeARN": arn}),
+    );
     (ns, mesh)
 }
 
@@ -211,12 +290,24 @@ fn app_mesh_finalizers_hang_and_remove_finalizers_releases_only_them_and_lists_t
     let kubeconfig = cluster.kubeconfig_path();
 
     // No controller releases the finalizer: the object hangs, and is listed with its finalizers.
-    let run = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--yes", "--timeout", "2s"]);
+    let run = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--yes", "--timeout", "2s"],
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("AMI4210"), "{}", run.stderr);
-    assert!(run.stderr.contains("finalizers.appmesh.k8s.aws/aws-appmesh-resources, example.com/keep-me"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("finalizers.appmesh.k8s.aws/aws-appmesh-resources, example.com/keep-me"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--remove-finalizers"), "{}", run.stderr);
-    let stuck = get_json(cluster, &["virtualnodes.appmesh.k8s.aws", "stuck", "-n", &ns]);
+    let stuck = get_json(
+        cluster,
+        &["virtualnodes.appmesh.k8s.aws", "stuck", "-n", &ns],
+    );
     assert!(stuck["metadata"]["deletionTimestamp"].is_string());
 
     // --remove-finalizers: only App Mesh's goes; ours stays; the ARN is listed and scripted.
@@ -224,27 +315,71 @@ fn app_mesh_finalizers_hang_and_remove_finalizers_releases_only_them_and_lists_t
     let run = cleanup(
         dir.path(),
         kubeconfig,
-        &["-n", &ns, "--yes", "--timeout", "2s", "--remove-finalizers", "--aws-script", script.to_str().unwrap(), "-o", "json"],
+        &[
+            "-n",
+            &ns,
+            "--yes",
+            "--timeout",
+            "2s",
+            "--remove-finalizers",
+            "--aws-script",
+            script.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
     );
-    let stuck = get_json(cluster, &["virtualnodes.appmesh.k8s.aws", "stuck", "-n", &ns]);
-    assert_eq!(stuck["metadata"]["finalizers"], json!(["example.com/keep-me"]));
+    let stuck = get_json(
+        cluster,
+        &["virtualnodes.appmesh.k8s.aws", "stuck", "-n", &ns],
+    );
+    assert_eq!(
+        stuck["metadata"]["finalizers"],
+        json!(["example.com/keep-me"])
+    );
     assert!(run.stderr.contains("AMI4211"), "{}", run.stderr);
     let arn_part = format!("virtualNode/stuck_{ns}");
     assert!(run.stderr.contains(&arn_part), "{}", run.stderr);
     let text = std::fs::read_to_string(&script).unwrap();
-    assert!(text.contains(&format!("aws appmesh delete-virtual-node --region 'eu-west-1'")), "{text}");
-    assert!(text.contains(&format!("--virtual-node-name 'stuck_{ns}'")), "{text}");
-    assert!(!run.stderr.contains("deleted in AWS"), "never claims AWS deletions");
+    assert!(
+        text.contains(&format!(
+            "aws appmesh delete-virtual-node --region 'eu-west-1'"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("--virtual-node-name 'stuck_{ns}'")),
+        "{text}"
+    );
+    assert!(
+        !run.stderr.contains("deleted in AWS"),
+        "never claims AWS deletions"
+    );
     // It is still terminating (our finalizer), so the run says so.
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.json()["finalizersRemoved"], json!([format!("VirtualNode {ns}/stuck")]));
+    assert_eq!(
+        run.json()["finalizersRemoved"],
+        json!([format!("VirtualNode {ns}/stuck")])
+    );
 
     // Its owner releases the other finalizer: gone; a further run has nothing to do.
     kubectl(
         cluster,
-        &["patch", "virtualnodes.appmesh.k8s.aws", "stuck", "-n", &ns, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#],
+        &[
+            "patch",
+            "virtualnodes.appmesh.k8s.aws",
+            "stuck",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
     );
-    let again = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--yes", "--timeout", "5s"]);
+    let again = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--yes", "--timeout", "5s"],
+    );
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(appmesh_objects(cluster, &ns), Vec::<Value>::new());
 }

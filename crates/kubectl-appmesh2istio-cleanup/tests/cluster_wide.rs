@@ -44,8 +44,14 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
         ),
     );
     let (created, message) = create_pod(cluster, &ns, "before");
-    assert!(!created, "the orphaned webhook must block pod creation: {message}");
-    assert!(message.contains("appmesh-controller-webhook-service"), "{message}");
+    assert!(
+        !created,
+        "the orphaned webhook must block pod creation: {message}"
+    );
+    assert!(
+        message.contains("appmesh-controller-webhook-service"),
+        "{message}"
+    );
 
     // Nothing else is chosen (the namespace has no App Mesh object): the webhook still goes.
     let run = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--yes", "-o", "json"]);
@@ -73,7 +79,18 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
     let run = cleanup(
         dir.path(),
         kubeconfig,
-        &["-A", "--labels", "--controller", "--crds", "--force", "--yes", "--timeout", "30s", "-o", "json"],
+        &[
+            "-A",
+            "--labels",
+            "--controller",
+            "--crds",
+            "--force",
+            "--yes",
+            "--timeout",
+            "30s",
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("SKIPPED"), "{}", run.stderr);
@@ -91,11 +108,24 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
     assert!(phase_of("Deployment") < phase_of("CustomResourceDefinition"));
     for gone in [
         vec!["deployment", "appmesh-controller", "-n", "appmesh-system"],
-        vec!["serviceaccount", "appmesh-controller", "-n", "appmesh-system"],
-        vec!["service", "appmesh-controller-webhook-service", "-n", "appmesh-system"],
+        vec![
+            "serviceaccount",
+            "appmesh-controller",
+            "-n",
+            "appmesh-system",
+        ],
+        vec![
+            "service",
+            "appmesh-controller-webhook-service",
+            "-n",
+            "appmesh-system",
+        ],
         vec!["clusterrole", "appmesh-controller-role"],
         vec!["clusterrolebinding", "appmesh-controller-rolebinding"],
-        vec!["mutatingwebhookconfiguration", test_cluster::APPMESH_WEBHOOK_CONFIGURATION],
+        vec![
+            "mutatingwebhookconfiguration",
+            test_cluster::APPMESH_WEBHOOK_CONFIGURATION,
+        ],
         vec!["crd", "virtualnodes.appmesh.k8s.aws"],
         vec!["crd", "meshes.appmesh.k8s.aws"],
     ] {
@@ -107,16 +137,37 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
     // Istio's injector is not App Mesh's.
     let (istio, _) = try_kubectl(
         cluster,
-        &["get", "mutatingwebhookconfiguration", test_cluster::ISTIO_WEBHOOK_CONFIGURATION],
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            test_cluster::ISTIO_WEBHOOK_CONFIGURATION,
+        ],
     );
     assert!(istio);
     let namespace = get_json(cluster, &["ns", &state.meshed_namespaces[0]]);
-    let labels = namespace["metadata"]["labels"].as_object().cloned().unwrap_or_default();
-    assert!(!labels.contains_key("appmesh.k8s.aws/sidecarInjectorWebhook"), "{labels:?}");
-    assert!(!labels.contains_key("mesh"), "the deleted Mesh's selector label goes: {labels:?}");
+    let labels = namespace["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !labels.contains_key("appmesh.k8s.aws/sidecarInjectorWebhook"),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.contains_key("mesh"),
+        "the deleted Mesh's selector label goes: {labels:?}"
+    );
 
     // A second run finds nothing to do.
-    let again = cleanup(dir.path(), kubeconfig, &["-A", "--labels", "--controller", "--crds", "--yes"]);
+    let again = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-A", "--labels", "--controller", "--crds", "--yes"],
+    );
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("nothing to clean up"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to clean up"),
+        "{}",
+        again.stderr
+    );
 }

@@ -42,10 +42,24 @@ fn a_lost_reply_and_a_503_on_deletes_are_retried_and_the_run_ends_clean() {
             .path_contains(&format!("/namespaces/{ns}/virtualnodes/web-1"))
             .times(1),
     );
-    let run = cleanup(dir.path(), proxy.kubeconfig_path(), &["-n", &ns, "--yes", "-v", "--timeout", "20s"]);
+    let run = cleanup(
+        dir.path(),
+        proxy.kubeconfig_path(),
+        &["-n", &ns, "--yes", "-v", "--timeout", "20s"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("virtualnode.appmesh.k8s.aws/web-0 deleted"), "{}", run.stderr);
-    assert!(run.stderr.contains("virtualnode.appmesh.k8s.aws/web-1 deleted (after 1 retries)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("virtualnode.appmesh.k8s.aws/web-0 deleted"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("virtualnode.appmesh.k8s.aws/web-1 deleted (after 1 retries)"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(appmesh_objects(cluster, &ns), Vec::<Value>::new());
     let (mesh_left, _) = try_kubectl(cluster, &["get", "meshes.appmesh.k8s.aws", &mesh]);
     assert!(!mesh_left, "the Mesh had nothing left in it");
@@ -72,8 +86,10 @@ fn two_clean_ups_at_once_both_succeed_and_everything_is_deleted_once() {
     let (ka, kb) = (kubeconfig.clone(), kubeconfig.clone());
     let pa = a.path().to_owned();
     let pb = b.path().to_owned();
-    let first = std::thread::spawn(move || cleanup(&pa, &ka, &["-n", &ns_a, "--yes", "--timeout", "20s"]));
-    let second = std::thread::spawn(move || cleanup(&pb, &kb, &["-n", &ns_b, "--yes", "--timeout", "20s"]));
+    let first =
+        std::thread::spawn(move || cleanup(&pa, &ka, &["-n", &ns_a, "--yes", "--timeout", "20s"]));
+    let second =
+        std::thread::spawn(move || cleanup(&pb, &kb, &["-n", &ns_b, "--yes", "--timeout", "20s"]));
     let (first, second) = (first.join().unwrap(), second.join().unwrap());
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(second.code, 0, "{}", second.stderr);
@@ -109,7 +125,10 @@ fn the_documented_rights_are_enough_and_a_missing_one_is_listed_before_anything_
                 rule("", &["namespaces"], &["get"]),
                 rule(
                     "admissionregistration.k8s.io",
-                    &["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+                    &[
+                        "mutatingwebhookconfigurations",
+                        "validatingwebhookconfigurations",
+                    ],
                     &["list"],
                 ),
             ],
@@ -121,13 +140,27 @@ fn the_documented_rights_are_enough_and_a_missing_one_is_listed_before_anything_
             Some(&ns),
             vec![
                 rule("", &["pods", "services"], &["list"]),
-                rule("apps", &["deployments", "statefulsets", "daemonsets"], &["list"]),
                 rule(
-                    "networking.istio.io",
-                    &["virtualservices", "destinationrules", "gateways", "serviceentries", "sidecars"],
+                    "apps",
+                    &["deployments", "statefulsets", "daemonsets"],
                     &["list"],
                 ),
-                rule("security.istio.io", &["peerauthentications", "authorizationpolicies"], &["list"]),
+                rule(
+                    "networking.istio.io",
+                    &[
+                        "virtualservices",
+                        "destinationrules",
+                        "gateways",
+                        "serviceentries",
+                        "sidecars",
+                    ],
+                    &["list"],
+                ),
+                rule(
+                    "security.istio.io",
+                    &["peerauthentications", "authorizationpolicies"],
+                    &["list"],
+                ),
                 rule("telemetry.istio.io", &["telemetries"], &["list"]),
             ],
         )
@@ -136,19 +169,45 @@ fn the_documented_rights_are_enough_and_a_missing_one_is_listed_before_anything_
     // Without delete on the namespace's App Mesh kinds: every missing right listed, no change.
     let refused = cleanup(dir.path(), user.kubeconfig_path(), &["-n", &ns, "--yes"]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(refused.stderr.contains("lacks rights the plan needs; nothing was changed"), "{}", refused.stderr);
-    assert!(refused.stderr.contains(&format!("not allowed to delete virtualnodes.appmesh.k8s.aws in namespace {ns}")), "{}", refused.stderr);
-    assert!(refused.stderr.contains(&format!("not allowed to delete virtualservices.appmesh.k8s.aws in namespace {ns}")), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("lacks rights the plan needs; nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(&format!(
+            "not allowed to delete virtualnodes.appmesh.k8s.aws in namespace {ns}"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(&format!(
+            "not allowed to delete virtualservices.appmesh.k8s.aws in namespace {ns}"
+        )),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(appmesh_objects(cluster, &ns).len(), before);
 
     cluster
         .grant(
             &user,
             Some(&ns),
-            vec![rule("appmesh.k8s.aws", &APPMESH_PLURALS, &["delete", "patch"])],
+            vec![rule(
+                "appmesh.k8s.aws",
+                &APPMESH_PLURALS,
+                &["delete", "patch"],
+            )],
         )
         .unwrap();
-    let run = cleanup(dir.path(), user.kubeconfig_path(), &["-n", &ns, "--yes", "--timeout", "20s"]);
+    let run = cleanup(
+        dir.path(),
+        user.kubeconfig_path(),
+        &["-n", &ns, "--yes", "--timeout", "20s"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(appmesh_objects(cluster, &ns), Vec::<Value>::new());
 }

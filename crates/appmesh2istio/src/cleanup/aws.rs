@@ -49,7 +49,11 @@ fn command_for(arn: &str) -> Option<(u8, String, String)> {
     let region = format!("--region {}", q(region));
     let mesh = format!("--mesh-name {}", q(path.get(1)?));
     Some(match path.as_slice() {
-        ["mesh", _] => (7, "mesh".into(), format!("aws appmesh delete-mesh {region} {mesh}")),
+        ["mesh", _] => (
+            7,
+            "mesh".into(),
+            format!("aws appmesh delete-mesh {region} {mesh}"),
+        ),
         ["mesh", _, "virtualGateway", g, "gatewayRoute", r] => (
             1,
             "gatewayRoute".into(),
@@ -71,22 +75,34 @@ fn command_for(arn: &str) -> Option<(u8, String, String)> {
         ["mesh", _, "virtualService", s] => (
             3,
             "virtualService".into(),
-            format!("aws appmesh delete-virtual-service {region} {mesh} --virtual-service-name {}", q(s)),
+            format!(
+                "aws appmesh delete-virtual-service {region} {mesh} --virtual-service-name {}",
+                q(s)
+            ),
         ),
         ["mesh", _, "virtualRouter", r] => (
             4,
             "virtualRouter".into(),
-            format!("aws appmesh delete-virtual-router {region} {mesh} --virtual-router-name {}", q(r)),
+            format!(
+                "aws appmesh delete-virtual-router {region} {mesh} --virtual-router-name {}",
+                q(r)
+            ),
         ),
         ["mesh", _, "virtualNode", n] => (
             5,
             "virtualNode".into(),
-            format!("aws appmesh delete-virtual-node {region} {mesh} --virtual-node-name {}", q(n)),
+            format!(
+                "aws appmesh delete-virtual-node {region} {mesh} --virtual-node-name {}",
+                q(n)
+            ),
         ),
         ["mesh", _, "virtualGateway", g] => (
             6,
             "virtualGateway".into(),
-            format!("aws appmesh delete-virtual-gateway {region} {mesh} --virtual-gateway-name {}", q(g)),
+            format!(
+                "aws appmesh delete-virtual-gateway {region} {mesh} --virtual-gateway-name {}",
+                q(g)
+            ),
         ),
         _ => return None,
     })
@@ -95,7 +111,10 @@ fn command_for(arn: &str) -> Option<(u8, String, String)> {
 /// Every AWS resource `object`'s status (and, for a Cloud Map VirtualNode, its spec) names.
 pub fn resources_of(object: &Value) -> Vec<AwsResource> {
     let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let name = match object.pointer("/metadata/namespace").and_then(Value::as_str) {
+    let name = match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
         Some(ns) => format!("{} {ns}/{}", text("/kind"), text("/metadata/name")),
         None => format!("{} {}", text("/kind"), text("/metadata/name")),
     };
@@ -131,8 +150,14 @@ pub fn resources_of(object: &Value) -> Vec<AwsResource> {
         })
         .collect();
     if let Some(cloud_map) = object.pointer("/spec/serviceDiscovery/awsCloudMap") {
-        let ns = cloud_map.get("namespaceName").and_then(Value::as_str).unwrap_or("");
-        let service = cloud_map.get("serviceName").and_then(Value::as_str).unwrap_or("");
+        let ns = cloud_map
+            .get("namespaceName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let service = cloud_map
+            .get("serviceName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let region = arns
             .iter()
             .find_map(|a| parse_arn(a).map(|(r, _)| format!(" --region {}", q(r))))
@@ -151,7 +176,9 @@ pub fn resources_of(object: &Value) -> Vec<AwsResource> {
                  aws servicediscovery deregister-instance{region} --service-id \"$SERVICE_ID\" --instance-id \"$id\"\ndone"
             )
         } else {
-            format!("# {name}: Cloud Map service {service:?} in namespace {ns:?}: deregister its instances by hand")
+            format!(
+                "# {name}: Cloud Map service {service:?} in namespace {ns:?}: deregister its instances by hand"
+            )
         };
         out.push(AwsResource {
             order: 0,
@@ -211,7 +238,11 @@ mod tests {
         all.extend(resources_of(&node));
         assert_eq!(all.len(), 5, "{all:?}");
         let script = script(&all, "test");
-        let at = |s: &str| script.find(s).unwrap_or_else(|| panic!("{s} not in {script}"));
+        let at = |s: &str| {
+            script
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} not in {script}"))
+        };
         assert!(at("deregister-instance") < at("delete-route"));
         assert!(at("delete-route") < at("delete-virtual-router "));
         assert!(at("delete-virtual-router ") < at("delete-virtual-node "));

@@ -80,7 +80,12 @@ pub fn restore_phase(kind: &str) -> u32 {
 
 /// A partial object holding only `labels` (at `metadata`) or `annotations` (at the pod
 /// template), as `kubectl apply` merges it.
-pub fn partial(key: &ObjectKey, base: &str, labels: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>) -> Value {
+pub fn partial(
+    key: &ObjectKey,
+    base: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Value {
     let mut metadata = Map::new();
     metadata.insert("name".into(), json!(key.name));
     if let Some(ns) = &key.namespace {
@@ -232,7 +237,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.yaml");
         let ns = ObjectKey::new("v1", "Namespace", None, "a");
-        let labels = BTreeMap::from([("appmesh.k8s.aws/sidecarInjectorWebhook".to_owned(), "enabled".to_owned())]);
+        let labels = BTreeMap::from([(
+            "appmesh.k8s.aws/sidecarInjectorWebhook".to_owned(),
+            "enabled".to_owned(),
+        )]);
         let docs = vec![
             json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode", "metadata": {"name": "web", "namespace": "a"}, "spec": {}}),
             json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "Mesh", "metadata": {"name": "m"}, "spec": {}}),

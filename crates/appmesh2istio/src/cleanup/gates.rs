@@ -133,8 +133,7 @@ pub fn evaluate(scan: &Scan) -> Verdict {
 fn counterparts(scan: &Scan) -> Vec<Finding> {
     let mut named: BTreeSet<String> = BTreeSet::new();
     for object in &scan.istio {
-        if let Some(sources) = string_map(object, "/metadata/annotations").get(SOURCE_ANNOTATION)
-        {
+        if let Some(sources) = string_map(object, "/metadata/annotations").get(SOURCE_ANNOTATION) {
             named.extend(sources.split(", ").map(str::to_owned));
         }
     }
@@ -149,7 +148,11 @@ fn counterparts(scan: &Scan) -> Vec<Finding> {
     );
     values.extend(scan.services.iter().cloned());
     values.extend(scan.workloads.iter().cloned());
-    let inventory = from_values(values, &Origin::Cluster { context: None }, &LoadOptions::default());
+    let inventory = from_values(
+        values,
+        &Origin::Cluster { context: None },
+        &LoadOptions::default(),
+    );
     let resolved = resolve(&inventory);
     let Ok(conversion) = convert(&inventory, &resolved, &ConvertOptions::default()) else {
         // Our own output failed validation (a bug convert reports itself): nothing can be
@@ -247,7 +250,11 @@ mod tests {
         assert!(verdict.failed());
         let codes: Vec<&str> = verdict.findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(codes, vec![ENVOY_POD, NOT_LABELLED], "{verdict:?}");
-        assert!(verdict.describe().contains("rollout -n a"), "{}", verdict.describe());
+        assert!(
+            verdict.describe().contains("rollout -n a"),
+            "{}",
+            verdict.describe()
+        );
         assert!(verdict.describe().contains("label -n a"));
 
         let mut done = pod;

@@ -119,10 +119,14 @@ pub const DEFAULT_CONTROLLER_NAMESPACE: &str = "appmesh-system";
 /// Flags that contradict each other (a usage error, exit 2): the message.
 pub fn usage_error(command: &CleanupCommand) -> Option<String> {
     if command.restart && !command.labels {
-        return Some("--restart needs --labels (it removes App Mesh's pod-template annotations)".into());
+        return Some(
+            "--restart needs --labels (it removes App Mesh's pod-template annotations)".into(),
+        );
     }
     if command.aws_script.is_some() && !command.remove_finalizers {
-        return Some("--aws-script needs --remove-finalizers (only then may AWS resources remain)".into());
+        return Some(
+            "--aws-script needs --remove-finalizers (only then may AWS resources remain)".into(),
+        );
     }
     if command.restore.is_some()
         && (command.labels
@@ -132,7 +136,9 @@ pub fn usage_error(command: &CleanupCommand) -> Option<String> {
             || command.remove_finalizers
             || command.selector.is_some())
     {
-        return Some("--restore re-creates what a backup holds and takes no selection flags".into());
+        return Some(
+            "--restore re-creates what a backup holds and takes no selection flags".into(),
+        );
     }
     None
 }
@@ -264,7 +270,9 @@ struct Outcome {
 async fn clean_up(command: &CleanupCommand, cluster: &Cluster) -> Result<i32, Failure> {
     let scope = scope_of(command, cluster);
     let options = ScanOptions {
-        controller_namespace: command.controller.then(|| command.controller_namespace.clone()),
+        controller_namespace: command
+            .controller
+            .then(|| command.controller_namespace.clone()),
         crds: command.crds,
     };
     let scan = match scan::scan(cluster, &scope, &options).await {
@@ -350,7 +358,11 @@ async fn clean_up(command: &CleanupCommand, cluster: &Cluster) -> Result<i32, Fa
         eprintln!(
             "error: {} gate check(s) failed (above, each with the command that fixes it): nothing was changed; \
              --force skips the gates",
-            verdict.findings.iter().filter(|f| f.severity == crate::findings::Severity::Error).count()
+            verdict
+                .findings
+                .iter()
+                .filter(|f| f.severity == crate::findings::Severity::Error)
+                .count()
         );
         if let Some(format) = command.output {
             let mut document = header;
@@ -462,7 +474,8 @@ async fn run_plan(
         forbidden: Vec::new(),
         vocabulary: steps::VOCABULARY,
     };
-    let released_results: Vec<ItemResult> = outcome.released.iter().map(|(_, r)| r.clone()).collect();
+    let released_results: Vec<ItemResult> =
+        outcome.released.iter().map(|(_, r)| r.clone()).collect();
     problems.extend(engine::verify(cluster, &released_plan, &released_results, &options).await?);
     let mut code = engine::finish(&CLEANUP, &plan, &results, &problems, &options);
     let released: Vec<String> = plan
@@ -497,7 +510,9 @@ async fn run_plan(
                  rerun with --remove-finalizers to release them (and --aws-script FILE for what may remain in AWS)"
             );
         } else {
-            eprintln!("  (finalizers other than App Mesh's are never removed: their owners must release them)");
+            eprintln!(
+                "  (finalizers other than App Mesh's are never removed: their owners must release them)"
+            );
         }
         header.insert(
             "stillTerminating".into(),
@@ -622,7 +637,10 @@ async fn execute(
             continue;
         }
         let done = engine::execute(cluster, &sub, None, options).await;
-        if done.iter().any(|r| matches!(r.status, Status::Failed { .. })) {
+        if done
+            .iter()
+            .any(|r| matches!(r.status, Status::Failed { .. }))
+        {
             outcome.stopped = true;
         }
         if waiting {

@@ -10,8 +10,8 @@ use futures::future::{join_all, try_join_all};
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 
-use crate::change::{ChangeError, ObjectKey};
 use crate::change::object::get_value;
+use crate::change::{ChangeError, ObjectKey};
 use crate::cluster::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, ISTIO_KINDS, KindInfo};
 use crate::cluster::list::{list_all, list_values};
 use crate::cluster::{Cluster, ClusterError, NamespaceScope};
@@ -269,7 +269,11 @@ pub async fn scan(
         .into_iter()
         .map(|k| list_kind(cluster, k, &list_scope)),
     );
-    let istio = join_all(ISTIO_KINDS.iter().map(|k| list_kind(cluster, k, &list_scope)));
+    let istio = join_all(
+        ISTIO_KINDS
+            .iter()
+            .map(|k| list_kind(cluster, k, &list_scope)),
+    );
     let webhooks = try_join_all(
         [&kinds::MUTATING_WEBHOOKS, &kinds::VALIDATING_WEBHOOKS]
             .into_iter()
@@ -417,6 +421,8 @@ mod tests {
         assert!(is_controller_object(
             &json!({"metadata": {"name": "x", "labels": {"app.kubernetes.io/name": "appmesh-controller"}}})
         ));
-        assert!(!is_controller_object(&json!({"metadata": {"name": "istiod"}})));
+        assert!(!is_controller_object(
+            &json!({"metadata": {"name": "istiod"}})
+        ));
     }
 }

@@ -70,7 +70,10 @@ pub struct Selection {
 }
 
 fn text<'v>(object: &'v Value, pointer: &str) -> &'v str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn key(object: &Value) -> Option<ObjectKey> {
@@ -121,20 +124,38 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
         if gone.is_empty() {
             continue;
         }
-        let why = format!("its service {} does not exist: it rejects pod creation", gone.join(", "));
-        out.notes.push(Finding::new(ORPHANED_WEBHOOK, object_ref(configuration), why.clone()));
+        let why = format!(
+            "its service {} does not exist: it rejects pod creation",
+            gone.join(", ")
+        );
+        out.notes.push(Finding::new(
+            ORPHANED_WEBHOOK,
+            object_ref(configuration),
+            why.clone(),
+        ));
         orphaned.insert(text(configuration, "/metadata/name").to_owned());
-        out.steps.extend(delete(configuration, PHASE_ORPHANED_WEBHOOKS, why));
+        out.steps
+            .extend(delete(configuration, PHASE_ORPHANED_WEBHOOKS, why));
     }
 
     // 1. App Mesh objects of the namespaces in scope, referrers first.
     let deleted: Vec<&Value> = scan.appmesh_in_scope().collect();
     let deleted_names: BTreeSet<(String, &str, &str)> = deleted
         .iter()
-        .map(|o| (text(o, "/kind").to_owned(), text(o, "/metadata/namespace"), text(o, "/metadata/name")))
+        .map(|o| {
+            (
+                text(o, "/kind").to_owned(),
+                text(o, "/metadata/namespace"),
+                text(o, "/metadata/name"),
+            )
+        })
         .collect();
     for object in &deleted {
-        out.steps.extend(delete(object, appmesh_phase(text(object, "/kind")), "migrated to Istio"));
+        out.steps.extend(delete(
+            object,
+            appmesh_phase(text(object, "/kind")),
+            "migrated to Istio",
+        ));
     }
     // Meshes: those the scope uses; deleted only when nothing outside the scope belongs to them.
     let remaining: Vec<&Value> = scan
@@ -163,19 +184,24 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
         if !(scan.all || used_meshes.contains(name) || selects_scope) {
             continue;
         }
-        let users: Vec<&&Value> = remaining.iter().filter(|o| mesh_of(o) == Some(name)).collect();
+        let users: Vec<&&Value> = remaining
+            .iter()
+            .filter(|o| mesh_of(o) == Some(name))
+            .collect();
         if let Some(first) = users.first() {
             let why = format!(
                 "{} object(s) outside the scope still belong to it (e.g. {})",
                 users.len(),
                 object_ref(first)
             );
-            out.notes.push(Finding::new(MESH_KEPT, object_ref(mesh), why.clone()));
+            out.notes
+                .push(Finding::new(MESH_KEPT, object_ref(mesh), why.clone()));
             kept_meshes.insert(name);
             out.steps.extend(keep(mesh, PHASE_MESH, why));
         } else {
             deleted_meshes.push(mesh);
-            out.steps.extend(delete(mesh, PHASE_MESH, "no App Mesh object left in it"));
+            out.steps
+                .extend(delete(mesh, PHASE_MESH, "no App Mesh object left in it"));
         }
     }
 
@@ -188,7 +214,11 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
                 .collect()
         };
         let mut removed_selectors: Vec<&Value> = deleted_meshes.clone();
-        removed_selectors.extend(deleted.iter().filter(|o| text(o, "/kind") == "VirtualGateway"));
+        removed_selectors.extend(
+            deleted
+                .iter()
+                .filter(|o| text(o, "/kind") == "VirtualGateway"),
+        );
         let removed = selectors_of(&removed_selectors);
         let kept_selectors: Vec<&Value> = scan
             .appmesh
@@ -216,7 +246,8 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
                 continue;
             }
             let key = ObjectKey::new("v1", "Namespace", None, name);
-            out.partials.push(partial(&key, METADATA, &drop, &BTreeMap::new()));
+            out.partials
+                .push(partial(&key, METADATA, &drop, &BTreeMap::new()));
             out.steps.push((
                 Step::new(
                     key,
@@ -251,7 +282,12 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
                 ));
                 continue;
             }
-            out.partials.push(partial(&key, TEMPLATE_METADATA, &BTreeMap::new(), &annotations));
+            out.partials.push(partial(
+                &key,
+                TEMPLATE_METADATA,
+                &BTreeMap::new(),
+                &annotations,
+            ));
             out.steps.push((
                 Step::new(
                     key,
@@ -274,9 +310,10 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
                 continue;
             }
             let services = webhook_services(configuration);
-            let ours = services
-                .iter()
-                .all(|s| s.split_once('/').is_some_and(|(ns, _)| ns == controller_namespace));
+            let ours = services.iter().all(|s| {
+                s.split_once('/')
+                    .is_some_and(|(ns, _)| ns == controller_namespace)
+            });
             if ours {
                 out.steps.extend(delete(
                     configuration,
@@ -300,7 +337,8 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
             } else {
                 PHASE_CONTROLLER_REST
             };
-            out.steps.extend(delete(object, phase, "the App Mesh controller"));
+            out.steps
+                .extend(delete(object, phase, "the App Mesh controller"));
         }
     }
 
@@ -318,13 +356,16 @@ pub fn select(scan: &Scan, choice: Choice, controller_namespace: &str) -> Select
                     ),
                 ));
             } else if !kept_meshes.is_empty() {
-                out.steps.extend(keep(crd, PHASE_CRDS, "a Mesh is kept".into()));
+                out.steps
+                    .extend(keep(crd, PHASE_CRDS, "a Mesh is kept".into()));
             } else {
-                out.steps.extend(delete(crd, PHASE_CRDS, "no App Mesh object left"));
+                out.steps
+                    .extend(delete(crd, PHASE_CRDS, "no App Mesh object left"));
             }
         }
     }
-    out.steps.sort_by(|(a, _), (b, _)| a.phase.cmp(&b.phase).then_with(|| a.key.cmp(&b.key)));
+    out.steps
+        .sort_by(|(a, _), (b, _)| a.phase.cmp(&b.phase).then_with(|| a.key.cmp(&b.key)));
     out
 }
 
@@ -358,28 +399,70 @@ mod tests {
 
     #[test]
     fn referrers_first_then_the_mesh_then_its_labels() {
-        let selection = select(&scan(), Choice { labels: true, ..Choice::default() }, "appmesh-system");
+        let selection = select(
+            &scan(),
+            Choice {
+                labels: true,
+                ..Choice::default()
+            },
+            "appmesh-system",
+        );
         let order: Vec<String> = selection
             .steps
             .iter()
             .map(|(s, _)| format!("{} {}", s.key.kind, s.key.name))
             .collect();
-        assert_eq!(order, vec!["GatewayRoute gr", "VirtualNode web", "Mesh m", "Namespace a"]);
+        assert_eq!(
+            order,
+            vec![
+                "GatewayRoute gr",
+                "VirtualNode web",
+                "Mesh m",
+                "Namespace a"
+            ]
+        );
         let StepKind::DropKeys { labels, .. } = &selection.steps[3].0.kind else {
             panic!()
         };
-        assert_eq!(labels, &vec!["appmesh.k8s.aws/sidecarInjectorWebhook".to_owned(), "mesh".to_owned()]);
+        assert_eq!(
+            labels,
+            &vec![
+                "appmesh.k8s.aws/sidecarInjectorWebhook".to_owned(),
+                "mesh".to_owned()
+            ]
+        );
     }
 
     #[test]
     fn a_mesh_used_outside_the_scope_is_kept_with_its_label() {
         let mut scan = scan();
         scan.appmesh.push(vn("b", "other", "m"));
-        let selection = select(&scan, Choice { labels: true, crds: true, ..Choice::default() }, "appmesh-system");
-        let mesh = selection.steps.iter().find(|(s, _)| s.key.kind == "Mesh").unwrap();
-        assert!(matches!(&mesh.0.kind, StepKind::Keep { why } if why.contains("VirtualNode b/other")), "{mesh:?}");
+        let selection = select(
+            &scan,
+            Choice {
+                labels: true,
+                crds: true,
+                ..Choice::default()
+            },
+            "appmesh-system",
+        );
+        let mesh = selection
+            .steps
+            .iter()
+            .find(|(s, _)| s.key.kind == "Mesh")
+            .unwrap();
+        assert!(
+            matches!(&mesh.0.kind, StepKind::Keep { why } if why.contains("VirtualNode b/other")),
+            "{mesh:?}"
+        );
         assert_eq!(selection.notes[0].code, MESH_KEPT);
-        let ns = selection.steps.iter().find(|(s, _)| s.key.kind == "Namespace").unwrap();
-        assert!(matches!(&ns.0.kind, StepKind::DropKeys { labels, .. } if labels == &vec!["appmesh.k8s.aws/sidecarInjectorWebhook".to_owned()]));
+        let ns = selection
+            .steps
+            .iter()
+            .find(|(s, _)| s.key.kind == "Namespace")
+            .unwrap();
+        assert!(
+            matches!(&ns.0.kind, StepKind::DropKeys { labels, .. } if labels == &vec!["appmesh.k8s.aws/sidecarInjectorWebhook".to_owned()])
+        );
     }
 }

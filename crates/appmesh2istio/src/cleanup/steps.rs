@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::change::object::{pointer_token, uid};
+use crate::change::plan::Tone;
 use crate::change::record::{DeletedObject, KeyChanges};
 use crate::change::{Action, Change, Decision, DryRun, ObjectKey, Operation, UndoEntry};
-use crate::change::plan::Tone;
 
 /// The prefix of every finalizer the App Mesh controller sets (`finalizers.appmesh.k8s.aws/…`).
 pub const APPMESH_FINALIZER_PREFIX: &str = "finalizers.appmesh.k8s.aws/";
@@ -483,7 +483,10 @@ mod tests {
         assert_eq!(operations[0]["op"], "test");
         assert_eq!(
             operations[0]["value"],
-            json!(["finalizers.appmesh.k8s.aws/aws-appmesh-resources", "example.com/keep"])
+            json!([
+                "finalizers.appmesh.k8s.aws/aws-appmesh-resources",
+                "example.com/keep"
+            ])
         );
         assert_eq!(operations[1]["value"], json!(["example.com/keep"]));
         let none = json!({"metadata": {"finalizers": ["example.com/keep"]}});
@@ -506,7 +509,9 @@ mod tests {
         let d = step.decide(Some(&live));
         assert_eq!(d.action.id, "delete");
         assert_eq!(d.warnings.len(), 1, "{d:?}");
-        assert!(matches!(d.undo, Some(UndoEntry::Deleted(ref del)) if del.manifest == json!({"kind": "VirtualNode"}) && del.uid.as_deref() == Some("u")));
+        assert!(
+            matches!(d.undo, Some(UndoEntry::Deleted(ref del)) if del.manifest == json!({"kind": "VirtualNode"}) && del.uid.as_deref() == Some("u"))
+        );
         let terminating = json!({"metadata": {"uid": "u", "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["x/y"]}});
         let d = step.decide(Some(&terminating));
         assert_eq!(d.action.id, "terminating");
@@ -522,11 +527,15 @@ mod tests {
             0,
             StepKind::DropKeys {
                 base: METADATA,
-                labels: vec!["appmesh.k8s.aws/sidecarInjectorWebhook".into(), "mesh".into()],
+                labels: vec![
+                    "appmesh.k8s.aws/sidecarInjectorWebhook".into(),
+                    "mesh".into(),
+                ],
                 annotations: vec![],
             },
         );
-        let live = json!({"metadata": {"labels": {"appmesh.k8s.aws/sidecarInjectorWebhook": "enabled"}}});
+        let live =
+            json!({"metadata": {"labels": {"appmesh.k8s.aws/sidecarInjectorWebhook": "enabled"}}});
         let d = step.decide(Some(&live));
         assert_eq!(d.action.id, "unlabel");
         let Operation::JsonPatch { operations } = &d.writes[0] else {

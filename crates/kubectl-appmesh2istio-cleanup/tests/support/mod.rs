@@ -21,7 +21,10 @@ pub struct Run {
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -93,7 +96,14 @@ pub fn apply(cluster: &TestCluster, yaml: &str) {
 }
 
 /// Set `status` of an App Mesh object (kubectl 1.20 cannot patch the status subresource).
-pub fn patch_status(cluster: &TestCluster, plural: &str, kind: &str, namespace: &str, name: &str, status: Value) {
+pub fn patch_status(
+    cluster: &TestCluster,
+    plural: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    status: Value,
+) {
     use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
     let resource = ApiResource {
         group: "appmesh.k8s.aws".into(),
@@ -106,8 +116,12 @@ pub fn patch_status(cluster: &TestCluster, plural: &str, kind: &str, namespace: 
     cluster
         .block_on(move |client| async move {
             let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status})))
-                .await?;
+            api.patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"status": status})),
+            )
+            .await?;
             Ok(())
         })
         .unwrap();
@@ -172,12 +186,26 @@ pub fn label_and_restart(cluster: &TestCluster, namespace: &str) {
     if deployments["items"].as_array().unwrap().is_empty() {
         return;
     }
-    kubectl(cluster, &["rollout", "restart", "deployment", "-n", namespace]);
+    kubectl(
+        cluster,
+        &["rollout", "restart", "deployment", "-n", namespace],
+    );
     for deployment in deployments["items"].as_array().unwrap() {
-        let name = format!("deployment/{}", deployment["metadata"]["name"].as_str().unwrap());
+        let name = format!(
+            "deployment/{}",
+            deployment["metadata"]["name"].as_str().unwrap()
+        );
         let (ok, out) = try_kubectl(
             cluster,
-            &["rollout", "status", &name, "-n", namespace, "--timeout", "120s"],
+            &[
+                "rollout",
+                "status",
+                &name,
+                "-n",
+                namespace,
+                "--timeout",
+                "120s",
+            ],
         );
         if ok {
             continue;
@@ -200,7 +228,10 @@ pub fn label_and_restart(cluster: &TestCluster, namespace: &str) {
         if !envoy {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "envoy pods remain in {namespace}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "envoy pods remain in {namespace}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }
@@ -208,7 +239,12 @@ pub fn label_and_restart(cluster: &TestCluster, namespace: &str) {
 /// A small migrated namespace without pods: a Mesh of its own selecting it, `count`
 /// VirtualNodes each with its VirtualService, their Istio configuration applied by
 /// `convert --apply`, the namespace labelled for Istio. Returns (namespace, mesh).
-pub fn small_migrated(cluster: &TestCluster, dir: &Path, prefix: &str, count: usize) -> (String, String) {
+pub fn small_migrated(
+    cluster: &TestCluster,
+    dir: &Path,
+    prefix: &str,
+    count: usize,
+) -> (String, String) {
     let mesh = cluster.unique_name(&format!("{prefix}-mesh"));
     let ns = cluster
         .fresh_namespace_with_labels(
