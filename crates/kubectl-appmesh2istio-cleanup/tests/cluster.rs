@@ -55,6 +55,11 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     assert!(before.len() >= 3, "{before:?}");
     let istio_before = get_json(cluster, &["virtualservices.networking.istio.io", "-n", &ns]);
 
+    // precheck calls the App Mesh label left on the migrated namespace a leftover (AMI3611).
+    let scope = appmesh2istio::cluster::NamespaceScope::One(ns.clone());
+    let findings = precheck_findings(cluster, scope.clone());
+    assert!(findings.contains(&format!("AMI3611 Namespace {ns}")), "{findings:?}");
+
     let backup = dir.path().join("backup.yaml");
     let run = cleanup(
         dir.path(),
@@ -114,6 +119,8 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     );
     assert_eq!(labels["mesh"], state.mesh.as_str());
     assert_eq!(labels["istio-injection"], "enabled");
+    let findings = precheck_findings(cluster, scope);
+    assert!(!findings.iter().any(|f| f.starts_with("AMI3611 Namespace")), "{findings:?}");
     // Istio configuration untouched.
     assert_eq!(
         get_json(cluster, &["virtualservices.networking.istio.io", "-n", &ns])["items"]

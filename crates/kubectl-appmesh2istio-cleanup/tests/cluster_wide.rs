@@ -53,6 +53,13 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
         "{message}"
     );
 
+    // precheck sees it (AMI3610) ...
+    let findings = precheck_findings(cluster, appmesh2istio::cluster::NamespaceScope::All);
+    assert!(
+        findings.contains(&format!("AMI3610 MutatingWebhookConfiguration {webhook}")),
+        "{findings:?}"
+    );
+
     // Nothing else is chosen (the namespace has no App Mesh object): the webhook still goes.
     let run = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--yes", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -61,6 +68,8 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
     assert!(!exists, "the orphaned webhook configuration is deleted");
     let (created, message) = create_pod(cluster, &ns, "after");
     assert!(created, "pods are created again: {message}");
+    let findings = precheck_findings(cluster, appmesh2istio::cluster::NamespaceScope::All);
+    assert!(!findings.iter().any(|f| f.contains(&webhook)), "{findings:?}");
     let items = run.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["kind"], "MutatingWebhookConfiguration");

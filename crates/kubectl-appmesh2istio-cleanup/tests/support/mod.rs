@@ -269,3 +269,36 @@ pub fn small_migrated(
     convert_apply(cluster, dir, &ns);
     (ns, mesh)
 }
+
+/// precheck (the library, as the precheck binary runs it) on `scope`: every finding as
+/// `CODE subject`.
+pub fn precheck_findings(cluster: &TestCluster, scope: appmesh2istio::cluster::NamespaceScope) -> Vec<String> {
+    use appmesh2istio::precheck::{self, ReadOptions};
+    let kube = KubeArgs {
+        kubeconfig: Some(cluster.kubeconfig_path().to_owned()),
+        ..KubeArgs::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let connected = kube.connect().await.unwrap();
+        let snapshot = precheck::read_cluster(
+            &connected,
+            &ReadOptions {
+                scope,
+                permissions: false,
+                convert: false,
+                ..ReadOptions::default()
+            },
+        )
+        .await;
+        let report = precheck::run(&snapshot, &precheck::Options::default());
+        report
+            .findings()
+            .map(|f| format!("{} {}", f.code, f.subject))
+            .collect()
+    })
+}

@@ -4,6 +4,7 @@
 mod appmesh;
 mod cluster_access;
 mod istio;
+mod leftovers;
 mod pods;
 mod readiness;
 
@@ -206,6 +207,18 @@ pub static CHECKS: &[Check] = &[
         category: Category::Cleanup,
         description: "deleting the Meshes affects no one else",
         run: readiness::mesh_deletion,
+    },
+    Check {
+        codes: &["AMI3610"],
+        category: Category::Cleanup,
+        description: "every App Mesh webhook calls a Service that exists",
+        run: leftovers::orphaned_webhooks,
+    },
+    Check {
+        codes: &["AMI3611"],
+        category: Category::Cleanup,
+        description: "namespaces on Istio carry no App Mesh labels or pod-template annotations",
+        run: leftovers::leftover_keys,
     },
 ];
 
