@@ -58,7 +58,10 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     // precheck calls the App Mesh label left on the migrated namespace a leftover (AMI3611).
     let scope = appmesh2istio::cluster::NamespaceScope::One(ns.clone());
     let findings = precheck_findings(cluster, scope.clone());
-    assert!(findings.contains(&format!("AMI3611 Namespace {ns}")), "{findings:?}");
+    assert!(
+        findings.contains(&format!("AMI3611 Namespace {ns}")),
+        "{findings:?}"
+    );
 
     let backup = dir.path().join("backup.yaml");
     let run = cleanup(
@@ -120,7 +123,10 @@ fn a_migrated_namespace_is_cleaned_up_the_shared_mesh_kept_a_second_run_changes_
     assert_eq!(labels["mesh"], state.mesh.as_str());
     assert_eq!(labels["istio-injection"], "enabled");
     let findings = precheck_findings(cluster, scope);
-    assert!(!findings.iter().any(|f| f.starts_with("AMI3611 Namespace")), "{findings:?}");
+    assert!(
+        !findings.iter().any(|f| f.starts_with("AMI3611 Namespace")),
+        "{findings:?}"
+    );
     // Istio configuration untouched.
     assert_eq!(
         get_json(cluster, &["virtualservices.networking.istio.io", "-n", &ns])["items"]
@@ -348,9 +354,7 @@ fn app_mesh_finalizers_hang_and_remove_finalizers_releases_only_them_and_lists_t
     assert!(run.stderr.contains(&arn_part), "{}", run.stderr);
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(
-        text.contains(&format!(
-            "aws appmesh delete-virtual-node --region 'eu-west-1'"
-        )),
+        text.contains("aws appmesh delete-virtual-node --region 'eu-west-1'"),
         "{text}"
     );
     assert!(

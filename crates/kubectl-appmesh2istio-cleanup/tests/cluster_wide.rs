@@ -69,7 +69,10 @@ fn orphaned_webhooks_go_first_then_controller_webhooks_and_crds_go_when_asked() 
     let (created, message) = create_pod(cluster, &ns, "after");
     assert!(created, "pods are created again: {message}");
     let findings = precheck_findings(cluster, appmesh2istio::cluster::NamespaceScope::All);
-    assert!(!findings.iter().any(|f| f.contains(&webhook)), "{findings:?}");
+    assert!(
+        !findings.iter().any(|f| f.contains(&webhook)),
+        "{findings:?}"
+    );
     let items = run.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["kind"], "MutatingWebhookConfiguration");

@@ -272,7 +272,10 @@ pub fn small_migrated(
 
 /// precheck (the library, as the precheck binary runs it) on `scope`: every finding as
 /// `CODE subject`.
-pub fn precheck_findings(cluster: &TestCluster, scope: appmesh2istio::cluster::NamespaceScope) -> Vec<String> {
+pub fn precheck_findings(
+    cluster: &TestCluster,
+    scope: appmesh2istio::cluster::NamespaceScope,
+) -> Vec<String> {
     use appmesh2istio::precheck::{self, ReadOptions};
     let kube = KubeArgs {
         kubeconfig: Some(cluster.kubeconfig_path().to_owned()),

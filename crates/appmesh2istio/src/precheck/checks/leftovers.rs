@@ -20,12 +20,7 @@ pub fn orphaned_webhooks(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
     let mutating = snap.mutating_webhooks.get()?;
     let validating = snap.validating_webhooks.get()?;
     let services = snap.services.get()?;
-    let namespaces: BTreeSet<&str> = snap
-        .namespaces
-        .get()?
-        .iter()
-        .map(|n| n.name())
-        .collect();
+    let namespaces: BTreeSet<&str> = snap.namespaces.get()?.iter().map(|n| n.name()).collect();
     let existing: BTreeSet<(&str, &str)> = services
         .iter()
         .filter_map(|s| Some((s.namespace()?, s.name())))
