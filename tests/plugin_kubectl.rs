@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use appmesh2istio_tests::{kubectl_or_skip, package_archive, plugin_binaries, workspace_root};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const COMMANDS: [&str; 4] = ["precheck", "convert", "label", "rollout"];
+const COMMANDS: [&str; 5] = ["precheck", "convert", "label", "rollout", "cleanup"];
 
 #[derive(Debug, PartialEq)]
 struct Output {
@@ -462,7 +462,7 @@ fn completion_helper_lists_the_commands() {
     assert_eq!(
         names,
         [
-            "precheck", "convert", "label", "rollout", "version", "help", ":4"
+            "precheck", "convert", "label", "rollout", "cleanup", "version", "help", ":4"
         ],
         "{out:?}"
     );

@@ -14,7 +14,8 @@ pub const PARTIAL: i32 = 3;
 pub const INTERNAL: i32 = 4;
 /// precheck: a check found something at or above `--fail-on` (default: error). The report says
 /// what. (When precheck cannot run at all, e.g. the cluster is unreachable, it exits with
-/// [`FAILURE`].)
+/// [`FAILURE`].) cleanup: a gate failed (the report says which command fixes it); nothing was
+/// changed.
 pub const CHECKS_FAILED: i32 = 5;
 /// convert --apply: objects to be written already exist and are not managed by appmesh2istio
 /// (no `app.kubernetes.io/managed-by: appmesh2istio` label); nothing was changed. Rerun with

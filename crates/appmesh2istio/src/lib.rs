@@ -8,6 +8,7 @@
 
 pub mod appmesh;
 pub mod change;
+pub mod cleanup;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

@@ -41,6 +41,7 @@ const COMMANDS: &[(&str, &str)] = &[
         "rollout",
         "Restart workloads so their pods get the Istio sidecar",
     ),
+    ("cleanup", "Remove App Mesh from a migrated cluster, safely"),
 ];
 
 /// Commands the dispatcher answers itself.
@@ -480,6 +481,7 @@ mod tests {
              convert\tConvert App Mesh resources into Istio resources\n\
              label\tSwitch namespace sidecar-injection labels from App Mesh to Istio\n\
              rollout\tRestart workloads so their pods get the Istio sidecar\n\
+             cleanup\tRemove App Mesh from a migrated cluster, safely\n\
              version\tPrint the version of every appmesh2istio binary found\n\
              help\tPrint this message or the help of the given command\n:4\n"
         );
@@ -490,7 +492,8 @@ mod tests {
         assert_eq!(complete(&["zz".into()]), ":4\n");
         assert_eq!(
             complete(&["help".into(), "c".into()]),
-            "convert\tConvert App Mesh resources into Istio resources\n:4\n"
+            "convert\tConvert App Mesh resources into Istio resources\n\
+             cleanup\tRemove App Mesh from a migrated cluster, safely\n:4\n"
         );
         // Past the command word, the shell's file completion serves `-f <TAB>`.
         assert_eq!(

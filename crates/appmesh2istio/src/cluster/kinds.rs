@@ -94,6 +94,37 @@ pub const VALIDATING_WEBHOOKS: KindInfo = core(
     false,
 );
 
+pub const SERVICE_ACCOUNTS: KindInfo = core("", "v1", "ServiceAccount", "serviceaccounts", true);
+pub const ROLES: KindInfo = core("rbac.authorization.k8s.io", "v1", "Role", "roles", true);
+pub const ROLE_BINDINGS: KindInfo = core(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "RoleBinding",
+    "rolebindings",
+    true,
+);
+pub const CLUSTER_ROLES: KindInfo = core(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "ClusterRole",
+    "clusterroles",
+    false,
+);
+pub const CLUSTER_ROLE_BINDINGS: KindInfo = core(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "ClusterRoleBinding",
+    "clusterrolebindings",
+    false,
+);
+pub const CRDS: KindInfo = core(
+    "apiextensions.k8s.io",
+    "v1",
+    "CustomResourceDefinition",
+    "customresourcedefinitions",
+    false,
+);
+
 pub const APPMESH_GROUP: &str = "appmesh.k8s.aws";
 pub const APPMESH_VERSION: &str = "v1beta2";
 
@@ -168,7 +199,7 @@ pub fn known_kind(kind: &str) -> Option<&'static KindInfo> {
 /// The kind `kind` of API group `group` (empty for the core group) among every kind this tool
 /// reads or writes. Unlike [`known_kind`] this tells App Mesh's `VirtualService` from Istio's.
 pub fn by_group_kind(group: &str, kind: &str) -> Option<&'static KindInfo> {
-    static OTHER_KINDS: [KindInfo; 8] = [
+    static OTHER_KINDS: [KindInfo; 14] = [
         NAMESPACES,
         PODS,
         SERVICES,
@@ -177,6 +208,13 @@ pub fn by_group_kind(group: &str, kind: &str) -> Option<&'static KindInfo> {
         DAEMONSETS,
         MUTATING_WEBHOOKS,
         VALIDATING_WEBHOOKS,
+        // cleanup --controller/--crds: what the App Mesh controller's Helm chart installs
+        SERVICE_ACCOUNTS,
+        ROLES,
+        ROLE_BINDINGS,
+        CLUSTER_ROLES,
+        CLUSTER_ROLE_BINDINGS,
+        CRDS,
     ];
     OTHER_KINDS
         .iter()

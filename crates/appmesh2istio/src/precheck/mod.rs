@@ -20,7 +20,11 @@ use serde::Serialize;
 
 use crate::findings::{Finding, Severity};
 
-pub use checks::{CHECKS, Check};
+pub use checks::{CHECKS, Check, has_appmesh_sidecar};
+// The namespace rules other commands share (cleanup's gates): one definition, here.
+pub use labels::{
+    APPMESH_INJECT, appmesh_injection, istio_injection, selector_matches, string_map,
+};
 pub use render::{RenderOptions, render_human, render_json, render_not_run, render_yaml};
 pub use snapshot::{Data, Mode, ReadOptions, Snapshot, read_cluster};
 

@@ -4,6 +4,7 @@
 mod appmesh;
 mod cluster_access;
 mod istio;
+mod leftovers;
 mod pods;
 pub(crate) use pods::istio_equivalent;
 mod readiness;
@@ -214,6 +215,18 @@ pub static CHECKS: &[Check] = &[
         description: "deleting the Meshes affects no one else",
         run: readiness::mesh_deletion,
     },
+    Check {
+        codes: &["AMI3610"],
+        category: Category::Cleanup,
+        description: "every App Mesh webhook calls a Service that exists",
+        run: leftovers::orphaned_webhooks,
+    },
+    Check {
+        codes: &["AMI3611"],
+        category: Category::Cleanup,
+        description: "namespaces on Istio carry no App Mesh labels or pod-template annotations",
+        run: leftovers::leftover_keys,
+    },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -295,7 +308,8 @@ pub(crate) fn is_appmesh_envoy(container: &Value) -> bool {
 }
 
 /// Whether a pod (or template) carries App Mesh's sidecar or its iptables init container.
-pub(crate) fn has_appmesh_sidecar(spec: &Value) -> bool {
+/// (Public for `cleanup`'s gate: the same rule as precheck's.)
+pub fn has_appmesh_sidecar(spec: &Value) -> bool {
     containers(spec, "containers").any(is_appmesh_envoy)
         || containers(spec, "initContainers")
             .any(|c| c.get("name").and_then(Value::as_str) == Some(crate::k8s::PROXYINIT_CONTAINER))
