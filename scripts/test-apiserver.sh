@@ -4,6 +4,9 @@
 #
 #   scripts/test-apiserver.sh ensure          build or reuse all four binaries
 #   scripts/test-apiserver.sh ensure-kubectl  only fetch kubectl (fast)
+#   scripts/test-apiserver.sh ensure-current-kubectl
+#                                             fetch a current kubectl (Debian trixie's
+#                                             binary package); prints its bin dir
 #   scripts/test-apiserver.sh bin-dir         print the bin dir (populated or not)
 #
 # Everything comes from Debian bookworm packages fetched with a PRIVATE apt
@@ -19,6 +22,7 @@
 #   APPMESH2ISTIO_DEBIAN_MIRROR             Debian mirror URI (default: read from
 #                                           the system's apt sources)
 #   APPMESH2ISTIO_DEBIAN_SECURITY_MIRROR    Debian security mirror URI (same)
+#   APPMESH2ISTIO_CURRENT_KUBECTL_VERSION   Debian version of trixie's `kubectl`
 set -euo pipefail
 
 # Pinned so that `bin-dir` answers without the network and every machine builds
@@ -30,12 +34,20 @@ KEY_DIR="$CACHE_ROOT/k8s-$K8S_DEBIAN_VERSION"
 BIN_DIR="$KEY_DIR/bin"
 APT_DIR="$CACHE_ROOT/apt"
 CONTROL_PLANE_BINARIES=(etcd kube-apiserver kube-controller-manager kubectl)
+# The plugin tests also run under a kubectl as current as the EKS versions in support
+# (1.20 predates them all, and plugin completion needs 1.26+). Debian ships it as a binary
+# package from trixie on; pinned like the control plane, cached under its own key.
+CURRENT_KUBECTL_VERSION="${APPMESH2ISTIO_CURRENT_KUBECTL_VERSION:-1.32.3+ds-2}"
+CURRENT_KUBECTL_SUITE=trixie
+CURRENT_KUBECTL_DIR="$CACHE_ROOT/kubectl-$CURRENT_KUBECTL_VERSION"
+# deb-src lines are only needed to build the control plane.
+WANT_SOURCES=1
 
 log() { printf '[test-apiserver] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -100,12 +112,13 @@ write_private_apt_config() {
         local suite
         for suite in "$DEBIAN_SUITE" "$DEBIAN_SUITE-updates"; do
             printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$main_uri" "$suite"
-            printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$main_uri" "$suite"
+            ((WANT_SOURCES)) && printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$main_uri" "$suite"
         done
         if [[ -n "$security_uri" ]]; then
             printf 'deb [signed-by=%s] %s %s-security main\n' "$keyring" "$security_uri" "$DEBIAN_SUITE"
-            printf 'deb-src [signed-by=%s] %s %s-security main\n' "$keyring" "$security_uri" "$DEBIAN_SUITE"
+            ((WANT_SOURCES)) && printf 'deb-src [signed-by=%s] %s %s-security main\n' "$keyring" "$security_uri" "$DEBIAN_SUITE"
         fi
+        true
     } >"$APT_DIR/etc/sources.list.new"
     mv "$APT_DIR/etc/sources.list.new" "$APT_DIR/etc/sources.list"
     cat >"$APT_DIR/etc/apt.conf" <<EOF
@@ -166,6 +179,26 @@ ensure_kubectl_locked() {
     install_binary "$work/root/usr/bin/kubectl" kubectl
     rm -rf "$work"
     log "kubectl ready in $BIN_DIR"
+}
+
+# A current kubectl: the same private apt machinery, pointed at trixie, with its own apt
+# state and cache key (a subshell, so the bookworm settings stay as they are).
+ensure_current_kubectl_locked() {
+    [[ -x "$CURRENT_KUBECTL_DIR/bin/kubectl" ]] && return 0
+    (
+        APT_DIR="$CACHE_ROOT/apt-$CURRENT_KUBECTL_SUITE"
+        DEBIAN_SUITE="$CURRENT_KUBECTL_SUITE"
+        BIN_DIR="$CURRENT_KUBECTL_DIR/bin"
+        WANT_SOURCES=0
+        apt_update_once
+        local work="$CURRENT_KUBECTL_DIR/work"
+        rm -rf "$work"
+        fetch_and_unpack "kubectl=$CURRENT_KUBECTL_VERSION" "$work/debs" "$work/root"
+        install_binary "$work/root/usr/bin/kubectl" kubectl
+        rm -rf "$work"
+        "$BIN_DIR/kubectl" version --client >/dev/null || die "the fetched kubectl does not run"
+        log "kubectl $CURRENT_KUBECTL_VERSION ready in $BIN_DIR"
+    )
 }
 
 # rsync is the one build tool a fresh machine of this kind lacks; the
@@ -274,8 +307,14 @@ main() {
     ensure-kubectl)
         have_binaries kubectl || with_lock ensure_kubectl_locked
         ;;
+    ensure-current-kubectl)
+        [[ -x "$CURRENT_KUBECTL_DIR/bin/kubectl" ]] || with_lock ensure_current_kubectl_locked
+        printf '%s\n' "$CURRENT_KUBECTL_DIR/bin"
+        return 0
+        ;;
     ensure)
         have_binaries "${CONTROL_PLANE_BINARIES[@]}" || with_lock ensure_all_locked
+        [[ -x "$CURRENT_KUBECTL_DIR/bin/kubectl" ]] || with_lock ensure_current_kubectl_locked
         ;;
     -h | --help | help) usage ;;
     *) usage ;;

@@ -88,6 +88,65 @@ pub fn kubectl_or_skip(test: &str) -> Option<PathBuf> {
     kubectl
 }
 
+/// Every kubectl the plugin tests run under: [`kubectl_binary`] (Debian's 1.20, older than
+/// every EKS version in support) and a current one (`scripts/test-apiserver.sh
+/// ensure-current-kubectl`: Debian trixie's binary package, cached), so that the plugin
+/// mechanics are checked on both ends. With `$KUBECTL` set, only that one. Empty after a
+/// one-line notice when none is found; panics instead when [`prerequisites_required`], also
+/// when only the current one is missing.
+pub fn kubectls_or_skip(test: &str) -> Vec<PathBuf> {
+    let Some(first) = kubectl_or_skip(test) else {
+        return Vec::new();
+    };
+    if std::env::var_os("KUBECTL").is_some_and(|k| !k.is_empty()) {
+        return vec![first];
+    }
+    match current_kubectl() {
+        Some(current) => vec![first, current],
+        None => {
+            let msg = format!(
+                "{test}: no current kubectl (scripts/test-apiserver.sh ensure-current-kubectl)"
+            );
+            assert!(
+                !prerequisites_required(),
+                "{msg}; required because CI=true or APPMESH2ISTIO_REQUIRE_CLUSTER=1"
+            );
+            eprintln!("only kubectl 1.20 checked: {msg}");
+            vec![first]
+        }
+    }
+}
+
+fn current_kubectl() -> Option<PathBuf> {
+    static CURRENT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    CURRENT
+        .get_or_init(|| {
+            let script = workspace_root().join("scripts/test-apiserver.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg("ensure-current-kubectl")
+                .output()
+                .ok()?;
+            if !out.status.success() {
+                eprintln!(
+                    "note: {} ensure-current-kubectl failed ({}): {}",
+                    script.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return None;
+            }
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let dir = stdout
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())?;
+            Some(Path::new(dir).join("kubectl")).filter(|k| k.is_file())
+        })
+        .clone()
+}
+
 /// Builds every workspace binary once per test binary (debug profile, through the same
 /// cargo that runs the tests) and returns the `kubectl-appmesh2istio*` executables by
 /// file stem.

@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod completion;
 pub mod convert;
 pub mod exit;
 pub mod findings;

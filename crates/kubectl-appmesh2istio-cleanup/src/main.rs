@@ -103,6 +103,9 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = appmesh2istio::completion::answer_if_asked(&Cli::command()) {
+        return code;
+    }
     let cli = Cli::parse();
     let command = CleanupCommand {
         kube: cli.kube,

@@ -59,8 +59,10 @@ struct Cli {
     #[arg(long)]
     install: bool,
 
-    /// Do not write out App Mesh's invisible defaults (15 s request timeout, default
-    /// retries); Istio's own defaults then apply.
+    /// Do not write out App Mesh's invisible defaults (15 s request timeout; 2 retries on 503,
+    /// connect-failure, refused-stream, reset and unavailable; 300 s idle timeout of listeners
+    /// and TCP connections); Istio's own defaults then apply (no request timeout, 2 retries on
+    /// connection failures only, 1 h idle timeout).
     #[arg(long)]
     no_preserve_defaults: bool,
 
@@ -129,6 +131,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = appmesh2istio::completion::answer_if_asked(&Cli::command()) {
+        return code;
+    }
     let cli = Cli::parse();
     let command = ConvertCommand {
         files: cli.files,

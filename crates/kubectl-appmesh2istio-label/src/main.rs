@@ -90,13 +90,15 @@ struct Cli {
 
 fn main() -> ExitCode {
     // -n as kubectl label takes names: repeatable and comma lists (KubeArgs has one namespace).
-    let mut matches = Cli::command()
-        .mut_arg("namespace", |a| {
-            a.action(ArgAction::Append)
-                .value_delimiter(',')
-                .help("Namespaces to label (repeatable, or a comma list)")
-        })
-        .get_matches();
+    let command = Cli::command().mut_arg("namespace", |a| {
+        a.action(ArgAction::Append)
+            .value_delimiter(',')
+            .help("Namespaces to label (repeatable, or a comma list)")
+    });
+    if let Some(code) = appmesh2istio::completion::answer_if_asked(&command) {
+        return code;
+    }
+    let mut matches = command.get_matches();
     let namespaces: Vec<String> = matches
         .get_many::<String>("namespace")
         .map(|v| v.cloned().collect())

@@ -15,7 +15,7 @@ use appmesh2istio::exit;
 use appmesh2istio::findings::{Severity, catalog};
 use appmesh2istio::load::{InputSource, LoadOptions};
 use appmesh2istio::precheck::{self, Category, Options, ReadOptions, RenderOptions, Snapshot};
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 
 /// mimalloc, not the system allocator: conversion makes many small allocations, which
 /// glibc's malloc scatters over the heap, and large inputs then run out of cache (measured in
@@ -151,6 +151,9 @@ fn stdout_color(choice: ColorChoice) -> bool {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = appmesh2istio::completion::answer_if_asked(&Cli::command()) {
+        return code;
+    }
     let cli = Cli::parse();
     match run(&cli).await {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -106,9 +106,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     // `-n` may be repeated here (KubeArgs' field holds one): take every value first.
-    let mut matches = Cli::command()
-        .mut_arg("namespace", |a| a.action(ArgAction::Append))
-        .get_matches();
+    let command = Cli::command().mut_arg("namespace", |a| a.action(ArgAction::Append));
+    if let Some(code) = appmesh2istio::completion::answer_if_asked(&command) {
+        return code;
+    }
+    let mut matches = command.get_matches();
     let namespaces: Vec<String> = matches
         .remove_many::<String>("namespace")
         .map(Iterator::collect)

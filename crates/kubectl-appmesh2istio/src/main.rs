@@ -60,8 +60,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_CANNOT_RUN: u8 = 126;
 const EXIT_NOT_FOUND: u8 = 127;
 
-/// cobra's `ShellCompDirective` values that kubectl's completion understands.
-const COMP_DEFAULT: u8 = 0;
+/// cobra's `ShellCompDirectiveNoFileComp`: offer only the candidates given.
 const COMP_NO_FILE: u8 = 4;
 
 #[derive(Debug, PartialEq)]
@@ -188,33 +187,64 @@ fn usage() -> String {
 /// Answers kubectl's completion helper (`kubectl_complete-appmesh2istio`, kubectl 1.26+),
 /// which passes the words typed after `kubectl appmesh2istio`, the last one being the
 /// word under completion. Output is cobra's: `candidate<TAB>description` lines, then
-/// `:<directive>`.
+/// `:<directive>`. Only commands whose binary is installed are offered; past the command
+/// word, the command's own binary answers (`<binary> __complete <words>`) from its flag
+/// definitions, so the candidates are exactly the flags that binary has.
 fn complete(words: &[String]) -> String {
+    let own = own_dir();
+    let path_var = env::var_os("PATH");
+    let dirs = search_dirs(own.as_deref().ok(), path_var.as_deref());
+    let locate = |command: &str| find(&binary_name(command), &dirs);
+    complete_with(
+        words,
+        &|command| locate(command).is_some(),
+        &|command, rest| {
+            let path = locate(command)?;
+            let answer = Command::new(path)
+                .arg("__complete")
+                .args(rest)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let text = String::from_utf8(answer.stdout).ok()?;
+            // Only a well-formed answer is passed on: an older binary without completion
+            // fails on the unknown argument, and its error must not become candidates.
+            (answer.status.success() && text.lines().last().is_some_and(|l| l.starts_with(':')))
+                .then_some(text)
+        },
+    )
+}
+
+fn complete_with(
+    words: &[String],
+    installed: &dyn Fn(&str) -> bool,
+    delegate: &dyn Fn(&str, &[String]) -> Option<String>,
+) -> String {
     let mut out = String::new();
+    let offer = |out: &mut String, prefix: &str, list: &[(&str, &str)], check: bool| {
+        for (name, about) in list {
+            if name.starts_with(prefix) && (!check || installed(name)) {
+                let _ = writeln!(out, "{name}\t{about}");
+            }
+        }
+    };
     match words {
         [] | [_] => {
             let prefix = words.first().map_or("", String::as_str);
-            for (name, about) in COMMANDS.iter().chain(BUILTINS) {
-                if name.starts_with(prefix) {
-                    let _ = writeln!(out, "{name}\t{about}");
-                }
-            }
-            let _ = writeln!(out, ":{COMP_NO_FILE}");
+            offer(&mut out, prefix, COMMANDS, true);
+            offer(&mut out, prefix, BUILTINS, false);
         }
-        [help, prefix] if help == "help" => {
-            for (name, about) in COMMANDS {
-                if name.starts_with(prefix.as_str()) {
-                    let _ = writeln!(out, "{name}\t{about}");
-                }
+        [help, prefix] if help == "help" => offer(&mut out, prefix, COMMANDS, true),
+        [first, rest @ ..] => {
+            if let Some(command) = command(OsStr::new(first))
+                && let Some(answer) = delegate(command, rest)
+            {
+                return answer;
             }
-            let _ = writeln!(out, ":{COMP_NO_FILE}");
-        }
-        // The command binaries own their flags; file names are the useful default
-        // (`convert -f <TAB>`).
-        _ => {
-            let _ = writeln!(out, ":{COMP_DEFAULT}");
         }
     }
+    let _ = writeln!(out, ":{COMP_NO_FILE}");
     out
 }
 
@@ -473,10 +503,18 @@ mod tests {
         assert!(!u.contains("__complete"));
     }
 
+    fn ask(words: &[&str], missing: &[&str]) -> String {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        complete_with(&words, &|c| !missing.contains(&c), &|c, rest| {
+            (c == "convert" && !missing.contains(&c))
+                .then(|| format!("from {c}: {}\n:0\n", rest.join(" ")))
+        })
+    }
+
     #[test]
     fn completion_of_the_command_word() {
         assert_eq!(
-            complete(&["".into()]),
+            ask(&[""], &[]),
             "precheck\tCheck that a cluster is ready to move from App Mesh to Istio\n\
              convert\tConvert App Mesh resources into Istio resources\n\
              label\tSwitch namespace sidecar-injection labels from App Mesh to Istio\n\
@@ -486,20 +524,33 @@ mod tests {
              help\tPrint this message or the help of the given command\n:4\n"
         );
         assert_eq!(
-            complete(&["r".into()]),
+            ask(&["r"], &[]),
             "rollout\tRestart workloads so their pods get the Istio sidecar\n:4\n"
         );
-        assert_eq!(complete(&["zz".into()]), ":4\n");
+        assert_eq!(ask(&["zz"], &[]), ":4\n");
         assert_eq!(
-            complete(&["help".into(), "c".into()]),
+            ask(&["help", "c"], &[]),
             "convert\tConvert App Mesh resources into Istio resources\n\
              cleanup\tRemove App Mesh from a migrated cluster, safely\n:4\n"
         );
-        // Past the command word, the shell's file completion serves `-f <TAB>`.
+    }
+
+    #[test]
+    fn commands_not_installed_are_not_offered() {
         assert_eq!(
-            complete(&["convert".into(), "-f".into(), "".into()]),
-            ":0\n"
+            ask(&["c"], &["cleanup"]),
+            "convert\tConvert App Mesh resources into Istio resources\n:4\n"
         );
+        assert_eq!(ask(&["help", "cl"], &["cleanup"]), ":4\n");
+        assert_eq!(ask(&["convert", "-f", ""], &["convert"]), ":4\n");
+    }
+
+    #[test]
+    fn past_the_command_word_the_command_binary_answers() {
+        assert_eq!(ask(&["convert", "-f", ""], &[]), "from convert: -f \n:0\n");
+        // A command without an answer (an older binary) offers nothing rather than files.
+        assert_eq!(ask(&["precheck", "--o"], &[]), ":4\n");
+        assert_eq!(ask(&["nope", "--o"], &[]), ":4\n");
     }
 
     #[test]

@@ -749,6 +749,7 @@ impl Runner<'_> {
 
     async fn remove_canary(&self, key: &ObjectKey) {
         let live = get_value(self.cluster, key).await.ok().flatten();
+        let copy = live.clone();
         let result = self.apply(Step::RemoveCanary(key.clone()), live).await;
         if let Status::Failed { message, .. } = &result.status {
             self.reporter.note(&format!(
@@ -758,6 +759,21 @@ impl Runner<'_> {
             ));
         } else {
             lock(&self.canaries).remove(key);
+            // Only our copies' pods are waited for (a same-named object that is not one was
+            // skipped, not deleted).
+            let Some(copy) = copy.filter(super::steps::is_canary) else {
+                return;
+            };
+            match super::wait::canary_pods_gone(self.cluster, &copy, self.command.timeout).await {
+                Ok(0) => {}
+                Ok(left) => self.reporter.note(&format!(
+                    "warning: canary copy {key} is deleted but {left} of its pod(s) are still terminating after {}; they take traffic until they are gone",
+                    humanize(self.command.timeout)
+                )),
+                Err(message) => self.reporter.note(&format!(
+                    "warning: cannot tell whether the pods of canary copy {key} are gone: {message}"
+                )),
+            }
         }
     }
 

@@ -292,6 +292,50 @@ pub struct PodCheck {
     pub appmesh: usize,
 }
 
+/// Waits until no pod of the canary copy `copy` (its live object before the delete) is left. Its Deployment is deleted with the
+/// API's default (background) propagation, so the garbage collector removes the pods only
+/// after the delete has returned, and until then they still take a share of the traffic: a
+/// canary is only "removed" once its pods are gone. Polls one LIST by the copy's selector
+/// (which holds [`CANARY_LABEL`], so the workload's own pods never match) every half second
+/// (canary removals are rare, a watch would buy nothing); returns how many pods were still
+/// there at `timeout`.
+pub async fn canary_pods_gone(
+    cluster: &Cluster,
+    copy: &Value,
+    timeout: Duration,
+) -> Result<usize, String> {
+    let selector = selector_string(copy);
+    if !selector.contains(CANARY_LABEL) {
+        return Err(format!(
+            "its selector {selector:?} does not name {CANARY_LABEL}"
+        ));
+    }
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        cluster.client.clone(),
+        text(copy, "/metadata/namespace").unwrap_or_default(),
+        &crate::cluster::kinds::PODS.api_resource(),
+    );
+    let params = ListParams::default().labels(&selector);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = api
+            .list(&params)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot list its pods: {}",
+                    crate::cluster::describe_kube_error(&e)
+                )
+            })?
+            .items
+            .len();
+        if left == 0 || Instant::now() >= deadline {
+            return Ok(left);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The pods of `workload` (one LIST by its selector): every one on Istio, without App Mesh's
 /// sidecar, and Ready. Pods being deleted and our canary's pods (for the workload itself) are
 /// not its new pods.
