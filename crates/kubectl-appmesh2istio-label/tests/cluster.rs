@@ -588,3 +588,77 @@ fn without_a_terminal_and_without_yes_nothing_changes() {
     );
     assert_eq!(metadata_maps(cluster, &ns), before);
 }
+
+#[test]
+fn remove_mesh_labels_drops_the_selector_labels_warns_about_objects_left_and_undo_restores_them() {
+    let Some(cluster) = cluster_or_skip("remove_mesh_labels") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = cluster.kubeconfig_path();
+    // Meshed by a Mesh's namespaceSelector and by App Mesh's injector, with one VirtualNode
+    // still in it (App Mesh objects stay until cleanup).
+    let mesh_key = cluster.unique_name("meshsel");
+    let ns = cluster
+        .fresh_namespace_with_labels(
+            "rmlabels",
+            &[(&mesh_key, "yes"), (APPMESH_INJECT, "enabled")],
+        )
+        .unwrap();
+    let mesh = cluster.unique_name("mesh");
+    create(
+        cluster,
+        &json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "Mesh", "metadata": {"name": mesh},
+            "spec": {"namespaceSelector": {"matchLabels": {mesh_key.clone(): "yes"}}}}),
+    );
+    create(
+        cluster,
+        &json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": format!("web.{ns}.svc.cluster.local")}}}}),
+    );
+    let before = metadata_maps(cluster, &ns);
+
+    // Without the flag the Mesh's label is kept (and said so).
+    let plan = label_in(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--dry-run=client", "-o", "json"],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(!plan.stderr.contains("AMI4023"), "{}", plan.stderr);
+
+    let run = label_in(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--remove-mesh-labels", "--yes"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("AMI4023: 1 App Mesh object(s) remain in this namespace"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&mesh_key), "{}", run.stderr);
+    let after = labels(cluster, &ns);
+    assert_eq!(
+        after.get("istio-injection").map(String::as_str),
+        Some("enabled")
+    );
+    assert!(!after.contains_key(&mesh_key), "{after:?}");
+    assert!(!after.contains_key(APPMESH_INJECT), "{after:?}");
+
+    // The undo file gives back both App Mesh labels, byte for byte.
+    let files = undo_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let undo = label_in(
+        dir.path(),
+        kubeconfig,
+        &["--undo", files[0].to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    assert_eq!(metadata_maps(cluster, &ns), before);
+}
