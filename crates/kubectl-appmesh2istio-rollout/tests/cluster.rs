@@ -769,3 +769,60 @@ async fn pods_that_still_get_app_mesh_envoy_fail_with_a_hint() {
         "the pod-level annotation was translated to Istio's label"
     );
 }
+
+#[tokio::test]
+async fn dry_runs_show_the_plan_and_change_nothing() {
+    let Some(cluster) = cluster_or_skip("dry_runs") else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns = meshed_namespace(cluster, &client, "dryrun").await;
+    meshed_deployment(
+        &client,
+        &ns,
+        "web",
+        1,
+        json!({"appmesh.k8s.aws/egressIgnoredPorts": "3306"}),
+        json!({}),
+    )
+    .await;
+    wait_available(&client, &ns, "web").await;
+    relabel_for_istio(&client, &ns).await;
+    let before = deployment(&client, &ns, "web").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    for mode in ["--dry-run=client", "--dry-run=server"] {
+        let run = rollout(
+            dir.path(),
+            cluster.kubeconfig_path(),
+            &["-n", &ns, mode, "-o", "json"],
+        );
+        assert_eq!(run.code, 0, "{mode}: {}", run.stderr);
+        let plan = run.json();
+        let items = plan["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{mode}: {plan}");
+        assert_eq!(items[0]["name"], "web", "{mode}: {plan}");
+        assert!(
+            run.stderr.contains("deployment.apps/web restarted (")
+                && run.stderr.contains("dry run)"),
+            "{mode}: {}",
+            run.stderr
+        );
+        let after = deployment(&client, &ns, "web").await;
+        assert_eq!(
+            after["spec"]["template"], before["spec"]["template"],
+            "{mode}: template untouched"
+        );
+        assert_eq!(
+            after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
+            "{mode}: nothing stored"
+        );
+        assert_eq!(pod_containers(&client, &ns, "web").await, [envoy()]);
+    }
+    // No undo record for what was never written.
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
