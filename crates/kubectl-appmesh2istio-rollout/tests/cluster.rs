@@ -826,3 +826,67 @@ async fn dry_runs_show_the_plan_and_change_nothing() {
         .collect();
     assert!(files.is_empty(), "{files:?}");
 }
+
+#[tokio::test]
+async fn canary_falls_back_to_in_place_for_a_statefulset_and_moves_its_pods() {
+    let Some(cluster) = cluster_or_skip("canary_statefulset") else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns = meshed_namespace(cluster, &client, "canarysts").await;
+    // App Mesh's injector only injects pods a VirtualNode selects.
+    create_appmesh(
+        &client,
+        Some(&ns),
+        json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
+               "metadata": {"name": "db", "namespace": ns},
+               "spec": {"podSelector": {"matchLabels": {"app": "db"}},
+                   "listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}],
+                   "serviceDiscovery": {"dns": {"hostname": format!("db.{ns}.svc.cluster.local")}}}}),
+    )
+    .await;
+    let sts: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": ns},
+        "spec": {"serviceName": "db", "replicas": 1,
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example.com/db:1"}]}}}
+    }))
+    .unwrap();
+    let api = Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(client.clone(), &ns);
+    api.create(&PostParams::default(), &sts).await.unwrap();
+    eventually("db's pod on App Mesh", Duration::from_secs(60), || async {
+        (pod_containers(&client, &ns, "db").await == [envoy()]).then_some(())
+    })
+    .await;
+    relabel_for_istio(&client, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = rollout(
+        dir.path(),
+        cluster.kubeconfig_path(),
+        &[
+            "-n",
+            &ns,
+            "--strategy",
+            "canary",
+            "--canary-wait",
+            "1s",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("in-place (StatefulSet: canary copies are for Deployments)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("db-istio-canary"), "{}", run.stderr);
+    assert_eq!(pod_containers(&client, &ns, "db").await, [istio()]);
+    let copies = Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(copies.items.len(), 1, "no copy of a StatefulSet is made");
+}
