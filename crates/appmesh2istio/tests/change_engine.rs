@@ -450,3 +450,97 @@ async fn creates_ask_for_strict_field_validation_when_the_server_has_it() {
             .is_some()
     );
 }
+
+/// Deletes one object (a ServiceAccount here) the way cleanup deletes App Mesh objects: with the uid and the
+/// resourceVersion it planned against as preconditions, the object recorded for undo.
+struct DeleteObject {
+    key: ObjectKey,
+}
+
+impl Change for DeleteObject {
+    fn key(&self) -> &ObjectKey {
+        &self.key
+    }
+
+    fn decide(&self, live: Option<&Value>) -> Decision {
+        let Some(live) = live else {
+            return Decision::none(Action::ALREADY_DELETED, "");
+        };
+        Decision::write(
+            Action::DELETE,
+            "test",
+            vec![Operation::Delete {
+                resource_version: true,
+            }],
+            Some(UndoEntry::Deleted(
+                appmesh2istio::change::record::DeletedObject::new(&self.key, live),
+            )),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_planned_against_an_older_version_is_re_planned_and_records_what_it_deleted() {
+    let Some(cluster) = cluster_or_skip("a_delete_planned_against_an_older_version") else {
+        return;
+    };
+    let ns = cluster.fresh_namespace("delrace").unwrap();
+    let admin = cluster.client().unwrap();
+    let maps: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(admin.clone(), &ns);
+    maps.create(
+        &kube::api::PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "cm", "labels": {"v": "planned"}}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let target = connect(cluster.kubeconfig_path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let undo = dir.path().join("undo.yaml");
+    let key = ObjectKey::new("v1", "ServiceAccount", Some(&ns), "cm");
+    let plan = Plan::read(&target, vec![DeleteObject { key: key.clone() }], &[], 1)
+        .await
+        .unwrap();
+    // Someone else changes the object after the plan read it.
+    maps.patch(
+        "cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"v": "theirs"}}})),
+    )
+    .await
+    .unwrap();
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let through_proxy = connect(proxy.kubeconfig_path()).await;
+    let journal = Journal::create(
+        Some(&undo),
+        UndoRecord::new(
+            &through_proxy,
+            "cleanup",
+            "kubectl appmesh2istio cleanup --restore",
+            "m",
+        ),
+    )
+    .unwrap();
+    let results = engine::execute(&through_proxy, &plan, Some(&journal), &options(&undo, 1)).await;
+    assert_eq!(results[0].status, Status::Done, "{results:#?}");
+    assert_eq!(
+        results[0].retries, 1,
+        "one re-plan after the refused delete"
+    );
+    // The first DELETE was refused by its preconditions (409), the second went through.
+    let deletes: Vec<Option<u16>> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::DELETE)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(deletes, [Some(409), Some(200)], "{:#?}", proxy.requests());
+    assert!(maps.get_opt("cm").await.unwrap().is_none());
+    journal.flush().await.unwrap();
+    let record = UndoRecord::read(&undo).unwrap();
+    assert_eq!(record.deleted.len(), 1, "{record:?}");
+    assert_eq!(
+        record.deleted[0].manifest["metadata"]["labels"]["v"], "theirs",
+        "the undo entry holds what was deleted, not what was planned against"
+    );
+}

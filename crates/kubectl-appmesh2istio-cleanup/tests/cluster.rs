@@ -396,3 +396,86 @@ fn app_mesh_finalizers_hang_and_remove_finalizers_releases_only_them_and_lists_t
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(appmesh_objects(cluster, &ns), Vec::<Value>::new());
 }
+
+#[test]
+fn template_annotations_are_left_without_restart_and_removed_with_it() {
+    let Some(cluster) = cluster_or_skip("labels_restart") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = cluster.kubeconfig_path();
+    let (ns, _mesh) = small_migrated(cluster, dir.path(), "restart", 1);
+    // A workload on Istio whose pod template still carries an App Mesh annotation.
+    apply(
+        cluster,
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-0\n  namespace: {ns}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web-0\n  template:\n    metadata:\n      labels:\n        app: web-0\n      annotations:\n        appmesh.k8s.aws/cpuRequest: 50m\n        team.example.com/owner: shop\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/web:1\n"
+        ),
+    );
+    kubectl(
+        cluster,
+        &[
+            "rollout",
+            "status",
+            "deployment/web-0",
+            "-n",
+            &ns,
+            "--timeout",
+            "120s",
+        ],
+    );
+    let generation =
+        |c| get_json(c, &["deployment", "web-0", "-n", &ns])["metadata"]["generation"].clone();
+    let before = generation(cluster);
+
+    // --labels alone: the annotation is listed (AMI4214) and left, the pods are not restarted.
+    let run = cleanup(dir.path(), kubeconfig, &["-n", &ns, "--labels", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AMI4214")
+            && run
+                .stderr
+                .contains("appmesh.k8s.aws/cpuRequest left in its pod template"),
+        "{}",
+        run.stderr
+    );
+    let d = get_json(cluster, &["deployment", "web-0", "-n", &ns]);
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["annotations"]["appmesh.k8s.aws/cpuRequest"],
+        "50m"
+    );
+    assert_eq!(generation(cluster), before);
+
+    // With --restart: only App Mesh's key goes, the others stay, and the pods roll.
+    let run = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--labels", "--restart", "--yes"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = get_json(cluster, &["deployment", "web-0", "-n", &ns]);
+    let annotations = &d["spec"]["template"]["metadata"]["annotations"];
+    assert!(
+        annotations.get("appmesh.k8s.aws/cpuRequest").is_none(),
+        "{annotations}"
+    );
+    assert_eq!(annotations["team.example.com/owner"], "shop");
+    assert_ne!(
+        generation(cluster),
+        before,
+        "a template change rolls the pods"
+    );
+
+    // Nothing left: a second run changes nothing.
+    let again = cleanup(
+        dir.path(),
+        kubeconfig,
+        &["-n", &ns, "--labels", "--restart", "--yes"],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to clean up"),
+        "{}",
+        again.stderr
+    );
+}

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::steps::{METADATA, Step, StepKind, TEMPLATE_METADATA};
 use crate::change::ObjectKey;
 
-/// `--backup`'s default: `./appmesh2istio-cleanup-backup-YYYYMMDDTHHMMSSZ.yaml`.
+/// The backup's default name (without --undo-file): `./appmesh2istio-cleanup-backup-YYYYMMDDTHHMMSSZ.yaml`.
 pub fn default_backup_path() -> PathBuf {
     let now = k8s_openapi::jiff::Timestamp::now();
     PathBuf::from(format!(
@@ -109,9 +109,63 @@ pub fn partial(
     object
 }
 
-/// Write `documents` to `path` (refusing to overwrite a file), flushed to disk before any
-/// change is made.
-pub fn write(path: &Path, documents: &[Value], context: &str) -> Result<(), String> {
+/// Write `documents` to `path`, or to [`default_backup_path`] (with a `-2`, `-3`… suffix when a
+/// run in the same second left one), refusing to overwrite any file, flushed to disk before
+/// any change is made. Returns the path written.
+pub fn write(path: Option<&Path>, documents: &[Value], context: &str) -> Result<PathBuf, String> {
+    write_or_default(path, default_backup_path(), documents, context)
+}
+
+fn write_or_default(
+    path: Option<&Path>,
+    base: PathBuf,
+    documents: &[Value],
+    context: &str,
+) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = match path {
+        Some(p) => vec![p.to_owned()],
+        None => {
+            let stem = base.to_string_lossy().trim_end_matches(".yaml").to_owned();
+            std::iter::once(base)
+                .chain((2..100).map(|n| PathBuf::from(format!("{stem}-{n}.yaml"))))
+                .collect()
+        }
+    };
+    let mut taken = None;
+    for candidate in candidates {
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                taken = Some(candidate);
+                continue;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot create the backup {}: {e}",
+                    candidate.display()
+                ));
+            }
+        };
+        let text = render(&candidate, documents, context)?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write the backup {}: {e}", candidate.display()))?;
+        return Ok(candidate);
+    }
+    Err(match taken {
+        Some(last) => format!(
+            "cannot create the backup {}: File exists (name another with --undo-file)",
+            last.display()
+        ),
+        None => "no backup file name to try".to_owned(),
+    })
+}
+
+fn render(path: &Path, documents: &[Value], context: &str) -> Result<String, String> {
     let mut text = format!(
         "# Written by `kubectl appmesh2istio cleanup` before it deleted or changed anything ({context}).\n\
          # Re-create with: kubectl appmesh2istio cleanup --restore {} (or kubectl apply -f).\n\
@@ -125,14 +179,7 @@ pub fn write(path: &Path, documents: &[Value], context: &str) -> Result<(), Stri
         text.push_str("---\n");
         text.push_str(&yaml);
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| format!("cannot create the backup {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write the backup {}: {e}", path.display()))
+    Ok(text)
 }
 
 /// The objects of a backup file (or any multi-document YAML of objects).
@@ -216,6 +263,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_second_backup_in_the_same_second_gets_a_suffix_and_a_named_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir
+            .path()
+            .join("appmesh2istio-cleanup-backup-20261205T120000Z.yaml");
+        let doc = [json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}})];
+        let first = write_or_default(None, base.clone(), &doc, "ctx").unwrap();
+        let second = write_or_default(None, base.clone(), &doc, "ctx").unwrap();
+        assert_eq!(first, base);
+        assert_eq!(
+            second,
+            dir.path()
+                .join("appmesh2istio-cleanup-backup-20261205T120000Z-2.yaml")
+        );
+        let text = std::fs::read_to_string(&second).unwrap();
+        assert!(
+            text.contains(&format!("--restore {}", second.display())),
+            "{text}"
+        );
+        assert_eq!(read(&second).unwrap().len(), 1);
+        // A file the user named is refused when it exists, not replaced.
+        let err = write_or_default(Some(&first), base, &doc, "ctx").unwrap_err();
+        assert!(err.contains("File exists"), "{err}");
+    }
+
+    #[test]
     fn clean_manifests_can_be_created_again() {
         let live = json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
             "metadata": {"name": "web", "namespace": "a", "uid": "u", "resourceVersion": "4", "generation": 2,
@@ -246,8 +319,11 @@ mod tests {
             json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "Mesh", "metadata": {"name": "m"}, "spec": {}}),
             partial(&ns, METADATA, &labels, &BTreeMap::new()),
         ];
-        write(&path, &docs, "test").unwrap();
-        assert!(write(&path, &docs, "test").is_err(), "never overwrites");
+        write(Some(&path), &docs, "test").unwrap();
+        assert!(
+            write(Some(&path), &docs, "test").is_err(),
+            "never overwrites"
+        );
         let back = read(&path).unwrap();
         assert_eq!(back, docs);
         let steps = restore_steps(&back).unwrap();

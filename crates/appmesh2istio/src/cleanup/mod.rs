@@ -429,11 +429,6 @@ async fn run_plan(
         return Ok(exit::FAILURE);
     }
     if options.dry_run == DryRun::None {
-        let path = command
-            .change
-            .undo_file
-            .clone()
-            .unwrap_or_else(backup::default_backup_path);
         let mut documents: Vec<Value> = plan
             .items
             .iter()
@@ -447,8 +442,12 @@ async fn run_plan(
         documents.sort_by_key(|d| {
             backup::restore_phase(d.get("kind").and_then(Value::as_str).unwrap_or(""))
         });
-        backup::write(&path, &documents, &engine::cluster_name(cluster))
-            .map_err(Failure::Message)?;
+        let path = backup::write(
+            command.change.undo_file.as_deref(),
+            &documents,
+            &engine::cluster_name(cluster),
+        )
+        .map_err(Failure::Message)?;
         eprintln!("backup: {} ({} object(s))", path.display(), documents.len());
         header.insert("backup".into(), json!(path.display().to_string()));
     }
