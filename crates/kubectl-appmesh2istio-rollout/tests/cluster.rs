@@ -890,3 +890,91 @@ async fn canary_falls_back_to_in_place_for_a_statefulset_and_moves_its_pods() {
         .unwrap();
     assert_eq!(copies.items.len(), 1, "no copy of a StatefulSet is made");
 }
+
+/// What istio-cni's node agent does for ambient mode: it marks each pod it captures with
+/// `ambient.istio.io/redirection: enabled` after the pod starts (the test cluster has no CNI).
+fn ambient_node_agent(client: kube::Client, ns: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let pods: Api<Pod> = Api::namespaced(client, &ns);
+        loop {
+            if let Ok(list) = pods.list(&Default::default()).await {
+                for pod in list.items {
+                    let captured = pod
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get("ambient.istio.io/redirection"))
+                        .is_some();
+                    if captured || pod.metadata.deletion_timestamp.is_some() {
+                        continue;
+                    }
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    let _ = pods
+                        .patch(
+                            &name,
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+                                "ambient.istio.io/redirection": "enabled"}}})),
+                        )
+                        .await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+// Multi-threaded: the node agent task runs while this thread waits for the rollout process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambient_pods_are_verified_by_their_capture_not_by_a_sidecar() {
+    let Some(cluster) = cluster_or_skip("ambient_rollout") else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns = meshed_namespace(cluster, &client, "ambient").await;
+    // The real agent marks a pod while its network is set up, before it can be Ready; the
+    // stand-in below polls, so the pods take 2 s to be Ready to leave it the time.
+    let slow = json!({"test-cluster.appmesh2istio.io/kubelet-start-delay-ms": "2000"});
+    meshed_deployment(&client, &ns, "web", 1, slow, json!({})).await;
+    wait_available(&client, &ns, "web").await;
+    // What `label --dataplane ambient` does.
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            &ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {
+                "appmesh.k8s.aws/sidecarInjectorWebhook": null,
+                "istio.io/dataplane-mode": "ambient"}}})),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // No node agent: the new pods run without App Mesh's sidecar but are not captured, and
+    // rollout says so instead of calling them migrated.
+    let run = rollout(dir.path(), cluster.kubeconfig_path(), &["-n", &ns, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not captured by ambient mode"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        pod_containers(&client, &ns, "web").await,
+        [vec!["app".to_owned()]]
+    );
+
+    // With the node agent capturing pods, the next run restarts and verifies them.
+    let agent = ambient_node_agent(client.clone(), ns.clone());
+    let run = rollout(
+        dir.path(),
+        cluster.kubeconfig_path(),
+        &["-n", &ns, "--all", "--yes"],
+    );
+    agent.abort();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        pod_containers(&client, &ns, "web").await,
+        [vec!["app".to_owned()]]
+    );
+}
