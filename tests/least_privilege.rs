@@ -1,0 +1,350 @@
+//! Least privilege, shown on a real API server with an audit log (every request at Metadata
+//! level): each command's main flow on the example app (`examples/shop`) runs as an identity
+//! bound to exactly the ClusterRole `deploy/rbac/` ships for it, and the audit log shows that
+//!
+//! - every request carries `appmesh2istio/<version> (<command>)` as its User-Agent,
+//! - every request was allowed, and is covered by a rule of that role (discovery and the
+//!   access reviews aside, which every authenticated user may make),
+//! - no request of ours touched `secrets`,
+//!
+//! and prints the number of requests each command made (the README's table). Then, for one
+//! mutating command fully and for the others the write rules: without one rule of its role
+//! the command stops before writing anything and names the missing permission.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use appmesh2istio_tests::{plugin_binaries, workspace_root};
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+use test_cluster::{AuditEvent, BeforeState, ClusterOptions, RestrictedIdentity, TestCluster};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The audited cluster of this file, started once (its processes stop with the test process).
+fn cluster() -> Option<&'static TestCluster> {
+    static CLUSTER: OnceLock<Option<TestCluster>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| {
+            if let Some(reason) = test_cluster::unavailable_reason() {
+                assert!(
+                    !test_cluster::cluster_required(),
+                    "test cluster unavailable ({reason}) and CI requires it"
+                );
+                eprintln!("skipped: test cluster unavailable ({reason})");
+                return None;
+            }
+            Some(
+                TestCluster::start(ClusterOptions {
+                    audit: true,
+                    ..ClusterOptions::default()
+                })
+                .unwrap(),
+            )
+        })
+        .as_ref()
+}
+
+/// The rules of `deploy/rbac/<file>`.
+fn role_rules(file: &str) -> Vec<PolicyRule> {
+    let path = workspace_root().join("deploy/rbac").join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let role: ClusterRole = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not a ClusterRole: {e}", path.display()));
+    assert_eq!(
+        role.metadata.name.as_deref(),
+        Some(file.trim_end_matches(".yaml")),
+        "{file}: the role is named after its file"
+    );
+    role.rules.unwrap_or_default()
+}
+
+/// Whether `rules` allow `verb` on `resource` (with its subresource, if any) of `group`.
+fn allows(rules: &[PolicyRule], verb: &str, group: &str, resource: &str) -> bool {
+    let has = |list: &Option<Vec<String>>, wanted: &str| {
+        list.as_ref()
+            .is_some_and(|l| l.iter().any(|x| x == wanted || x == "*"))
+    };
+    rules.iter().any(|rule| {
+        has(&rule.api_groups, group)
+            && has(&rule.resources, resource)
+            && rule.verbs.iter().any(|v| v == verb || v == "*")
+    })
+}
+
+/// Requests every authenticated user may make (the default `system:discovery`,
+/// `system:public-info-viewer` and `system:basic-user` roles): discovery, `/version`, and
+/// the SelfSubjectAccessReviews of the rights preflight.
+fn granted_to_everyone(event: &AuditEvent) -> bool {
+    match event.resource() {
+        None => true,
+        Some(resource) => {
+            resource == "selfsubjectaccessreviews"
+                && event.api_group() == "authorization.k8s.io"
+                && event.verb == "create"
+        }
+    }
+}
+
+fn is_write(event: &AuditEvent) -> bool {
+    matches!(
+        event.verb.as_str(),
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    ) && !granted_to_everyone(event)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn binary(command: &str) -> PathBuf {
+    let name = format!("kubectl-appmesh2istio-{command}");
+    plugin_binaries()
+        .get(&name)
+        .unwrap_or_else(|| panic!("{name} was not built"))
+        .clone()
+}
+
+fn run(command: &str, kubeconfig: &Path, dir: &Path, args: &[String]) -> Run {
+    let out = Command::new(binary(command))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// One command's main flow on the example app, and the role it runs with.
+struct Step {
+    label: &'static str,
+    command: &'static str,
+    role: &'static str,
+    args: Vec<String>,
+    /// Exit codes that mean "ran to the end" (precheck's 5: checks found something; convert's
+    /// 3: partial, one object of the example app cannot be carried over).
+    ok: &'static [i32],
+}
+
+/// The end of a long report, for assertion messages.
+fn tail(text: &str) -> &str {
+    let start = text.len().saturating_sub(3000);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// The migration of the example app, in the runbook's order.
+fn migration(state: &BeforeState, dir: &Path) -> Vec<Step> {
+    let meshed = state.meshed_namespaces.join(",");
+    let mut rollout = strings(&["--yes", "--timeout", "120s"]);
+    // The gateway's Deployment is App Mesh's Envoy itself: it is replaced by Istio's ingress
+    // gateway, not restarted onto a sidecar.
+    for ns in state
+        .meshed_namespaces
+        .iter()
+        .filter(|ns| **ns != state.gateway_namespace)
+    {
+        rollout.push("-n".into());
+        rollout.push(ns.clone());
+    }
+    let catalog = format!("{}-catalog", state.app);
+    let undo = dir.join("convert-undo.yaml").display().to_string();
+    vec![
+        Step {
+            label: "precheck",
+            command: "precheck",
+            role: "appmesh2istio-precheck.yaml",
+            args: strings(&["-o", "json"]),
+            ok: &[0, 5],
+        },
+        Step {
+            label: "convert (from the cluster)",
+            command: "convert",
+            role: "appmesh2istio-convert.yaml",
+            args: strings(&["-A"]),
+            ok: &[0, 3],
+        },
+        Step {
+            label: "convert --apply",
+            command: "convert",
+            role: "appmesh2istio-convert-apply.yaml",
+            args: strings(&["-A", "--apply", "--yes", "--undo-file", &undo]),
+            ok: &[0, 3],
+        },
+        Step {
+            label: "label",
+            command: "label",
+            role: "appmesh2istio-label.yaml",
+            args: strings(&["-n", &meshed, "--yes"]),
+            ok: &[0],
+        },
+        Step {
+            label: "rollout",
+            command: "rollout",
+            role: "appmesh2istio-rollout.yaml",
+            args: rollout,
+            ok: &[0],
+        },
+        Step {
+            label: "cleanup",
+            command: "cleanup",
+            role: "appmesh2istio-cleanup.yaml",
+            args: strings(&["-n", &catalog, "--labels", "--yes", "--timeout", "60s"]),
+            ok: &[0],
+        },
+    ]
+}
+
+/// The audited requests of `identity` that came after `skip` events of the log.
+fn requests_of(cluster: &TestCluster, identity: &RestrictedIdentity) -> Vec<AuditEvent> {
+    let user = identity.user_name();
+    cluster
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.user.username == user)
+        .collect()
+}
+
+fn summary(events: &[AuditEvent]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        let key = match e.resource() {
+            Some(resource) if e.api_group().is_empty() => format!("{} {resource}", e.verb),
+            Some(resource) => format!("{} {}.{}", e.verb, resource, e.api_group()),
+            None => format!("{} {}", e.verb, e.request_uri),
+        };
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}
+
+fn grant_role(cluster: &TestCluster, name: &str, rules: Vec<PolicyRule>) -> RestrictedIdentity {
+    let home = cluster.fresh_namespace("rbac-home").unwrap();
+    let identity = cluster.restricted_identity(&home, name).unwrap();
+    cluster.grant(&identity, None, rules).unwrap();
+    identity
+}
+
+#[test]
+fn every_command_runs_on_the_example_app_with_exactly_its_role_names_itself_and_reads_no_secret()
+{
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let state = cluster.load_before_state_as("shop").unwrap();
+    // What `istioctl install` creates: the ingress Gateway converted from the VirtualGateway
+    // goes there.
+    let made = cluster
+        .kubectl()
+        .args(["create", "namespace", "istio-system"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let mut table = Vec::new();
+    for step in migration(&state, dir.path()) {
+        let rules = role_rules(step.role);
+        let identity = grant_role(cluster, step.role.trim_end_matches(".yaml"), rules.clone());
+        let out = run(
+            step.command,
+            identity.kubeconfig_path(),
+            dir.path(),
+            &step.args,
+        );
+        let events = requests_of(cluster, &identity);
+        let seen = summary(&events);
+        eprintln!("{} ({} requests):", step.label, events.len());
+        for (key, count) in &seen {
+            eprintln!("  {count:>4}  {key}");
+        }
+        assert!(
+            step.ok.contains(&out.code),
+            "{}: exit {}\n{}",
+            step.label,
+            out.code,
+            tail(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty() || !out.stderr.is_empty());
+        assert!(
+            !out.stderr.contains("not allowed to") && !out.stderr.contains("forbidden"),
+            "{}: a right was missing:\n{}",
+            step.label,
+            tail(&out.stderr)
+        );
+        if step.command == "precheck" {
+            // precheck also reports the later steps' rights this read-only role lacks; its
+            // own reads must all have been allowed.
+            assert!(out.stdout.contains("\"completed\": true"), "{}", tail(&out.stdout));
+            assert!(
+                !out.stdout.contains("needed by precheck"),
+                "{}",
+                tail(&out.stdout)
+            );
+        }
+        assert!(!events.is_empty(), "{}: no request audited", step.label);
+        let agent = format!("appmesh2istio/{VERSION} ({})", step.command);
+        for e in &events {
+            assert_eq!(e.user_agent, agent, "{}: {e:?}", step.label);
+            assert_ne!(
+                e.resource().as_deref().map(|r| r.split('/').next().unwrap_or(r)),
+                Some("secrets"),
+                "{}: {e:?}",
+                step.label
+            );
+            assert_ne!(e.code(), Some(403), "{}: refused {e:?}", step.label);
+            if !granted_to_everyone(e) {
+                let resource = e.resource().unwrap();
+                assert!(
+                    allows(&rules, &e.verb, e.api_group(), &resource),
+                    "{}: {} {resource}.{} is not in {}",
+                    step.label,
+                    e.verb,
+                    e.api_group(),
+                    step.role
+                );
+            }
+        }
+        let writes = events.iter().filter(|e| is_write(e)).count();
+        table.push((step.label, step.role, events.len(), writes));
+    }
+    // Nobody using our User-Agent, in the whole log, touched a Secret.
+    let ours: Vec<AuditEvent> = cluster
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.user_agent.starts_with("appmesh2istio/"))
+        .collect();
+    assert!(ours.len() >= table.iter().map(|t| t.2).sum::<usize>());
+    let secrets: Vec<&AuditEvent> = ours
+        .iter()
+        .filter(|e| e.object_ref.as_ref().is_some_and(|o| o.resource == "secrets"))
+        .collect();
+    assert!(secrets.is_empty(), "{secrets:?}");
+    eprintln!("| command | role | API requests | of which writes |");
+    eprintln!("|---|---|---:|---:|");
+    for (label, role, requests, writes) in &table {
+        eprintln!("| `{label}` | `deploy/rbac/{role}` | {requests} | {writes} |");
+    }
+    let distinct: BTreeSet<&str> = table.iter().map(|t| t.1).collect();
+    assert_eq!(distinct.len(), 6, "one role per command");
+}
