@@ -515,3 +515,87 @@ fn without_one_rule_each_mutating_command_stops_before_writing(
     eprintln!("rules removed one at a time: {tried:?}");
     eprintln!("went on with a warning naming the refused read: {degraded:#?}");
 }
+
+/// precheck's rights check (one SelfSubjectAccessReview per right of the migration) and the
+/// shipped roles say the same: each right it asks about is granted by the role of every
+/// command it names, so a user bound to those roles gets no AMI3004/AMI3005 from precheck.
+#[test]
+fn precheck_asks_for_exactly_what_the_shipped_roles_grant() {
+    use appmesh2istio::cluster::NamespaceScope;
+    use appmesh2istio::precheck::snapshot::permission_plan;
+    let role_of = |command: &str| match command {
+        "precheck" => "appmesh2istio-precheck.yaml",
+        "convert" => "appmesh2istio-convert.yaml",
+        "convert --apply" => "appmesh2istio-convert-apply.yaml",
+        "label" => "appmesh2istio-label.yaml",
+        "rollout" => "appmesh2istio-rollout.yaml",
+        other => panic!("precheck names an unknown command {other:?}"),
+    };
+    let plan = permission_plan(&NamespaceScope::All);
+    assert!(plan.len() > 20, "{plan:?}");
+    let mut by_role: BTreeMap<&str, usize> = BTreeMap::new();
+    for (request, needed_by, read) in &plan {
+        for command in needed_by.split(", ") {
+            let role = role_of(command);
+            assert!(
+                allows(
+                    &role_rules(role),
+                    &request.verb,
+                    &request.group,
+                    &request.resource
+                ),
+                "precheck asks for {request} for {command}, {role} does not grant it"
+            );
+            *by_role.entry(role).or_default() += 1;
+        }
+        // The read-only roles grant no write precheck asks about.
+        if !read {
+            for role in ["appmesh2istio-precheck.yaml", "appmesh2istio-convert.yaml"] {
+                assert!(
+                    !allows(
+                        &role_rules(role),
+                        &request.verb,
+                        &request.group,
+                        &request.resource
+                    ),
+                    "{role} grants {request}"
+                );
+            }
+        }
+    }
+    assert_eq!(by_role.len(), 5, "{by_role:?}");
+    // No role grants anything on Secrets, and the read-only ones no write at all.
+    for file in std::fs::read_dir(workspace_root().join("deploy/rbac")).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let rules = role_rules(&name);
+        for verb in ["get", "list", "watch", "create", "patch", "delete", "update"] {
+            assert!(!allows(&rules, verb, "", "secrets"), "{name}: {verb} secrets");
+        }
+        assert!(
+            rules.iter().all(|r| !r.verbs.iter().any(|v| v == "*")
+                && !r.resources.iter().flatten().any(|x| x == "*")
+                && !r.api_groups.iter().flatten().any(|x| x == "*")),
+            "{name}: no wildcards"
+        );
+        if name.contains("precheck") || name == "appmesh2istio-convert.yaml" {
+            for rule in &rules {
+                for verb in &rule.verbs {
+                    let preflight = verb == "create"
+                        && rule
+                            .resources
+                            .iter()
+                            .flatten()
+                            .all(|x| x == "selfsubjectaccessreviews");
+                    assert!(
+                        ["get", "list", "watch"].contains(&verb.as_str()) || preflight,
+                        "{name}: {verb}"
+                    );
+                }
+            }
+        }
+    }
+}
