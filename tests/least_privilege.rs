@@ -246,8 +246,7 @@ fn grant_role(cluster: &TestCluster, name: &str, rules: Vec<PolicyRule>) -> Rest
 }
 
 #[test]
-fn every_command_runs_on_the_example_app_with_exactly_its_role_names_itself_and_reads_no_secret()
-{
+fn every_command_runs_on_the_example_app_with_exactly_its_role_names_itself_and_reads_no_secret() {
     let Some(cluster) = cluster() else {
         return;
     };
@@ -317,7 +316,9 @@ fn every_command_runs_on_the_example_app_with_exactly_its_role_names_itself_and_
         for e in &events {
             assert_eq!(e.user_agent, agent, "{}: {e:?}", step.label);
             assert_ne!(
-                e.resource().as_deref().map(|r| r.split('/').next().unwrap_or(r)),
+                e.resource()
+                    .as_deref()
+                    .map(|r| r.split('/').next().unwrap_or(r)),
                 Some("secrets"),
                 "{}: {e:?}",
                 step.label
@@ -348,7 +349,11 @@ fn every_command_runs_on_the_example_app_with_exactly_its_role_names_itself_and_
     assert!(ours.len() >= table.iter().map(|t| t.2).sum::<usize>());
     let secrets: Vec<&AuditEvent> = ours
         .iter()
-        .filter(|e| e.object_ref.as_ref().is_some_and(|o| o.resource == "secrets"))
+        .filter(|e| {
+            e.object_ref
+                .as_ref()
+                .is_some_and(|o| o.resource == "secrets")
+        })
         .collect();
     assert!(secrets.is_empty(), "{secrets:?}");
     eprintln!("| command | role | API requests | of which writes |");
@@ -500,7 +505,11 @@ fn without_one_rule_each_mutating_command_stops_before_writing(
                     "{what}: went on without a warning:\n{}",
                     tail(&out.stderr)
                 );
-                assert!(!reset.is_empty(), "{what}: succeeded\n{}", tail(&out.stderr));
+                assert!(
+                    !reset.is_empty(),
+                    "{what}: succeeded\n{}",
+                    tail(&out.stderr)
+                );
                 let back = run(command, admin, dir, &reset);
                 assert_eq!(back.code, 0, "{}", tail(&back.stderr));
                 degraded.push(what);
@@ -572,8 +581,13 @@ fn precheck_asks_for_exactly_what_the_shipped_roles_grant() {
         }
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let rules = role_rules(&name);
-        for verb in ["get", "list", "watch", "create", "patch", "delete", "update"] {
-            assert!(!allows(&rules, verb, "", "secrets"), "{name}: {verb} secrets");
+        for verb in [
+            "get", "list", "watch", "create", "patch", "delete", "update",
+        ] {
+            assert!(
+                !allows(&rules, verb, "", "secrets"),
+                "{name}: {verb} secrets"
+            );
         }
         assert!(
             rules.iter().all(|r| !r.verbs.iter().any(|v| v == "*")

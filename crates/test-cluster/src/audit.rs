@@ -115,9 +115,7 @@ pub fn parse_audit_log(text: &str) -> Result<Vec<AuditEvent>> {
 impl TestCluster {
     /// The audit log file, when the cluster was started with auditing.
     pub fn audit_log_path(&self) -> Option<std::path::PathBuf> {
-        self.options()
-            .audit
-            .then(|| self.dir().join(LOG_FILE))
+        self.options().audit.then(|| self.dir().join(LOG_FILE))
     }
 
     /// Every request audited so far. The log backend writes each event before the response

@@ -204,7 +204,9 @@ impl KubeArgs {
         }
         // The one place the User-Agent is set: kube sends none of its own, and every request
         // of every command is built from this config (access reviews and discovery included).
-        config.headers.retain(|(name, _)| name != http::header::USER_AGENT);
+        config
+            .headers
+            .retain(|(name, _)| name != http::header::USER_AGENT);
         config.headers.push((
             http::header::USER_AGENT,
             http::HeaderValue::from_static(command.user_agent()),

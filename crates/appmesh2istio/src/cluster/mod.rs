@@ -64,7 +64,13 @@ impl CommandName {
     pub fn user_agent(self) -> &'static str {
         macro_rules! agent {
             ($command:literal) => {
-                concat!("appmesh2istio/", env!("CARGO_PKG_VERSION"), " (", $command, ")")
+                concat!(
+                    "appmesh2istio/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (",
+                    $command,
+                    ")"
+                )
             };
         }
         match self {
@@ -181,6 +187,31 @@ pub fn describe_kube_error(error: &kube::Error) -> String {
                 source = s.source();
             }
             text
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandName;
+
+    #[test]
+    fn user_agent_names_the_suite_its_version_and_the_command() {
+        let version = env!("CARGO_PKG_VERSION");
+        let agents: Vec<&str> = CommandName::ALL.iter().map(|c| c.user_agent()).collect();
+        assert_eq!(
+            agents,
+            [
+                format!("appmesh2istio/{version} (precheck)"),
+                format!("appmesh2istio/{version} (convert)"),
+                format!("appmesh2istio/{version} (label)"),
+                format!("appmesh2istio/{version} (rollout)"),
+                format!("appmesh2istio/{version} (cleanup)"),
+            ]
+        );
+        for command in CommandName::ALL {
+            assert!(http::HeaderValue::from_str(command.user_agent()).is_ok());
+            assert_eq!(command.to_string(), command.as_str());
         }
     }
 }
