@@ -7,9 +7,12 @@
 //!   access reviews aside, which every authenticated user may make),
 //! - no request of ours touched `secrets`,
 //!
-//! and prints the number of requests each command made (the README's table). Then, for one
-//! mutating command fully and for the others the write rules: without one rule of its role
-//! the command stops before writing anything and names the missing permission.
+//! and prints the number of requests each command made (the README's table). Then, for every
+//! mutating command and every rule of its role in turn (the preflight's rule and rules for
+//! flags the flow does not use aside): without that rule the command names the missing
+//! right and stops before writing anything, or, for a read it can do without, goes on with a
+//! warning naming it. Also, offline: precheck's rights check asks only for what the roles
+//! grant.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -214,7 +217,7 @@ fn migration(state: &BeforeState, dir: &Path) -> Vec<Step> {
     ]
 }
 
-/// The audited requests of `identity` that came after `skip` events of the log.
+/// The audited requests of `identity` (each identity is used for one run only).
 fn requests_of(cluster: &TestCluster, identity: &RestrictedIdentity) -> Vec<AuditEvent> {
     let user = identity.user_name();
     cluster
