@@ -135,6 +135,7 @@ fn read_log(path: &Path) -> Result<Vec<AuditEvent>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
