@@ -112,7 +112,7 @@ async fn connect(kubeconfig: &Path) -> Cluster {
         kubeconfig: Some(kubeconfig.to_owned()),
         ..KubeArgs::default()
     }
-    .connect()
+    .connect(appmesh2istio::cluster::CommandName::Convert)
     .await
     .unwrap()
 }

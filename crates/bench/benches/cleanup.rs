@@ -241,6 +241,7 @@ fn main() -> Result<()> {
         kubelet: false,
         injector_webhooks: true,
         install_crds: true,
+        audit: false,
     })?;
     let (text, docs) = documents(&mesh)?;
     let istio = istio_objects(&text)?;

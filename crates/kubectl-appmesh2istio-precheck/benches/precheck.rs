@@ -235,6 +235,7 @@ fn main() -> Result<()> {
         kubelet: false,
         injector_webhooks: true,
         install_crds: true,
+        audit: false,
     })?;
     eprintln!(
         "loading {} namespaces, {} App Mesh objects, {} Deployments, {} Services and one Pod per Deployment...",

@@ -224,7 +224,11 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
 }
 
 async fn read_cluster(cli: &Cli, permissions: bool, convert: bool) -> Snapshot {
-    let cluster = match cli.kube.connect().await {
+    let cluster = match cli
+        .kube
+        .connect(appmesh2istio::cluster::CommandName::Precheck)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             // No usable kubeconfig: still a report (CI parses it), with exit code 1.

@@ -42,6 +42,9 @@ pub struct ClusterOptions {
     pub injector_webhooks: bool,
     /// Install the App Mesh and Istio CRDs from `../shared/crds/`.
     pub install_crds: bool,
+    /// An audit log of every request at Metadata level ([`TestCluster::audit_events`]).
+    /// Off by default: it costs a file write per request.
+    pub audit: bool,
 }
 
 impl Default for ClusterOptions {
@@ -52,6 +55,7 @@ impl Default for ClusterOptions {
             kubelet: true,
             injector_webhooks: true,
             install_crds: true,
+            audit: false,
         }
     }
 }
@@ -65,6 +69,7 @@ impl ClusterOptions {
             kubelet: false,
             injector_webhooks: false,
             install_crds: false,
+            audit: false,
         }
     }
 }
@@ -601,6 +606,22 @@ impl Boot {
             "--allow-privileged=true".to_owned(),
             "--profiling=false".to_owned(),
         ]);
+        if options.audit {
+            let policy = self.dir.join(crate::audit::POLICY_FILE);
+            std::fs::write(&policy, crate::audit::POLICY)?;
+            apiserver.args([
+                format!("--audit-policy-file={}", policy.display()),
+                format!(
+                    "--audit-log-path={}",
+                    self.dir.join(crate::audit::LOG_FILE).display()
+                ),
+                "--audit-log-format=json".to_owned(),
+                // Each event written before the response goes out: a command that exited
+                // is fully in the log.
+                "--audit-log-mode=blocking".to_owned(),
+                "--audit-log-maxsize=0".to_owned(),
+            ]);
+        }
         self.spawn("kube-apiserver", apiserver)?;
 
         let endpoint = Endpoint {

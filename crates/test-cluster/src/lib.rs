@@ -16,6 +16,7 @@
 //! ```
 
 mod access;
+mod audit;
 mod background;
 mod before_state;
 mod binaries;
@@ -30,6 +31,7 @@ mod process;
 mod selector;
 mod sidecars;
 
+pub use audit::{AuditEvent, AuditUser, ObjectRef, ResponseStatus, parse_audit_log};
 pub use before_state::{BEFORE_STATE_FILE, BeforeState, FIXTURE_APP, before_state_documents};
 pub use binaries::{
     BIN_DIR_ENV, bin_dir, ensure_control_plane, ensure_kubectl, fixtures_dir, shared_dir,

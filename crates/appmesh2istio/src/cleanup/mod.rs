@@ -174,7 +174,11 @@ pub fn run(command: &CleanupCommand) -> i32 {
 }
 
 async fn dispatch(command: &CleanupCommand) -> Result<i32, Failure> {
-    let cluster = match command.kube.connect().await {
+    let cluster = match command
+        .kube
+        .connect(crate::cluster::CommandName::Cleanup)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

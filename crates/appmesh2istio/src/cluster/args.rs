@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::transport::{RequestStats, RetryPolicy, TransportLayer};
-use super::{Cluster, ClusterError};
+use super::{Cluster, ClusterError, CommandName};
 
 /// `--kubeconfig --context --cluster --user --as --as-group --as-uid -n -A --request-timeout -v`.
 #[derive(Debug, Clone, Default, Args)]
@@ -163,8 +163,9 @@ impl KubeArgs {
     }
 
     /// Resolve the kubeconfig the way kubectl does and build a client that goes through the one
-    /// retry policy and counts its requests. No request is sent yet.
-    pub async fn connect(&self) -> Result<Cluster, ClusterError> {
+    /// retry policy, counts its requests and names `command` in every request's `User-Agent`.
+    /// No request is sent yet.
+    pub async fn connect(&self, command: CommandName) -> Result<Cluster, ClusterError> {
         let options = self.options();
         let (mut config, context) = if let Some(path) = &self.kubeconfig {
             let kubeconfig =
@@ -201,6 +202,15 @@ impl KubeArgs {
                 .impersonate_uid
                 .clone_from(&self.impersonate_uid);
         }
+        // The one place the User-Agent is set: kube sends none of its own, and every request
+        // of every command is built from this config (access reviews and discovery included).
+        config
+            .headers
+            .retain(|(name, _)| name != http::header::USER_AGENT);
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(command.user_agent()),
+        ));
         // Ours is the only retry policy: kube's would retry POSTs too, and would hide retries
         // from the request count.
         config.default_retry = false;

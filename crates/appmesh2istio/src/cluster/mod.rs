@@ -27,6 +27,68 @@ use std::path::PathBuf;
 pub use args::{KubeArgs, NamespaceScope, OptionalDuration, build_client, parse_request_timeout};
 pub use transport::{RequestRecord, RequestStats, RetryPolicy};
 
+/// The command a client is built for: it names itself in every request's `User-Agent`
+/// (`appmesh2istio/<version> (<command>)`), so an API server's audit log can tell this suite's
+/// requests from anyone else's made with the same credentials, and which step made them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CommandName {
+    Precheck,
+    Convert,
+    Label,
+    Rollout,
+    Cleanup,
+}
+
+impl CommandName {
+    pub const ALL: [CommandName; 5] = [
+        CommandName::Precheck,
+        CommandName::Convert,
+        CommandName::Label,
+        CommandName::Rollout,
+        CommandName::Cleanup,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandName::Precheck => "precheck",
+            CommandName::Convert => "convert",
+            CommandName::Label => "label",
+            CommandName::Rollout => "rollout",
+            CommandName::Cleanup => "cleanup",
+        }
+    }
+
+    /// `appmesh2istio/0.1.0 (label)`: product/version, then the command as a comment
+    /// (RFC 9110's `User-Agent` grammar), so log filters can match the prefix alone. Static
+    /// text, so it is always a valid header value.
+    pub fn user_agent(self) -> &'static str {
+        macro_rules! agent {
+            ($command:literal) => {
+                concat!(
+                    "appmesh2istio/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (",
+                    $command,
+                    ")"
+                )
+            };
+        }
+        match self {
+            CommandName::Precheck => agent!("precheck"),
+            CommandName::Convert => agent!("convert"),
+            CommandName::Label => agent!("label"),
+            CommandName::Rollout => agent!("rollout"),
+            CommandName::Cleanup => agent!("cleanup"),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A connected cluster: the client plus what messages need to name it.
 #[derive(Clone)]
 pub struct Cluster {
@@ -125,6 +187,31 @@ pub fn describe_kube_error(error: &kube::Error) -> String {
                 source = s.source();
             }
             text
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandName;
+
+    #[test]
+    fn user_agent_names_the_suite_its_version_and_the_command() {
+        let version = env!("CARGO_PKG_VERSION");
+        let agents: Vec<&str> = CommandName::ALL.iter().map(|c| c.user_agent()).collect();
+        assert_eq!(
+            agents,
+            [
+                format!("appmesh2istio/{version} (precheck)"),
+                format!("appmesh2istio/{version} (convert)"),
+                format!("appmesh2istio/{version} (label)"),
+                format!("appmesh2istio/{version} (rollout)"),
+                format!("appmesh2istio/{version} (cleanup)"),
+            ]
+        );
+        for command in CommandName::ALL {
+            assert!(http::HeaderValue::from_str(command.user_agent()).is_ok());
+            assert_eq!(command.to_string(), command.as_str());
         }
     }
 }

@@ -203,7 +203,11 @@ async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<
     let mut cluster = None;
     let mut inputs = files_description(command);
     let inventory = if from_cluster {
-        let connected = match command.kube.connect().await {
+        let connected = match command
+            .kube
+            .connect(crate::cluster::CommandName::Convert)
+            .await
+        {
             Ok(c) => c,
             Err(e) if !command.from_cluster => {
                 eprintln!(
@@ -263,7 +267,11 @@ async fn run_converting(command: &ConvertCommand, from_cluster: bool) -> Result<
     }
     let cluster = match cluster {
         Some(c) => c,
-        None => match command.kube.connect().await {
+        None => match command
+            .kube
+            .connect(crate::cluster::CommandName::Convert)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -610,7 +618,11 @@ async fn run_undo(command: &ConvertCommand, file: &Path) -> Result<i32, Failure>
             return Ok(exit::FAILURE);
         }
     };
-    let cluster = match command.kube.connect().await {
+    let cluster = match command
+        .kube
+        .connect(crate::cluster::CommandName::Convert)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

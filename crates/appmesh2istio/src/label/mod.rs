@@ -178,7 +178,11 @@ pub fn run(command: &LabelCommand) -> i32 {
         }
     };
     runtime.block_on(async {
-        let cluster = match command.kube.connect().await {
+        let cluster = match command
+            .kube
+            .connect(crate::cluster::CommandName::Label)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");

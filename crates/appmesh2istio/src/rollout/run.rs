@@ -80,7 +80,11 @@ pub fn run(command: &RolloutCommand) -> i32 {
         }
     };
     runtime.block_on(async {
-        let cluster = match command.kube.connect().await {
+        let cluster = match command
+            .kube
+            .connect(crate::cluster::CommandName::Rollout)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -167,6 +167,7 @@ fn main() -> Result<()> {
         kubelet: false,
         injector_webhooks: true,
         install_crds: true,
+        audit: false,
     })?;
     let names: Vec<String> = (0..n).map(|i| format!("bench-label-{i:04}")).collect();
     let list = json!({"apiVersion": "v1", "kind": "List", "items": names.iter().map(|name| json!({

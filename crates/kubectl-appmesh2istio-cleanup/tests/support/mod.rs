@@ -293,7 +293,10 @@ pub fn precheck_findings(
         .build()
         .unwrap();
     runtime.block_on(async {
-        let connected = kube.connect().await.unwrap();
+        let connected = kube
+            .connect(appmesh2istio::cluster::CommandName::Cleanup)
+            .await
+            .unwrap();
         let snapshot = precheck::read_cluster(
             &connected,
             &ReadOptions {
