@@ -194,6 +194,7 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
             &RenderOptions {
                 color: stdout_color(cli.color),
                 max_findings: cli.max_findings,
+                width: precheck::report_columns(),
             },
         ),
         Format::Json => precheck::render_json(&report)?,
