@@ -97,7 +97,10 @@ fn restart(cluster: &TestCluster, namespace: &str) {
         if !envoy && ready_istio {
             return;
         }
-        assert!(Instant::now() < deadline, "envoy pods remain in {namespace}");
+        assert!(
+            Instant::now() < deadline,
+            "envoy pods remain in {namespace}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -304,7 +307,10 @@ fn migration_progress_per_namespace_with_the_next_command() {
             .to_owned()
     };
     let f = line(&fresh);
-    assert!(f.contains(" label, mesh ") && f.contains(" appmesh "), "{f}");
+    assert!(
+        f.contains(" label, mesh ") && f.contains(" appmesh "),
+        "{f}"
+    );
     assert!(f.ends_with(" convert"), "{f}");
     let m = line(&moving);
     assert!(m.contains(" istio "), "{m}");
