@@ -247,6 +247,13 @@ fn migration_progress_per_namespace_with_the_next_command() {
         serde_json::json!(["istio-injection=enabled"])
     );
 
+    // -o yaml is the same document.
+    let yaml = precheck_all(cluster, &planes, &["-o", "yaml"]);
+    let yaml: Value = serde_saphyr::from_str(&yaml.stdout).unwrap();
+    for ns in [&fresh, &moving, &moved] {
+        assert_eq!(row(&yaml, ns), row(&report, ns), "{ns}");
+    }
+
     // The namespace App Mesh never meshed has no row.
     assert!(
         report["migration"]
