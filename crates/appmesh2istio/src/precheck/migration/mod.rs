@@ -184,6 +184,19 @@ pub fn progress_of(snap: &Snapshot) -> Option<Vec<NamespaceProgress>> {
         }
     }
 
+    // The Meshes selecting each namespace, computed once.
+    let meshes_of: BTreeMap<&str, Vec<String>> = ns_labels
+        .iter()
+        .map(|(ns, labels)| {
+            let meshes = snap
+                .appmesh_of("Mesh")
+                .iter()
+                .filter(|m| selector_matches(m.at("/spec/namespaceSelector"), labels))
+                .map(|m| m.name().to_owned())
+                .collect();
+            (*ns, meshes)
+        })
+        .collect();
     let empty = BTreeMap::new();
     let mut names: BTreeSet<&str> = BTreeSet::new();
     names.extend(objects.keys());
@@ -193,29 +206,16 @@ pub fn progress_of(snap: &Snapshot) -> Option<Vec<NamespaceProgress>> {
             .filter(|(_, c)| c.appmesh > 0)
             .map(|(ns, _)| *ns),
     );
+    names.extend(ns_labels.iter().filter_map(|(ns, labels)| {
+        let touched = appmesh_injection(labels).is_some()
+            || meshes_of.get(ns).is_some_and(|m| !m.is_empty())
+            || istio_enabled(labels).is_some();
+        touched.then_some(*ns)
+    }));
     let mut rows = Vec::new();
-    for (ns, labels) in &ns_labels {
-        let meshes: Vec<String> = snap
-            .appmesh_of("Mesh")
-            .iter()
-            .filter(|m| selector_matches(m.at("/spec/namespaceSelector"), labels))
-            .map(|m| m.name().to_owned())
-            .collect();
-        if appmesh_injection(labels).is_some()
-            || !meshes.is_empty()
-            || istio_enabled(labels).is_some()
-        {
-            names.insert(ns);
-        }
-    }
     for ns in names {
         let labels = ns_labels.get(ns).unwrap_or(&empty);
-        let meshes: Vec<String> = snap
-            .appmesh_of("Mesh")
-            .iter()
-            .filter(|m| selector_matches(m.at("/spec/namespaceSelector"), labels))
-            .map(|m| m.name().to_owned())
-            .collect();
+        let meshes = meshes_of.get(ns).cloned().unwrap_or_default();
         let (appmesh_objects, unconverted) = objects.get(ns).copied().unwrap_or_default();
         let pods = pod_counts.get(ns).cloned().unwrap_or_default();
         let facts = StageFacts {
