@@ -30,11 +30,15 @@ use test_cluster::{ClusterOptions, TestCluster};
 
 const PRECHECK: &str = env!("CARGO_BIN_EXE_kubectl-appmesh2istio-precheck");
 
-/// What kubectl reads for the floor: exactly the kinds precheck lists.
+/// What kubectl reads for the floor: exactly the kinds precheck lists (the Istio kinds with a
+/// label selector in precheck; the benchmark cluster has no Istio objects, so the same data).
 const KUBECTL_KINDS: &str = "namespaces,pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,\
 mutatingwebhookconfigurations,validatingwebhookconfigurations,meshes.appmesh.k8s.aws,virtualnodes.appmesh.k8s.aws,\
 virtualservices.appmesh.k8s.aws,virtualrouters.appmesh.k8s.aws,virtualgateways.appmesh.k8s.aws,\
-gatewayroutes.appmesh.k8s.aws,backendgroups.appmesh.k8s.aws";
+gatewayroutes.appmesh.k8s.aws,backendgroups.appmesh.k8s.aws,\
+virtualservices.networking.istio.io,destinationrules.networking.istio.io,gateways.networking.istio.io,\
+serviceentries.networking.istio.io,sidecars.networking.istio.io,peerauthentications.security.istio.io,\
+authorizationpolicies.security.istio.io,telemetries.telemetry.istio.io";
 
 fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())

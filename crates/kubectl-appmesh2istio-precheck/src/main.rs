@@ -50,7 +50,9 @@ readiness reports convert's codes).";
 ///
 /// Reads the cluster once (paginated lists, one SelfSubjectAccessReview per right needed) and
 /// runs checks in seven categories: cluster-access, appmesh, istio, coexistence, workloads,
-/// conversion-readiness and cleanup. Each failure is followed by what to do about it.
+/// conversion-readiness and cleanup. Each failure is followed by what to do about it. When App
+/// Mesh and Istio coexist, a "Migration progress" table shows where each namespace stands and
+/// the next command to run for it.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl appmesh2istio precheck",
@@ -197,6 +199,7 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
             &RenderOptions {
                 color: stdout_color(cli.color),
                 max_findings: cli.max_findings,
+                width: precheck::report_columns(),
             },
         ),
         Format::Json => precheck::render_json(&report)?,

@@ -79,6 +79,17 @@ pub async fn list_values(
     kind: &KindInfo,
     scope: &NamespaceScope,
 ) -> Result<Vec<serde_json::Value>, ClusterError> {
+    list_values_selected(client, kind, scope, None).await
+}
+
+/// [`list_values`] with a label selector (`app.kubernetes.io/managed-by=appmesh2istio`): the
+/// server filters, so only the matching objects cross the wire.
+pub async fn list_values_selected(
+    client: &kube::Client,
+    kind: &KindInfo,
+    scope: &NamespaceScope,
+    label_selector: Option<&str>,
+) -> Result<Vec<serde_json::Value>, ClusterError> {
     let request = kube::core::Request::new(kind.collection_path(scope.namespace()));
     let what = kind.resource_name();
     let mut restarts = 0;
@@ -87,6 +98,9 @@ pub async fn list_values(
         let mut token: Option<String> = None;
         loop {
             let mut params = ListParams::default().limit(PAGE_SIZE);
+            if let Some(selector) = label_selector {
+                params = params.labels(selector);
+            }
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }

@@ -10,6 +10,7 @@
 pub(crate) mod checks;
 pub mod docs;
 pub mod labels;
+pub mod migration;
 mod render;
 pub mod snapshot;
 
@@ -25,7 +26,10 @@ pub use checks::{CHECKS, Check, has_appmesh_sidecar};
 pub use labels::{
     APPMESH_INJECT, appmesh_injection, istio_injection, selector_matches, string_map,
 };
-pub use render::{RenderOptions, render_human, render_json, render_not_run, render_yaml};
+pub use migration::{NamespaceProgress, Stage};
+pub use render::{
+    RenderOptions, render_human, render_json, render_not_run, render_yaml, report_columns,
+};
 pub use snapshot::{Data, Mode, ReadOptions, Snapshot, read_cluster};
 
 /// The report's schema version, for scripts that parse `-o json` / `-o yaml`.
@@ -240,6 +244,10 @@ pub struct PrecheckReport {
     pub api: Option<RequestSummary>,
     pub summary: Summary,
     pub categories: Vec<CategoryReport>,
+    /// The migration dashboard, one entry per namespace App Mesh or Istio touches, when both
+    /// meshes are in the cluster (added within v1alpha1: absent when not shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migration: Vec<NamespaceProgress>,
 }
 
 impl PrecheckReport {
@@ -321,6 +329,7 @@ pub fn run(snapshot: &Snapshot, options: &Options) -> PrecheckReport {
         api,
         summary,
         categories,
+        migration: migration::progress(snapshot).unwrap_or_default(),
     }
 }
 

@@ -15,6 +15,8 @@ pub struct RenderOptions {
     pub color: bool,
     /// Findings shown per check; 0 = all.
     pub max_findings: usize,
+    /// Columns the migration table may take (it turns into blocks when wider).
+    pub width: usize,
 }
 
 impl Default for RenderOptions {
@@ -22,8 +24,24 @@ impl Default for RenderOptions {
         RenderOptions {
             color: false,
             max_findings: 20,
+            width: 80,
         }
     }
+}
+
+/// The report's width: `$COLUMNS` when set, else the terminal's on standard output (where the
+/// report goes), else 80.
+pub fn report_columns() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return columns;
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map_or(80, |(_, columns)| usize::from(columns))
 }
 
 fn glyph(status: CheckStatus, color: bool) -> String {
@@ -181,6 +199,9 @@ pub fn render_human(report: &PrecheckReport, options: &RenderOptions) -> String 
         for check in &category.checks {
             render_check(&mut out, check, options);
         }
+    }
+    if !report.migration.is_empty() {
+        super::migration::render_section(&mut out, &report.migration, options.color, options.width);
     }
     let s = &report.summary;
     writeln!(

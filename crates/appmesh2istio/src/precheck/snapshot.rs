@@ -14,8 +14,9 @@ use super::labels::string_map;
 use super::{Skipped, SourceInfo};
 use crate::cluster::access::{AccessAnswer, AccessRequest, review_all};
 use crate::cluster::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, ISTIO_KINDS, KindInfo};
-use crate::cluster::list::list_values;
+use crate::cluster::list::{list_values, list_values_selected};
 use crate::cluster::{Cluster, ClusterError, NamespaceScope, describe_kube_error};
+use crate::istio::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::load::yaml::{YamlLimits, parse_documents};
 use crate::load::{InputSource, Inventory, LoadError, LoadOptions, load_sources};
 use crate::origin::{ObjectRef, Origin, kind_name};
@@ -196,6 +197,10 @@ pub struct Snapshot {
     pub validating_webhooks: Data<Vec<Object>>,
     /// App Mesh objects per kind (`Mesh`, `VirtualNode`, …).
     pub appmesh: BTreeMap<&'static str, Data<Vec<Object>>>,
+    /// The Istio objects carrying convert's managed-by label (one labelled list per served Istio
+    /// kind): what `convert --apply` (or `convert | kubectl apply`) put in the cluster, for the
+    /// migration dashboard.
+    pub istio_managed: Data<Vec<Object>>,
     pub permissions: Data<Vec<Permission>>,
     pub conversion: Data<ConversionOutcome>,
     pub read_errors: Vec<ReadError>,
@@ -232,6 +237,7 @@ impl Snapshot {
                 .iter()
                 .map(|k| (k.kind, unavailable(reason)))
                 .collect(),
+            istio_managed: unavailable(reason),
             permissions: unavailable(reason),
             conversion: unavailable(reason),
             read_errors: Vec::new(),
@@ -493,6 +499,7 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
         groups,
         served,
         lists,
+        istio,
         errors: mesh_errors,
     } = mesh;
     snap.read_errors.extend(mesh_errors);
@@ -524,6 +531,34 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
         };
         snap.appmesh.insert(kind, data);
     }
+    snap.istio_managed = match istio {
+        None => Data::Unavailable("API discovery failed".into()),
+        Some(results) => {
+            let mut all = Vec::new();
+            let mut failed = Vec::new();
+            for (kind, result) in results {
+                match result {
+                    Ok(items) => all.extend(items.into_iter().map(|value| Object {
+                        value,
+                        origin: origin.clone(),
+                    })),
+                    Err(e) => {
+                        snap.read_errors.push(ReadError {
+                            resource: kind.resource_name(),
+                            message: e.to_string(),
+                            forbidden: e.is_forbidden(),
+                        });
+                        failed.push(kind.resource_name());
+                    }
+                }
+            }
+            if failed.is_empty() {
+                Data::Available(all)
+            } else {
+                Data::Unavailable(format!("{} could not be read", failed.join(", ")))
+            }
+        }
+    };
     snap.permissions = match access {
         Some(answers) => Data::Available(label_permissions(answers)),
         None => {
@@ -644,8 +679,12 @@ struct MeshApis {
     groups: Data<BTreeMap<String, Vec<String>>>,
     served: Data<BTreeMap<String, BTreeSet<String>>>,
     lists: Vec<(&'static str, Result<Vec<Value>, ClusterError>)>,
+    /// Our Istio objects per served Istio kind; `None` when discovery failed.
+    istio: Option<IstioLists>,
     errors: Vec<ReadError>,
 }
+
+type IstioLists = Vec<(&'static KindInfo, Result<Vec<Value>, ClusterError>)>;
 
 /// The App Mesh and Istio API groups (legacy discovery: `/apis`, then one request per group
 /// version we care about), then every served App Mesh kind.
@@ -677,6 +716,7 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
                         )
                     })
                     .collect(),
+                istio: None,
                 errors,
             };
         }
@@ -745,12 +785,34 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
                 (kind.kind, Ok(Vec::new()))
             }
         }
-    }))
-    .await;
+    }));
+    // Only what convert wrote (the label selector filters on the server), and only kinds the
+    // cluster serves: a missing Istio CRD means none of ours exists either.
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+    let istio = join_all(
+        ISTIO_KINDS
+            .iter()
+            .filter(|k| {
+                served
+                    .get(&k.api_version())
+                    .is_some_and(|kinds| kinds.contains(k.kind))
+            })
+            .map(|kind| {
+                let selector = selector.as_str();
+                async move {
+                    (
+                        kind,
+                        list_values_selected(client, kind, scope, Some(selector)).await,
+                    )
+                }
+            }),
+    );
+    let (lists, istio) = futures::join!(lists, istio);
     MeshApis {
         groups: Data::Available(groups),
         served: Data::Available(served),
         lists,
+        istio: Some(istio),
         errors,
     }
 }
@@ -804,6 +866,10 @@ pub fn permission_plan(scope: &NamespaceScope) -> Vec<(AccessRequest, &'static s
         plan.push((ask(kind, "list"), "precheck, convert", true));
     }
     for kind in [&kinds::MUTATING_WEBHOOKS, &kinds::VALIDATING_WEBHOOKS] {
+        plan.push((ask(kind, "list"), "precheck", true));
+    }
+    // The migration dashboard counts the Istio objects convert applied.
+    for kind in &ISTIO_KINDS {
         plan.push((ask(kind, "list"), "precheck", true));
     }
     plan.push((ask(&kinds::NAMESPACES, "get"), "label", false));

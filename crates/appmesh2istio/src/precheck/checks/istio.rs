@@ -71,6 +71,16 @@ fn tags(configs: &[Object]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Whether Istio is in the cluster at all: an istiod, its injector webhook, or its API groups.
+pub(crate) fn istio_present(snap: &Snapshot) -> bool {
+    istiods(snap).is_ok_and(|d| !d.is_empty())
+        || snap
+            .mutating_webhooks
+            .ok()
+            .is_some_and(|m| !injectors(m).is_empty())
+        || istio_groups_present(snap)
+}
+
 fn istio_groups_present(snap: &Snapshot) -> bool {
     snap.groups
         .ok()

@@ -6,6 +6,7 @@ mod cluster_access;
 mod istio;
 mod leftovers;
 mod pods;
+pub(crate) use istio::istio_present;
 pub(crate) use pods::istio_equivalent;
 mod readiness;
 
