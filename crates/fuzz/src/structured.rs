@@ -80,8 +80,10 @@ impl Input {
         if self.as_list {
             json!({"apiVersion": "v1", "kind": "List", "items": self.documents}).to_string()
         } else {
+            // JSON documents in a YAML stream; the comment keeps it YAML (a source that starts
+            // with `{` is one strict JSON text, as kubectl reads it).
             let docs: Vec<String> = self.documents.iter().map(Value::to_string).collect();
-            docs.join("\n---\n")
+            format!("# generated\n{}", docs.join("\n---\n"))
         }
     }
 }
