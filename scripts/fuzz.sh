@@ -41,6 +41,16 @@ build() {
 
 binary() { echo "$target_dir/$triple/fuzz/$1"; }
 
+# Per-target libFuzzer options. The structured target builds a whole application from a few
+# KB of bytes: start at full length (libFuzzer otherwise grows inputs from a few bytes, and
+# a 10-byte input builds an empty application).
+options() {
+    case "$1" in
+    fuzz_pipeline) echo "-max_len=4096 -len_control=0" ;;
+    *) echo "-max_len=65536" ;;
+    esac
+}
+
 # Seed directories of a target: its stored corpus, plus the manifests for the byte targets.
 seeds() {
     echo "$root/crates/fuzz/corpus/$1"
@@ -63,10 +73,12 @@ run() {
         mapfile -t dirs < <(seeds "$t")
         echo "== fuzz $t for ${seconds}s"
         local log="$cache/fuzz-$t.log"
-        # -timeout: an input taking over 10 s is a hang; -rss_limit_mb: a memory blow-up.
-        if ! "$(binary "$t")" "$work_corpus/$t" "${dirs[@]}" \
-            -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
-            -print_final_stats=1 -close_fd_mask=3 \
+        # -timeout: an input taking over 10 s is a hang; -rss_limit_mb: a memory blow-up;
+        # -close_fd_mask=1: our stdout is quiet, stderr keeps the panic message.
+        # shellcheck disable=SC2046
+        if ! "$(binary "$t")" "$work_corpus/$t" "${dirs[@]}" $(options "$t") \
+            -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+            -print_final_stats=1 -close_fd_mask=1 \
             -artifact_prefix="$root/crates/fuzz/artifacts/$t/" >"$log" 2>&1; then
             failed=1
             echo "FAILED: $t found a crash, hang or memory blow-up; log: $log"
@@ -85,10 +97,22 @@ minimize() {
         rm -rf "$fresh" && mkdir -p "$fresh"
         local -a dirs
         mapfile -t dirs < <(seeds "$t")
-        "$(binary "$t")" -merge=1 -timeout=10 -max_len=65536 -close_fd_mask=3 \
+        # shellcheck disable=SC2046
+        "$(binary "$t")" -merge=1 -timeout=10 $(options "$t") -close_fd_mask=1 \
             "$fresh" "$work_corpus/$t" "${dirs[@]}" >"$cache/fuzz-merge-$t.log" 2>&1
+        # The seeds from tests/fixtures and ../shared are read in place: keep no copies.
+        local -A seed_sums=()
+        local sum
+        for sum in $(find "${dirs[@]:1}" -type f -exec sha1sum {} + 2>/dev/null | cut -d' ' -f1); do
+            seed_sums[$sum]=1
+        done
         rm -rf "$root/crates/fuzz/corpus/$t" && mkdir -p "$root/crates/fuzz/corpus/$t"
-        cp "$fresh"/* "$root/crates/fuzz/corpus/$t/" 2>/dev/null || true
+        local f
+        for f in "$fresh"/*; do
+            [ -f "$f" ] || continue
+            sum=$(sha1sum "$f" | cut -d' ' -f1)
+            [ -n "${seed_sums[$sum]:-}" ] || cp "$f" "$root/crates/fuzz/corpus/$t/"
+        done
         echo "$t: $(ls "$root/crates/fuzz/corpus/$t" | wc -l) inputs, $(du -sh "$root/crates/fuzz/corpus/$t" | cut -f1)"
     done
 }

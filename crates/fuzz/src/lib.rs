@@ -44,20 +44,18 @@ pub enum Outcome {
     Converted { objects: usize },
 }
 
-/// Arbitrary bytes as one source, or (when the first byte is odd) as several sources split at
-/// each NUL byte: the loader's own paths for one file and for many.
+/// Arbitrary bytes as one source or, after a leading `\0\0`, as several sources split at
+/// each further NUL byte: the loader's own paths for one file and for many.
 pub fn sources_of(data: &[u8]) -> Vec<InputSource> {
-    let Some((&first, rest)) = data.split_first() else {
-        return vec![bytes_source(SOURCE_NAME, data)];
-    };
-    if first % 2 == 0 {
-        return vec![bytes_source(SOURCE_NAME, data)];
+    match data.strip_prefix(b"\0\0") {
+        Some(rest) => rest
+            .split(|&b| b == 0)
+            .take(8)
+            .enumerate()
+            .map(|(i, part)| bytes_source(&format!("fuzz-input-{i}.yaml"), part))
+            .collect(),
+        None => vec![bytes_source(SOURCE_NAME, data)],
     }
-    rest.split(|&b| b == 0)
-        .take(8)
-        .enumerate()
-        .map(|(i, part)| bytes_source(&format!("fuzz-input-{i}.yaml"), part))
-        .collect()
 }
 
 fn bytes_source(name: &str, bytes: &[u8]) -> InputSource {
@@ -205,15 +203,11 @@ pub fn check_precheck_offline(data: &[u8]) -> Result<Outcome, Broken> {
         Some(b) if b % 4 >= 2 => NamespaceScope::One("shop".to_owned()),
         _ => NamespaceScope::All,
     };
-    let snapshot = match precheck::snapshot::read_files(
-        &sources,
-        &LoadOptions::default(),
-        scope,
-        true,
-    ) {
-        Ok(s) => s,
-        Err(e) => return check_load_error(&e, &sources).map(Outcome::Refused),
-    };
+    let snapshot =
+        match precheck::snapshot::read_files(&sources, &LoadOptions::default(), scope, true) {
+            Ok(s) => s,
+            Err(e) => return check_load_error(&e, &sources).map(Outcome::Refused),
+        };
     if let Data::Available(precheck::snapshot::ConversionOutcome::InvalidOutput(findings)) =
         &snapshot.conversion
     {

@@ -17,7 +17,13 @@ const MESHES: &[&str] = &["global", "other"];
 const NAMES: &[&str] = &["web", "web-v1", "web-v2", "api", "db", "edge", "cart.shop"];
 const PROTOCOLS: &[&str] = &["http", "http2", "grpc", "tcp", "HTTP", ""];
 const UNITS: &[&str] = &["ms", "s", "m", ""];
-const HEADERS: &[&str] = &["x-canary", "user-agent", ":authority", "Host", "x-b3-traceid"];
+const HEADERS: &[&str] = &[
+    "x-canary",
+    "user-agent",
+    ":authority",
+    "Host",
+    "x-b3-traceid",
+];
 const PATHS: &[&str] = &["/", "/api", "/api/", "", "/a b", "/v1/*", "//x"];
 const HOSTS: &[&str] = &[
     "web.shop.svc.cluster.local",
@@ -183,10 +189,7 @@ impl Gen<'_, '_> {
         }
         if self.flag() {
             let ip = self.pick(&["IPv4_ONLY", "IPv6_PREFERRED", "IPv4_PREFERRED"]);
-            spec.insert(
-                "serviceDiscovery".into(),
-                json!({"ipPreference": ip}),
-            );
+            spec.insert("serviceDiscovery".into(), json!({"ipPreference": ip}));
         }
         if self.flag() {
             spec.insert("awsName".into(), json!(self.pick(MESHES)));
@@ -200,8 +203,12 @@ impl Gen<'_, '_> {
     fn tls(&mut self, listener: bool) -> Value {
         let mut tls = Map::new();
         let cert = match self.below(3) {
-            0 => json!({"file": {"certificateChain": "/certs/chain.pem", "privateKey": "/certs/key.pem"}}),
-            1 => json!({"sds": {"secretName": self.pick(&["spiffe://cluster.local/ns/shop/sa/web", "cert"])}}),
+            0 => {
+                json!({"file": {"certificateChain": "/certs/chain.pem", "privateKey": "/certs/key.pem"}})
+            }
+            1 => {
+                json!({"sds": {"secretName": self.pick(&["spiffe://cluster.local/ns/shop/sa/web", "cert"])}})
+            }
             _ => json!({"acm": {"certificateARN": "arn:aws:acm:eu-west-1:1:certificate/x"}}),
         };
         tls.insert("certificate".into(), cert);
@@ -314,7 +321,10 @@ impl Gen<'_, '_> {
         if self.chance(3, 1) {
             spec.insert(
                 "backendGroups".into(),
-                self.list(2, |g| json!({"name": g.pick(NAMES), "namespace": g.pick(NAMESPACES)})),
+                self.list(
+                    2,
+                    |g| json!({"name": g.pick(NAMES), "namespace": g.pick(NAMESPACES)}),
+                ),
             );
         }
         if self.chance(4, 1) {
@@ -399,8 +409,10 @@ impl Gen<'_, '_> {
         if self.chance(5, 1) {
             m.insert(
                 "queryParameters".into(),
-                self.list(2, |g| json!({"name": g.pick(&["q", "id", ""]),
-                                         "match": {"exact": g.pick(&["1", ""])}})),
+                self.list(2, |g| {
+                    json!({"name": g.pick(&["q", "id", ""]),
+                                         "match": {"exact": g.pick(&["1", ""])}})
+                }),
             );
         }
         Value::Object(m)
@@ -411,7 +423,12 @@ impl Gen<'_, '_> {
                            "perRetryTimeout": self.duration()});
         if self.flag() {
             r["httpRetryEvents"] = self.list(3, |g| {
-                json!(g.pick(&["server-error", "gateway-error", "client-error", "stream-error"]))
+                json!(g.pick(&[
+                    "server-error",
+                    "gateway-error",
+                    "client-error",
+                    "stream-error"
+                ]))
             });
         }
         if self.flag() {
@@ -441,14 +458,18 @@ impl Gen<'_, '_> {
                     body["retryPolicy"] = self.retry_policy(false);
                 }
                 if self.flag() {
-                    body["timeout"] = json!({"perRequest": self.duration(), "idle": self.duration()});
+                    body["timeout"] =
+                        json!({"perRequest": self.duration(), "idle": self.duration()});
                 }
                 (key, body)
             }
             2 => {
                 let mut m = Map::new();
                 if self.flag() {
-                    m.insert("serviceName".into(), json!(self.pick(&["shop.Cart", "*", ""])));
+                    m.insert(
+                        "serviceName".into(),
+                        json!(self.pick(&["shop.Cart", "*", ""])),
+                    );
                 }
                 if self.flag() {
                     m.insert("methodName".into(), json!(self.pick(&["Get", "List"])));
@@ -456,8 +477,10 @@ impl Gen<'_, '_> {
                 if self.flag() {
                     m.insert(
                         "metadata".into(),
-                        self.list(2, |g| json!({"name": g.pick(HEADERS),
-                                                 "match": {"exact": g.pick(&["a", ""])}})),
+                        self.list(2, |g| {
+                            json!({"name": g.pick(HEADERS),
+                                                 "match": {"exact": g.pick(&["a", ""])}})
+                        }),
                     );
                 }
                 let mut body = json!({"match": m, "action": action});

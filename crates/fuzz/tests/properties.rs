@@ -50,9 +50,11 @@ fn router_app(routes: Vec<Value>) -> String {
     docs.push(json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualRouter",
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}], "routes": routes}}));
-    docs.push(json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualService",
+    docs.push(
+        json!({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualService",
         "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "web"}}}}}));
+        "spec": {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "web"}}}}}),
+    );
     let body: Vec<String> = docs.iter().map(Value::to_string).collect();
     format!("{HEADER}\n---\n{}", body.join("\n---\n"))
 }
@@ -60,12 +62,7 @@ fn router_app(routes: Vec<Value>) -> String {
 /// Convert `text` (must succeed) and give the objects as JSON plus the YAML stream.
 fn convert_text(text: &str) -> (Vec<Value>, String) {
     let inventory = load_str("app.yaml", text, &LoadOptions::default()).unwrap();
-    let conversion = convert(
-        &inventory,
-        &resolve(&inventory),
-        &ConvertOptions::default(),
-    )
-    .unwrap();
+    let conversion = convert(&inventory, &resolve(&inventory), &ConvertOptions::default()).unwrap();
     let yaml = render::to_yaml_stream(&conversion.objects).unwrap();
     let objects = conversion
         .objects
@@ -274,7 +271,9 @@ fn label(live: &Value, target: Target, remove_mesh_labels: bool) -> (Value, Opti
     let after = apply_writes(live, &decision.writes);
     // The engine's verify step: what the plan said it would do is what the object shows.
     assert!(
-        change.verify(&decision, Some(&after), Default::default()).is_empty(),
+        change
+            .verify(&decision, Some(&after), Default::default())
+            .is_empty(),
         "label's own verification fails after its writes"
     );
     let undo = match decision.undo {
