@@ -326,3 +326,110 @@ fn control_characters_in_conditions_and_rewrites_are_reported_not_printed() {
         ]
     );
 }
+
+/// Found by the loader fuzz target (crates/fuzz/regressions/fuzz_loader/gateway-route-to-invalid-aws-name.yaml):
+/// a GatewayRoute to a VirtualService whose awsName is no DNS name routed to that name, and
+/// the converter failed with an internal error (exit 4). The route is now not converted,
+/// like the VirtualService itself, and the rest of the input is.
+#[test]
+fn a_gateway_route_to_a_service_whose_host_is_no_dns_name_is_reported_not_printed() {
+    let yaml = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels:
+    mesh: shop
+    gateway: ingress
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata:
+  name: shop
+spec:
+  namespaceSelector:
+    matchLabels:
+      mesh: shop
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualGateway
+metadata:
+  name: ingress
+  namespace: shop
+spec:
+  namespaceSelector:
+    matchLabels:
+      gateway: ingress
+  podSelector:
+    matchLabels:
+      app: ingress
+  listeners:
+    - portMapping:
+        port: 8080
+        protocol: http
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata:
+  name: to-cart
+  namespace: shop
+spec:
+  httpRoute:
+    match:
+      prefix: /
+    action:
+      target:
+        virtualService:
+          virtualServiceRef:
+            name: cart
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  podSelector:
+    matchLabels:
+      app: cart
+  listeners:
+    - portMapping:
+        port: 8080
+        protocol: http
+  serviceDiscovery:
+    dns:
+      hostname: cart.shop.svc.cluster.local
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  awsName: "ca`rt.shop.svc.cluster.local"
+  provider:
+    virtualNode:
+      virtualNodeRef:
+        name: cart
+"#;
+    let c = run(yaml);
+    let route = c
+        .report
+        .sources
+        .iter()
+        .find(|s| s.subject.to_string() == "GatewayRoute shop/to-cart")
+        .unwrap();
+    assert_eq!(route.fidelity, Fidelity::NotConverted);
+    let why = findings_of(&c, "AMI2320");
+    assert!(
+        why.iter()
+            .any(|f| f.starts_with("GatewayRoute shop/to-cart")
+                && f.contains("\"ca`rt.shop.svc.cluster.local\", which cannot be an Istio host")),
+        "{why:#?}"
+    );
+    // The node is still converted.
+    assert!(
+        kinds(&c).contains(&"Sidecar shop/cart".to_owned()),
+        "{:?}",
+        kinds(&c)
+    );
+}

@@ -806,7 +806,17 @@ fn target_virtual_service<'r>(
             Some(vs) if vs.provider.is_none() => Err(Some(format!(
                 "the target VirtualService {key} has no provider, so App Mesh's gateway had nowhere to send these requests"
             ))),
-            Some(vs) => Ok(vs),
+            // Its host is the destination (and the Host rewrite) of every rule written here;
+            // the VirtualService itself is not converted for the same reason.
+            Some(vs) => {
+                let host = ctx.qualify(&vs.aws_name, &vs.common.key.namespace);
+                match primitives::fqdn(&host) {
+                    Ok(()) => Ok(vs),
+                    Err(e) => Err(Some(format!(
+                        "the target VirtualService {key} has host {host:?}, which cannot be an Istio host: {e}"
+                    ))),
+                }
+            }
         },
     }
 }
