@@ -264,7 +264,7 @@ ensure_all_locked() {
 
     local goroot="$root/usr/lib/go-1.19"
     [[ -x "$goroot/bin/go" ]] || die "go 1.19 not found in $goroot"
-    log "building kube-apiserver and kube-controller-manager (about 5 minutes on 2 cores)"
+    log "building kube-apiserver and kube-controller-manager (about 8 minutes on 2 cores)"
     (
         cd "$tree"
         export GOROOT="$goroot" PATH="$goroot/bin:$tools_bin:$PATH"
