@@ -190,6 +190,9 @@ ensure_current_kubectl_locked() {
         DEBIAN_SUITE="$CURRENT_KUBECTL_SUITE"
         BIN_DIR="$CURRENT_KUBECTL_DIR/bin"
         WANT_SOURCES=0
+        # A fresh `ensure` has already run apt-get update for bookworm in this process; the
+        # trixie configuration still has to be written and updated.
+        APT_UPDATED=
         apt_update_once
         local work="$CURRENT_KUBECTL_DIR/work"
         rm -rf "$work"
