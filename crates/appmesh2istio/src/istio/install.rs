@@ -143,6 +143,29 @@ pub struct ServiceSpec {
     pub ports: Vec<KubernetesServicePort>,
 }
 
+/// Ports of the `istio-ingressgateway` Service of istioctl's default profile and the target
+/// ports behind them, as `(port, targetPort, name)`. The converted Gateways assume exactly these
+/// (a Gateway server port may name either, IST0162); the status port 15021 is not for traffic.
+pub const DEFAULT_INGRESS_SERVICE_PORTS: [(u32, u32, &str); 3] = [
+    (15021, 15021, "status-port"),
+    (80, 8080, "http2"),
+    (443, 8443, "https"),
+];
+
+/// [`DEFAULT_INGRESS_SERVICE_PORTS`] as Service ports, for a gateway that lists its own ports
+/// (a list replaces the default one, so it has to repeat these).
+pub fn default_ingress_service_ports() -> Vec<KubernetesServicePort> {
+    DEFAULT_INGRESS_SERVICE_PORTS
+        .iter()
+        .map(|(port, target, name)| KubernetesServicePort {
+            name: (*name).to_owned(),
+            port: *port,
+            target_port: Some(*target),
+            protocol: Some("TCP".to_owned()),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubernetesServicePort {

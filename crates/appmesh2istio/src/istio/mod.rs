@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::origin::ObjectRef;
 
 pub mod duration;
+pub mod helm;
 pub mod install;
 pub mod networking;
 pub mod security;

@@ -11,13 +11,9 @@ use crate::resolve::VirtualGatewayEntry;
 
 use crate::convert::Context;
 
-/// Ports of the default `istio-ingressgateway` Service and the target ports behind them: a
-/// Gateway server port may name either (IST0162). The status port 15021 is not for traffic.
-pub(super) const DEFAULT_SERVICE_PORTS: [(u32, u32, &str); 3] = [
-    (15021, 15021, "status-port"),
-    (80, 8080, "http2"),
-    (443, 8443, "https"),
-];
+// Ports of the default `istio-ingressgateway` Service and the target ports behind them: a
+// Gateway server port may name either (IST0162). The status port 15021 is not for traffic.
+pub(super) use crate::istio::DEFAULT_INGRESS_SERVICE_PORTS as DEFAULT_SERVICE_PORTS;
 
 /// Istio gateways run as non-root: a privileged Service port is served from this offset, as
 /// Istio's own 80 → 8080 and 443 → 8443 are.
@@ -234,13 +230,5 @@ pub(super) fn extra_service_port(port: u32, name: String) -> KubernetesServicePo
 /// The ports of the default ingress gateway Service, for an IstioOperator that lists its own
 /// (a list there replaces the default one).
 pub(crate) fn default_ingress_ports() -> Vec<KubernetesServicePort> {
-    DEFAULT_SERVICE_PORTS
-        .iter()
-        .map(|(port, target, name)| KubernetesServicePort {
-            name: (*name).to_owned(),
-            port: *port,
-            target_port: Some(*target),
-            protocol: Some("TCP".to_owned()),
-        })
-        .collect()
+    crate::istio::default_ingress_service_ports()
 }
