@@ -9,6 +9,7 @@ use appmesh2istio::change::ChangeArgs;
 use appmesh2istio::cli::{ColorChoice, FileArgs, OutputFormat};
 use appmesh2istio::cluster::KubeArgs;
 use appmesh2istio::commands::convert::{self, ConvertCommand, ReportFormat, ShowFidelity};
+use appmesh2istio::commands::install_output::InstallFormat;
 use clap::{CommandFactory, Parser};
 
 /// mimalloc, not the system allocator: conversion makes many small allocations, which
@@ -54,10 +55,25 @@ struct Cli {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["output", "apply"])]
     output_dir: Option<PathBuf>,
 
-    /// Also generate an install.istio.io/v1alpha1 IstioOperator (meshConfig from the Mesh)
-    /// for `istioctl install -f` (never applied by --apply).
-    #[arg(long)]
-    install: bool,
+    /// Also write Istio's installation settings (meshConfig from the Meshes, ingress gateway
+    /// ports, access-log providers) into --install-dir, never on stdout and never applied by
+    /// --apply: istio-operator (the default of a bare --install) writes an IstioOperator for
+    /// `istioctl install -f`; helm writes values files for Istio's Helm charts (base, istiod,
+    /// gateway) and prints the `helm install` commands on stderr, in order.
+    #[arg(
+        long,
+        value_enum,
+        num_args = 0..=1,
+        default_missing_value = "istio-operator",
+        value_name = "FORMAT"
+    )]
+    install: Option<InstallFormat>,
+
+    /// Where --install writes its files (created if missing): default istio-install, or
+    /// DIR/istio-install with --output-dir DIR. Files of an earlier run are replaced; a
+    /// directory holding other files is refused.
+    #[arg(long, value_name = "DIR", requires = "install")]
+    install_dir: Option<PathBuf>,
 
     /// Do not write out App Mesh's invisible defaults (15 s request timeout; 2 retries on 503,
     /// connect-failure, refused-stream, reset and unavailable; 300 s idle timeout of listeners
@@ -126,7 +142,7 @@ struct Cli {
     /// Revert what an --apply recorded in FILE: delete what it created, restore what it
     /// changed (plan and confirmation as for --apply).
     #[arg(long, value_name = "FILE", help_heading = "Apply",
-        conflicts_with_all = ["filenames", "from_cluster", "apply", "install", "output_dir", "report", "strict", "undo_file"])]
+        conflicts_with_all = ["filenames", "from_cluster", "apply", "install", "install_dir", "output_dir", "report", "strict", "undo_file"])]
     undo: Option<PathBuf>,
 }
 
@@ -142,6 +158,7 @@ fn main() -> ExitCode {
         output: cli.output,
         output_dir: cli.output_dir,
         install: cli.install,
+        install_dir: cli.install_dir,
         no_preserve_defaults: cli.no_preserve_defaults,
         report: cli.report,
         strict: cli.strict,
@@ -163,4 +180,52 @@ fn main() -> ExitCode {
             .exit();
     }
     ExitCode::from(u8::try_from(convert::run(&command)).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("convert").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// A bare --install is the IstioOperator, whatever flag follows it; a value selects the
+    /// format.
+    #[test]
+    fn install_takes_an_optional_format() {
+        let cli = parse(&["-f", "x", "--install", "-o", "yaml"]);
+        assert_eq!(cli.install, Some(InstallFormat::IstioOperator));
+        assert_eq!(cli.output, Some(OutputFormat::Yaml));
+        assert_eq!(cli.files.filenames, [PathBuf::from("x")]);
+        let cli = parse(&["--install", "-f", "x"]);
+        assert_eq!(cli.install, Some(InstallFormat::IstioOperator));
+        assert_eq!(cli.files.filenames, [PathBuf::from("x")]);
+        assert_eq!(
+            parse(&["-f", "x", "--install"]).install,
+            Some(InstallFormat::IstioOperator)
+        );
+        assert_eq!(
+            parse(&["--install", "helm", "-f", "x"]).install,
+            Some(InstallFormat::Helm)
+        );
+        assert_eq!(
+            parse(&["-f", "x", "--install=istio-operator"]).install,
+            Some(InstallFormat::IstioOperator)
+        );
+        assert_eq!(parse(&["-f", "x"]).install, None);
+        let cli = parse(&["--install", "helm", "--install-dir", "d", "-q"]);
+        assert_eq!(cli.install_dir, Some(PathBuf::from("d")));
+        assert!(cli.quiet);
+    }
+
+    #[test]
+    fn install_refuses_unknown_formats_and_install_dir_needs_install() {
+        let err = Cli::try_parse_from(["convert", "--install", "x.yaml"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(err.to_string().contains("istio-operator"), "{err}");
+        let err = Cli::try_parse_from(["convert", "-f", "x", "--install-dir", "d"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
 }

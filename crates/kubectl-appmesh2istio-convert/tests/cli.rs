@@ -487,18 +487,3 @@ fn output_dir_and_json_report() {
         .unwrap();
     assert_eq!(vn["fidelity"], "approximated");
 }
-
-#[test]
-fn install_adds_an_istio_operator() {
-    let out = convert()
-        .arg("-f")
-        .arg(data("shop.yaml"))
-        .arg("--install")
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("kind: IstioOperator"), "{stdout}");
-    assert!(stdout.contains("outboundTrafficPolicy"), "{stdout}");
-}

@@ -2,10 +2,13 @@
 //! Istio configuration out, optionally applied to the cluster (`--apply`, `--undo`) through
 //! [`crate::change`].
 //!
-//! Data goes to standard output only (so `convert -f x | kubectl apply -f -` works); the
-//! report and every message go to standard error. Nothing is written to standard output
-//! unless the whole conversion succeeded and validated. With `--apply`, standard output stays
-//! empty unless `-o` is given, which then prints the apply plan and its results.
+//! Data goes to standard output only (so `convert -f x | kubectl apply -f -` works): the
+//! objects `kubectl apply` takes, never the installation settings of `--install`, which go to
+//! files in the install directory ([`super::install_output`]). The report and every message
+//! go to standard error. Nothing is written (to standard output or files) unless the whole
+//! conversion succeeded and validated, and every file is checked before the first is written.
+//! With `--apply`, standard output stays empty unless `-o` is given, which then prints the
+//! apply plan and its results.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, json};
 
+use super::install_output::{self, InstallFormat, InstallOutput};
 use crate::change::{self, ChangeArgs, ChangeError, CommandSpec, RunOptions, manifests, revert};
 use crate::cli::{ColorChoice, FileArgs, OutputFormat, write_stdout};
 use crate::cluster::inventory::read_inventory;
@@ -22,6 +26,7 @@ use crate::convert::{ConvertError, ConvertOptions, convert};
 use crate::exit;
 use crate::findings::Fidelity;
 use crate::istio::IstioObject;
+use crate::istio::helm::Dataplane;
 use crate::load::{InputSource, Inventory, LoadOptions, load_sources};
 use crate::render;
 use crate::resolve::resolve;
@@ -47,8 +52,13 @@ Examples:
   # Or pipe to kubectl (the report still goes to stderr)
   kubectl appmesh2istio convert -f mesh.yaml | kubectl apply -f -
 
-  # Also generate an IstioOperator for `istioctl install -f`, one file per object
-  kubectl appmesh2istio convert -f mesh.yaml --install --output-dir istio/
+  # Also write Istio's installation settings (an IstioOperator for `istioctl install -f`)
+  # into istio-install/; stdout keeps only what `kubectl apply` takes
+  kubectl appmesh2istio convert -f mesh.yaml --install | kubectl apply -f -
+
+  # The same settings as values files for Istio's Helm charts, with the helm commands on
+  # stderr; one file per object in istio/, the install files in istio/istio-install/
+  kubectl appmesh2istio convert -f mesh.yaml --install helm --output-dir istio/
 
   # Fail a CI job when anything could not be carried over exactly
   kubectl appmesh2istio convert -f mesh.yaml --strict --report report.json > /dev/null
@@ -107,7 +117,10 @@ pub struct ConvertCommand {
     pub kube: KubeArgs,
     pub output: Option<OutputFormat>,
     pub output_dir: Option<PathBuf>,
-    pub install: bool,
+    /// `--install`: also write Istio's installation settings, in this format.
+    pub install: Option<InstallFormat>,
+    /// `--install-dir`; see [`install_output::install_dir`] for the default.
+    pub install_dir: Option<PathBuf>,
     pub no_preserve_defaults: bool,
     pub report: Option<PathBuf>,
     pub strict: bool,
@@ -136,6 +149,15 @@ pub fn usage_error(command: &ConvertCommand) -> Option<String> {
         return Some(format!(
             "--cluster-domain {:?} is not a DNS name (the cluster's DNS domain, e.g. cluster.local)",
             command.cluster_domain
+        ));
+    }
+    if let (Some(install), Some(output)) = (&command.install_dir, &command.output_dir)
+        && install_output::same_directory(install, output)
+    {
+        return Some(format!(
+            "--install-dir {} is the --output-dir: give it a directory of its own (the default is {})",
+            install.display(),
+            output.join(install_output::DEFAULT_INSTALL_DIR).display()
         ));
     }
     if command.apply || command.undo.is_some() {
@@ -394,6 +416,44 @@ fn parse_selector(text: &str) -> Result<BTreeMap<String, String>, Failure> {
     Ok(selector)
 }
 
+/// Where the converted objects go, rendered and checked, not yet written.
+enum Output {
+    /// `--apply` takes them.
+    None,
+    Directory(render::DirectoryWrite),
+    Stdout(String),
+}
+
+fn install_dir(command: &ConvertCommand) -> PathBuf {
+    install_output::install_dir(
+        command.install_dir.as_deref(),
+        command.output_dir.as_deref(),
+    )
+}
+
+/// With `--install`: the install files, rendered and checked against the install directory
+/// (nothing written yet). Says so when there is nothing to install.
+fn plan_install(
+    command: &ConvertCommand,
+    objects: &[IstioObject],
+) -> Result<Option<InstallOutput>, Failure> {
+    let Some(format) = command.install else {
+        return Ok(None);
+    };
+    let dir = install_dir(command);
+    // Ambient installs (cni, ztunnel, `profile: ambient`) wait for `convert --target`.
+    let planned = install_output::plan(format, Dataplane::Sidecar, &dir, objects)
+        .map_err(|e| Failure::Message(e.to_string()))?;
+    if planned.is_none() {
+        eprintln!(
+            "note: --install: nothing asks for mesh-wide settings (no Mesh, no extra ingress gateway \
+             port, no access-log provider), so nothing was written to {}",
+            dir.display()
+        );
+    }
+    Ok(planned)
+}
+
 /// Convert, then either write the objects (stdout or --output-dir) or, with `apply_to`, hand
 /// them over for --apply (nothing on stdout). The report goes to stderr either way.
 ///
@@ -410,7 +470,7 @@ fn convert_and_output(
     let resolved = resolve(inventory);
     let opts = ConvertOptions {
         preserve_defaults: !command.no_preserve_defaults,
-        install: command.install,
+        install: command.install.is_some(),
         cluster_domain: command.cluster_domain.clone(),
         ingress_gateway_selector: parse_selector(&command.ingress_gateway_selector)?,
         ..ConvertOptions::default()
@@ -436,23 +496,57 @@ fn convert_and_output(
     let partial = worst == Fidelity::NotConverted;
     let withheld = command.strict && worst != Fidelity::Exact;
 
-    // Render everything before writing anything, so a failure never leaves half an output.
+    // Render and check everything before writing anything, so a failure never leaves half an
+    // output.
     let applying = apply_to.is_some();
-    if !applying && !withheld {
-        match &command.output_dir {
-            Some(dir) => {
-                let written = render::write_output_dir(dir, &conversion.objects)
-                    .map_err(|e| Failure::Message(e.to_string()))?;
-                eprintln!("wrote {} files to {}", written.len(), dir.display());
-            }
-            None => {
-                let text = match command.output.unwrap_or(OutputFormat::Yaml) {
-                    OutputFormat::Yaml => render::to_yaml_stream(&conversion.objects),
-                    OutputFormat::Json => render::to_json_list(&conversion.objects),
+    // What to run with the install files, printed after the report so it is read last.
+    let mut install_steps = Vec::new();
+    if !withheld {
+        let install = plan_install(command, &conversion.objects)?;
+        // Standard output and --output-dir take what `kubectl apply` takes; the installation
+        // settings are in the install files.
+        let appliable: Vec<&IstioObject> = conversion
+            .objects
+            .iter()
+            .filter(|o| render::Manifest::kubectl_appliable(*o))
+            .collect();
+        let output = if applying {
+            Output::None
+        } else if let Some(dir) = &command.output_dir {
+            let install_dir = install_dir(command);
+            let keep = install_output::entry_inside(dir, &install_dir);
+            Output::Directory(
+                render::plan_output_dir(dir, &appliable, keep.as_deref())
+                    .map_err(|e| Failure::Message(e.to_string()))?,
+            )
+        } else {
+            Output::Stdout(
+                match command.output.unwrap_or(OutputFormat::Yaml) {
+                    OutputFormat::Yaml => render::to_yaml_stream(&appliable),
+                    OutputFormat::Json => render::to_json_list(&appliable),
                 }
-                .map_err(|e| Failure::Message(e.to_string()))?;
-                write_stdout(&text).map_err(|e| message("cannot write to standard output", e))?;
+                .map_err(|e| Failure::Message(e.to_string()))?,
+            )
+        };
+        let stdout_text = match output {
+            Output::Directory(files) => {
+                let dir = files.dir().to_path_buf();
+                let written = files.write().map_err(|e| Failure::Message(e.to_string()))?;
+                eprintln!("wrote {} files to {}", written.len(), dir.display());
+                None
             }
+            Output::Stdout(text) => Some(text),
+            Output::None => None,
+        };
+        if let Some(install) = install {
+            install
+                .files
+                .write()
+                .map_err(|e| Failure::Message(e.to_string()))?;
+            install_steps = install.next_steps;
+        }
+        if let Some(text) = stdout_text {
+            write_stdout(&text).map_err(|e| message("cannot write to standard output", e))?;
         }
     }
 
@@ -481,6 +575,9 @@ fn convert_and_output(
             ),
         };
         eprint!("{text}");
+    }
+    for line in &install_steps {
+        eprintln!("{line}");
     }
     if withheld {
         let what = if applying {
@@ -573,11 +670,13 @@ async fn run_apply(
         force_conflicts: command.force_conflicts,
     });
     let (targets, not_applied) = manifests::targets(objects, &options)?;
+    // Only `--install` generates an IstioOperator; it was written to the install directory.
+    let reason = match command.install {
+        Some(format) => install_output::not_applied_reason(format, &install_dir(command)),
+        None => "not a cluster object: input for `istioctl install -f`".to_owned(),
+    };
     for key in &not_applied {
-        eprintln!(
-            "note: {key} is not applied: it is input for `istioctl install -f`, not a cluster object; \
-             write it with `convert --install` (without --apply, or with --output-dir) and run `istioctl install -f <file>`"
-        );
+        eprintln!("note: {key} is not applied: {reason}");
     }
     if targets.is_empty() {
         eprintln!("nothing to apply: the conversion generated no objects");
@@ -601,7 +700,7 @@ async fn run_apply(
             json!(not_applied
                 .iter()
                 .map(|k| json!({"apiVersion": k.api_version, "kind": k.kind, "namespace": k.namespace, "name": k.name,
-                    "reason": "not a cluster object: install it with istioctl install -f"}))
+                    "reason": reason}))
                 .collect::<Vec<_>>()),
         );
     }

@@ -2,3 +2,4 @@
 //! one of these commands' option structs and calls its `run`, which returns the exit code.
 
 pub mod convert;
+pub mod install_output;

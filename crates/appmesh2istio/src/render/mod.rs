@@ -6,7 +6,7 @@ mod report;
 
 pub use lines::{ReportStyle, ShowFilter, plural, report_lines};
 pub use objects::{
-    Manifest, RenderError, kustomization, output_file_name, to_json_list, to_yaml_stream,
-    write_output_dir,
+    DirectoryWrite, Manifest, RenderError, kustomization, output_file_name, plan_directory,
+    plan_output_dir, to_json_list, to_yaml_stream, write_output_dir,
 };
 pub use report::{report_columns, report_json, report_table, report_width};
