@@ -54,10 +54,12 @@ pub fn complete(command: &Command, words: &[String]) -> String {
         };
         return finish(out, directive);
     }
-    // The word after a flag that takes a value is that value.
+    // The word after a flag that takes a value is that value, unless the value is optional
+    // (`--install [FORMAT]`) and the word is another flag.
     if let Some(arg) = before
         .last()
         .and_then(|prev| flag_waiting_for_value(command, prev))
+        .filter(|arg| !(current.starts_with('-') && value_is_optional(arg)))
     {
         let directive = values(arg, current, "", &mut out);
         return finish(out, directive);
@@ -126,6 +128,11 @@ fn flag_waiting_for_value<'a>(command: &'a Command, word: &str) -> Option<&'a Ar
 fn takes_value(arg: &Arg) -> bool {
     matches!(arg.get_action(), ArgAction::Set | ArgAction::Append)
         && arg.get_num_args().is_none_or(|n| n.takes_values())
+}
+
+/// A flag that may be given bare or with a value (`num_args = 0..=1`).
+fn value_is_optional(arg: &Arg) -> bool {
+    arg.get_num_args().is_some_and(|n| n.min_values() == 0)
 }
 
 fn repeatable(arg: &Arg) -> bool {
@@ -255,6 +262,12 @@ mod tests {
         yes: bool,
         #[arg(long, hide = true)]
         secret_knob: bool,
+        /// Also install, in a format
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "json", value_name = "FORMAT")]
+        install: Option<Format>,
+        /// Where to install
+        #[arg(long, value_name = "DIR")]
+        install_dir: Option<String>,
     }
 
     fn ask(words: &[&str]) -> Vec<String> {
@@ -320,6 +333,22 @@ mod tests {
             codes.iter().all(|l| l.starts_with("AMI100") || l == ":4"),
             "{codes:?}"
         );
+    }
+
+    #[test]
+    fn an_optional_value_is_offered_and_another_flag_may_follow_instead() {
+        assert_eq!(
+            ask(&["--install", ""]),
+            vec!["json\tJSON document", "yaml\t", ":4"]
+        );
+        assert_eq!(ask(&["--install", "y"]), vec!["yaml\t", ":4"]);
+        assert_eq!(
+            ask(&["--install", "--install-"]),
+            vec!["--install-dir\tWhere to install", ":4"]
+        );
+        assert_eq!(ask(&["--install", "--install-dir", ""]), vec![":0"]);
+        // A flag with a required value still takes the next word, dash or not.
+        assert_eq!(ask(&["-o", "-"]), vec![":4"]);
     }
 
     #[test]

@@ -228,4 +228,27 @@ mod tests {
         let err = Cli::try_parse_from(["convert", "-f", "x", "--install-dir", "d"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
+
+    /// Shell completion offers the formats after --install, and flags after a bare one.
+    #[test]
+    fn completion_knows_the_install_flags() {
+        let complete = |words: &[&str]| {
+            let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+            appmesh2istio::completion::complete(&Cli::command(), &words)
+        };
+        let formats = complete(&["--install", ""]);
+        assert!(formats.starts_with("istio-operator\t"), "{formats}");
+        assert!(formats.contains("\nhelm\t"), "{formats}");
+        assert_eq!(
+            complete(&["--install", "--install-d"])
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or(""))
+                .collect::<Vec<_>>(),
+            ["--install-dir", ":4"]
+        );
+        assert_eq!(
+            complete(&["--install", "helm", "--install-dir", ""]),
+            ":0\n"
+        );
+    }
 }
