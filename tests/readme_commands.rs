@@ -97,6 +97,21 @@ fn plugin_args(text: &str) -> Option<(String, Vec<String>)> {
     Some((first, args[1..].to_vec()))
 }
 
+/// A scratch directory that looks like the workspace root (a symlink to each of its entries),
+/// for running shown commands: their relative `-f` paths resolve as in the root, and what they
+/// write there (`convert --install` writes `istio-install/`) lands in the scratch directory.
+fn scratch_root(root: &Path) -> tempfile::TempDir {
+    let scratch = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        std::os::unix::fs::symlink(entry.path(), scratch.path().join(entry.file_name())).unwrap();
+    }
+    scratch
+}
+
 fn help_of(binary: &Path) -> String {
     let out = Command::new(binary).arg("--help").output().unwrap();
     assert!(out.status.success(), "{} --help failed", binary.display());
@@ -160,6 +175,7 @@ fn every_command_line_shown_uses_commands_and_flags_that_exist() {
 #[test]
 fn command_lines_that_need_no_cluster_run_as_the_readme_says() {
     let root = workspace_root();
+    let scratch = scratch_root(&root);
     let binaries = plugin_binaries();
     let mut ran = 0;
     for shown in shown_commands() {
@@ -180,7 +196,7 @@ fn command_lines_that_need_no_cluster_run_as_the_readme_says() {
         let binary = &binaries[&format!("kubectl-appmesh2istio-{command}")];
         let out = Command::new(binary)
             .args(&args)
-            .current_dir(&root)
+            .current_dir(scratch.path())
             .env("NO_COLOR", "1")
             .env("COLUMNS", "100")
             .output()
@@ -202,11 +218,12 @@ fn command_lines_that_need_no_cluster_run_as_the_readme_says() {
 #[test]
 fn the_example_conversion_is_what_the_readme_says() {
     let root = workspace_root();
+    let scratch = scratch_root(&root);
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let convert = &plugin_binaries()["kubectl-appmesh2istio-convert"];
     let out = Command::new(convert)
         .args(["-f", "examples/shop/app.yaml", "--install"])
-        .current_dir(&root)
+        .current_dir(scratch.path())
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100")
         .output()
@@ -222,6 +239,12 @@ fn the_example_conversion_is_what_the_readme_says() {
         "README's object count or exit code is out of date ({objects} objects, exit {:?})",
         out.status.code()
     );
+    // The IstioOperator is in the file the README names, not in the stream.
+    let operator = "istio-install/istio-operator.yaml";
+    assert!(readme.contains(&format!("`{operator}`")));
+    let written = std::fs::read_to_string(scratch.path().join(operator)).unwrap();
+    assert!(written.contains("\nkind: IstioOperator\n"), "{written}");
+    assert!(!stdout.contains("kind: IstioOperator"));
     // The summary line of the excerpt is the one printed.
     let summary = stderr
         .lines()
