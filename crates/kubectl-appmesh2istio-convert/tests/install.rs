@@ -413,3 +413,68 @@ fn stdout_with_install_is_what_kubectl_apply_takes() {
     assert!(!refused.status.success(), "{stderr}");
     assert!(stderr.contains("IstioOperator"), "{stderr}");
 }
+
+/// `--apply --install`: the cluster objects are applied, the installation settings are written
+/// to the install directory (not applied), and the plan says where they are.
+#[test]
+fn apply_with_install_applies_the_objects_and_writes_the_install_files() {
+    let Some(cluster) = test_cluster::cluster_or_skip(
+        "apply_with_install_applies_the_objects_and_writes_the_install_files",
+    ) else {
+        return;
+    };
+    let ns = cluster.fresh_namespace("install-apply").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = support::manifest(tmp.path(), "shop.yaml", &ns);
+    let kubeconfig = cluster.kubeconfig_path().to_str().unwrap();
+    let run = convert(
+        tmp.path(),
+        &[
+            "--kubeconfig",
+            kubeconfig,
+            "-f",
+            file.to_str().unwrap(),
+            "--apply",
+            "--yes",
+            "-q",
+            "-o",
+            "json",
+            "--install",
+            "helm",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    let reason = "not a cluster object: its settings are written as Helm values to istio-install (install Istio with the helm commands printed)";
+    assert_eq!(
+        plan["notApplied"],
+        json!([{"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
+            "namespace": "istio-system", "name": "appmesh2istio", "reason": reason}])
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "note: IstioOperator istio-system/appmesh2istio is not applied: {reason}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("  helm install istiod istiod --repo "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(&tmp.path().join("istio-install")), HELM_FILES);
+    let applied = support::kubectl(
+        cluster,
+        &[
+            "get",
+            "virtualservices.networking.istio.io,sidecars.networking.istio.io,serviceentries.networking.istio.io",
+            "-n",
+            &ns,
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(applied.lines().count(), 3, "{applied}");
+}
