@@ -65,7 +65,10 @@ impl Scenario for Cleanup {
         let mut objects = sweep::snapshot(
             cluster,
             None,
-            &format!("namespace/{} meshes.appmesh.k8s.aws/{}", start.ns, start.mesh),
+            &format!(
+                "namespace/{} meshes.appmesh.k8s.aws/{}",
+                start.ns, start.mesh
+            ),
         )?;
         objects.extend(sweep::snapshot(cluster, Some(&start.ns), APPMESH_KINDS)?);
         Ok(objects)
@@ -104,4 +107,96 @@ impl Scenario for Cleanup {
 #[test]
 fn cleanup_survives_a_fault_at_every_request() {
     sweep::check(&Cleanup);
+}
+
+/// Another writer changes the namespace's labels and annotations (the object whose App Mesh
+/// labels `cleanup --labels` removes) after cleanup planned: cleanup's write carries a stale
+/// resourceVersion and is refused; it re-reads and removes only its keys, and `--restore`
+/// puts back only those.
+#[test]
+fn a_concurrent_namespace_label_change_is_never_overwritten() {
+    let Some(cluster) =
+        test_cluster::cluster_or_skip("a_concurrent_namespace_label_change_is_never_overwritten")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, mesh) = small_migrated(cluster, dir.path(), "racer", 1);
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let path = format!("/api/v1/namespaces/{ns}");
+    proxy.add_rule(
+        test_cluster::FaultRule::new(test_cluster::Fault::Delay(std::time::Duration::from_secs(
+            3,
+        )))
+        .method(http::Method::PATCH)
+        .path_contains(&path),
+    );
+    let backup = dir.path().join("backup.yaml");
+    let (run_dir, kubeconfig, run_ns, run_backup) = (
+        dir.path().to_owned(),
+        proxy.kubeconfig_path().to_owned(),
+        ns.clone(),
+        backup.clone(),
+    );
+    let run = std::thread::spawn(move || {
+        cleanup(
+            &run_dir,
+            &kubeconfig,
+            &[
+                "-n",
+                &run_ns,
+                "--labels",
+                "--yes",
+                "--timeout",
+                "20s",
+                "--undo-file",
+                run_backup.to_str().unwrap(),
+            ],
+        )
+    });
+    // The backup is complete before the first write, after the plan.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !backup.exists() {
+        assert!(std::time::Instant::now() < deadline, "no backup");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    kubectl(
+        cluster,
+        &["label", "namespace", &ns, "racer=yes", "team=racer"],
+    );
+    kubectl(cluster, &["annotate", "namespace", &ns, "owner=racer"]);
+    let run = run.join().unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let namespace = get_json(cluster, &["namespace", &ns]);
+    let labels = &namespace["metadata"]["labels"];
+    assert_eq!(labels["racer"], "yes", "{labels}");
+    assert_eq!(labels["team"], "racer", "{labels}");
+    assert_eq!(labels["istio-injection"], "enabled", "{labels}");
+    assert!(labels.get("mesh").is_none(), "{labels}");
+    assert!(
+        labels
+            .get("appmesh.k8s.aws/sidecarInjectorWebhook")
+            .is_none(),
+        "{labels}"
+    );
+    assert_eq!(namespace["metadata"]["annotations"]["owner"], "racer");
+    assert_eq!(
+        proxy.count(&http::Method::PATCH, &path),
+        2,
+        "the stale write was refused and sent again after re-reading: {}",
+        run.stderr
+    );
+
+    let restore = cleanup(
+        dir.path(),
+        cluster.kubeconfig_path(),
+        &["--restore", backup.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    let labels = get_json(cluster, &["namespace", &ns])["metadata"]["labels"].clone();
+    assert_eq!(
+        labels,
+        serde_json::json!({"mesh": mesh, "istio-injection": "enabled",
+            "appmesh.k8s.aws/sidecarInjectorWebhook": "disabled", "racer": "yes", "team": "racer"}),
+    );
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::Value;
-use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
 use test_cluster::TestCluster;
+use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
 
 /// Every Istio kind convert may write in a namespace.
 const ISTIO_KINDS: &str = "virtualservices.networking.istio.io,destinationrules.networking.istio.io,\

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 use support::APPMESH_INJECT;
-use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
 use test_cluster::TestCluster;
+use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
 
 /// Two meshed namespaces (one with Istio's label set the other way), each with a label and an
 /// annotation label does not touch.
@@ -29,10 +29,8 @@ impl Start {
 }
 
 fn prepare(cluster: &TestCluster) -> Result<Start> {
-    let a = cluster.fresh_namespace_with_labels(
-        "sweep-a",
-        &[(APPMESH_INJECT, "enabled"), ("team", "a")],
-    )?;
+    let a = cluster
+        .fresh_namespace_with_labels("sweep-a", &[(APPMESH_INJECT, "enabled"), ("team", "a")])?;
     let b = cluster.fresh_namespace_with_labels(
         "sweep-b",
         &[
@@ -41,10 +39,7 @@ fn prepare(cluster: &TestCluster) -> Result<Start> {
             ("team", "b"),
         ],
     )?;
-    support::kubectl(
-        cluster,
-        &["annotate", "namespace", &a, &b, "owner=team"],
-    );
+    support::kubectl(cluster, &["annotate", "namespace", &a, &b, "owner=team"]);
     Ok(Start {
         dir: tempfile::tempdir()?,
         a,
@@ -79,13 +74,7 @@ fn label_namespaces(start: &Start, kubeconfig: &Path) -> CommandRun {
     label(
         start.dir.path(),
         kubeconfig,
-        &[
-            "-n",
-            &names,
-            "--yes",
-            "--undo-file",
-            undo.to_str().unwrap(),
-        ],
+        &["-n", &names, "--yes", "--undo-file", undo.to_str().unwrap()],
     )
 }
 

@@ -122,7 +122,13 @@ impl Scenario for Rollout {
             run_rollout(
                 start.dir.path(),
                 cluster.kubeconfig_path(),
-                &["--undo", undo.to_str().unwrap(), "--yes", "--timeout", "60s"],
+                &[
+                    "--undo",
+                    undo.to_str().unwrap(),
+                    "--yes",
+                    "--timeout",
+                    "60s",
+                ],
             )
         }))
     }
@@ -131,4 +137,120 @@ impl Scenario for Rollout {
 #[test]
 fn rollout_survives_a_fault_at_every_request() {
     sweep::check(&Rollout);
+}
+
+/// Another writer changes the pod template's annotations (the map rollout's restart patch
+/// writes whole) between rollout's plan and its write: rollout's write, held by the proxy,
+/// carries a stale resourceVersion and is refused; rollout re-reads and writes again, and
+/// neither the other writer's values nor, after undo, anything but rollout's own keys change.
+#[tokio::test]
+async fn a_concurrent_template_annotation_change_is_never_overwritten() {
+    let Some(cluster) = test_cluster::cluster_or_skip(
+        "a_concurrent_template_annotation_change_is_never_overwritten",
+    ) else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns = meshed_namespace(cluster, &client, "racer").await;
+    meshed_deployment(
+        &client,
+        &ns,
+        "cart",
+        1,
+        json!({"appmesh.k8s.aws/ports": "8080", "team": "cart"}),
+        json!({}),
+    )
+    .await;
+    wait_available(&client, &ns, "cart").await;
+    relabel_for_istio(&client, &ns).await;
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let path = format!("/namespaces/{ns}/deployments/cart");
+    proxy.add_rule(
+        test_cluster::FaultRule::new(test_cluster::Fault::Delay(std::time::Duration::from_secs(
+            4,
+        )))
+        .method(http::Method::PATCH)
+        .path_contains(&path),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let undo = dir.path().join("undo.yaml");
+    let (run_dir, kubeconfig, run_ns, run_undo) = (
+        dir.path().to_owned(),
+        proxy.kubeconfig_path().to_owned(),
+        ns.clone(),
+        undo.clone(),
+    );
+    let run = std::thread::spawn(move || {
+        rollout(
+            &run_dir,
+            &kubeconfig,
+            &[
+                "-n",
+                &run_ns,
+                "--yes",
+                "--undo-file",
+                run_undo.to_str().unwrap(),
+            ],
+        )
+    });
+    // The undo file exists once the plan is confirmed, before the first write is sent.
+    wait_for_file(&undo).await;
+    let patched = cluster
+        .kubectl()
+        .args([
+            "patch",
+            "deployment",
+            "cart",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"template":{"metadata":{"annotations":{"team":"racer","owner":"racer"}}}}}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(patched.status.success(), "{:?}", patched);
+    let run = tokio::task::spawn_blocking(move || run.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let after = template_annotations(&deployment(&client, &ns, "cart").await);
+    assert_eq!(after["team"], "racer", "{after:?}");
+    assert_eq!(after["owner"], "racer", "{after:?}");
+    assert_eq!(
+        after["traffic.sidecar.istio.io/includeInboundPorts"], "8080",
+        "{after:?}"
+    );
+    assert!(after.contains_key("kubectl.kubernetes.io/restartedAt"));
+    assert_eq!(
+        proxy.count(&http::Method::PATCH, &path),
+        2,
+        "the stale write was refused and sent again after re-reading: {}",
+        run.stderr
+    );
+
+    // Undo takes back rollout's keys only.
+    let back = rollout(
+        dir.path(),
+        cluster.kubeconfig_path(),
+        &["--undo", undo.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let restored = template_annotations(&deployment(&client, &ns, "cart").await);
+    assert_eq!(
+        Value::Object(restored),
+        json!({"appmesh.k8s.aws/ports": "8080", "team": "racer", "owner": "racer"})
+    );
+}
+
+async fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -411,13 +411,27 @@ async fn handle(
     let (arrival, fault) = choose_fault(state, &method, &uri);
     match &fault {
         Some(Fault::Status(code)) => {
-            record(state, arrival, method, path_and_query, Some(*code), fault.clone());
+            record(
+                state,
+                arrival,
+                method,
+                path_and_query,
+                Some(*code),
+                fault.clone(),
+            );
             return Ok(status_response(*code, None));
         }
         Some(Fault::TooManyRequests {
             retry_after_seconds,
         }) => {
-            record(state, arrival, method, path_and_query, Some(429), fault.clone());
+            record(
+                state,
+                arrival,
+                method,
+                path_and_query,
+                Some(429),
+                fault.clone(),
+            );
             return Ok(status_response(429, Some(*retry_after_seconds)));
         }
         Some(Fault::DropConnection) => {

@@ -90,7 +90,11 @@ pub trait Scenario {
 /// `kubectl get <resources> [-n ns] -o json` as the admin: the items. `resources` is what
 /// kubectl takes, words separated by spaces (`deployments.apps,services`,
 /// `namespace/shop meshes.appmesh.k8s.aws/shop`). Missing objects are left out.
-pub fn snapshot(cluster: &TestCluster, namespace: Option<&str>, resources: &str) -> Result<Vec<Value>> {
+pub fn snapshot(
+    cluster: &TestCluster,
+    namespace: Option<&str>,
+    resources: &str,
+) -> Result<Vec<Value>> {
     let mut command = cluster.kubectl();
     command.arg("get").args(resources.split_whitespace());
     command.args(["-o", "json", "--ignore-not-found"]);
@@ -145,7 +149,9 @@ pub fn normalise(object: &Value, names: &[(String, String)]) -> Value {
     }
     if let Some(template) = object.pointer_mut("/spec/template/metadata") {
         normalise_metadata(template);
-        if let Some(annotations) = template.get_mut("annotations").and_then(Value::as_object_mut)
+        if let Some(annotations) = template
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
             && let Some(value) = annotations.get_mut("kubectl.kubernetes.io/restartedAt")
         {
             *value = Value::String("<time>".into());
