@@ -534,3 +534,84 @@ pub fn check<S: Scenario>(scenario: &S) {
         report.summary(scenario.recovery())
     );
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn request(method: Method, uri: &str) -> RecordedRequest {
+        RecordedRequest {
+            arrival: 0,
+            method,
+            uri: uri.into(),
+            status: Some(200),
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn a_long_sequence_is_sampled_with_every_write_the_first_and_the_last() {
+        let mut requests: Vec<RecordedRequest> = (0..100)
+            .map(|_| request(Method::GET, "/api/v1/pods"))
+            .collect();
+        requests[41] = request(Method::PATCH, "/api/v1/namespaces/a");
+        requests[42] = request(
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        );
+        let chosen = positions(&requests, 30);
+        assert!(chosen.len() >= 30, "{chosen:?}");
+        assert_eq!(chosen.first(), Some(&0));
+        assert_eq!(chosen.last(), Some(&99));
+        assert!(chosen.contains(&41), "every write: {chosen:?}");
+        assert!(chosen.windows(2).all(|w| w[0] < w[1]));
+        let short = &requests[..20];
+        assert_eq!(positions(short, 30), (0..20).collect::<Vec<_>>());
+        let faults = faults_for(&requests, &[41, 42, 43]);
+        assert_eq!(faults[0], (41, Fault::Status(500)), "first write");
+        assert_eq!(
+            faults[1],
+            (42, Fault::Status(500)),
+            "an access review is a read"
+        );
+        assert_eq!(faults[2], (43, Fault::Status(503)));
+        let writes: Vec<usize> = (0..100).collect();
+        let all_writes: Vec<RecordedRequest> =
+            (0..7).map(|_| request(Method::DELETE, "/x")).collect();
+        let kinds: Vec<Fault> = faults_for(&all_writes, &writes[..7])
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        assert_eq!(kinds[5], Fault::DropAfterForwarding);
+        assert_eq!(kinds[6], Fault::Status(500), "cycles");
+    }
+
+    #[test]
+    fn normalise_drops_what_the_server_sets_and_names_the_run() {
+        let object = json!({
+            "kind": "Deployment",
+            "metadata": {"name": "cart", "namespace": "shop-12", "uid": "u", "resourceVersion": "9",
+                "generation": 3, "creationTimestamp": "t", "managedFields": [{}],
+                "annotations": {"deployment.kubernetes.io/revision": "2", "team": "shop-1"},
+                "ownerReferences": [{"kind": "X", "name": "o", "uid": "v"}]},
+            "spec": {"meshRef": {"name": "shop-12-mesh", "uid": "m"},
+                "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-05T08:00:00Z"}}}},
+            "status": {"replicas": 1},
+        });
+        let names = placeholders(&[("shop-1", "A"), ("shop-12", "NS")]);
+        assert_eq!(
+            normalise(&object, &names),
+            json!({
+                "kind": "Deployment",
+                "metadata": {"name": "cart", "namespace": "NS", "annotations": {"team": "A"},
+                    "ownerReferences": [{"kind": "X", "name": "o"}]},
+                "spec": {"meshRef": {"name": "NS-mesh"},
+                    "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "<time>"}}}},
+            })
+        );
+    }
+}
