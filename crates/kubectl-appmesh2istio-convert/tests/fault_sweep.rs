@@ -173,3 +173,116 @@ fn convert_apply_survives_a_fault_at_every_request() {
 fn convert_undo_survives_a_fault_at_every_request() {
     sweep::check(&Undo);
 }
+
+/// Another writer changes the labels and annotations of the object `convert --apply` takes
+/// over (`cart`), between the plan and the write: its first write, held by the proxy, carries
+/// the stale resourceVersion and is refused (the takeover starts with a JSON patch of
+/// `managedFields` whose `test` of the resourceVersion fails: 422; a server-side apply would
+/// get 409); convert re-reads, writes again, keeps
+/// the other writer's values, and its undo record holds them too (undo gives them back, not
+/// the values seen when planning).
+#[test]
+fn a_concurrent_change_to_an_object_taken_over_is_never_overwritten() {
+    let Some(cluster) = test_cluster::cluster_or_skip(
+        "a_concurrent_change_to_an_object_taken_over_is_never_overwritten",
+    ) else {
+        return;
+    };
+    let start = prepare(cluster).unwrap();
+    let ns = start.ns.clone();
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let path = format!("/namespaces/{ns}/virtualservices/cart");
+    proxy.add_rule(
+        test_cluster::FaultRule::new(test_cluster::Fault::Delay(std::time::Duration::from_secs(
+            4,
+        )))
+        .method(http::Method::PATCH)
+        .path_contains(&path),
+    );
+    let undo_file = start.undo_file();
+    let mut run = support::start_convert(
+        start.dir.path(),
+        proxy.kubeconfig_path(),
+        &[
+            "-f",
+            start.manifest.to_str().unwrap(),
+            "--apply",
+            "--yes",
+            "--force-conflicts",
+            "--undo-file",
+            undo_file.to_str().unwrap(),
+        ],
+    );
+    run.wait_for("plan for ");
+    support::kubectl(
+        cluster,
+        &[
+            "label",
+            "virtualservices.networking.istio.io",
+            "cart",
+            "-n",
+            &ns,
+            "team=racer",
+            "racer=yes",
+            "--overwrite",
+        ],
+        None,
+    );
+    support::kubectl(
+        cluster,
+        &[
+            "annotate",
+            "virtualservices.networking.istio.io",
+            "cart",
+            "-n",
+            &ns,
+            "owner=racer",
+            "--overwrite",
+        ],
+        None,
+    );
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let cart = sweep::snapshot(
+        cluster,
+        Some(&ns),
+        "virtualservices.networking.istio.io/cart",
+    )
+    .unwrap()
+    .remove(0);
+    let labels = &cart["metadata"]["labels"];
+    assert_eq!(labels["team"], "racer", "{labels}");
+    assert_eq!(labels["racer"], "yes", "{labels}");
+    assert_eq!(labels[support::MANAGED_BY], "appmesh2istio", "{labels}");
+    assert_eq!(cart["metadata"]["annotations"]["owner"], "racer");
+    let patches: Vec<Option<u16>> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == http::Method::PATCH && r.uri.contains(&path))
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        matches!(patches.first(), Some(Some(409 | 422))),
+        "the held write was refused by its precondition: {patches:?}\n{stderr}"
+    );
+
+    let back = undo(&start, cluster.kubeconfig_path());
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let cart = sweep::snapshot(
+        cluster,
+        Some(&ns),
+        "virtualservices.networking.istio.io/cart",
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(
+        cart["metadata"]["labels"],
+        serde_json::json!({"team": "racer", "racer": "yes"})
+    );
+    assert_eq!(cart["metadata"]["annotations"]["owner"], "racer");
+    assert_eq!(
+        cart["spec"]["hosts"],
+        serde_json::json!(["cart.example.com"]),
+        "the hand-written spec is back"
+    );
+}
