@@ -477,7 +477,10 @@ pub fn sweep<S: Scenario>(
         let recovered = scenario.recover(cluster, &start)?;
         let restored = state_of(scenario.snapshot(cluster, &start)?, &names);
         match recovered {
-            Some(undo) if undo.code == 0 && restored == *recovery_target => report.recovered += 1,
+            Some(undo) if undo.code == 0 && restored == *recovery_target => {
+                eprintln!("{}: {what}: exit {}, recovered", scenario.name(), run.code);
+                report.recovered += 1;
+            }
             Some(undo) => report.failures.push(format!(
                 "{what}: exit {}; its recovery exited {} and left:\n{}\nstderr:\n{}\nrecovery stderr:\n{}",
                 run.code,
@@ -486,7 +489,14 @@ pub fn sweep<S: Scenario>(
                 cut(&run.stderr, 3000),
                 cut(&undo.stderr, 2000)
             )),
-            None if restored == *recovery_target => report.recovered += 1,
+            None if restored == *recovery_target => {
+                eprintln!(
+                    "{}: {what}: exit {}, nothing changed, no undo record",
+                    scenario.name(),
+                    run.code
+                );
+                report.recovered += 1;
+            }
             None => report.failures.push(format!(
                 "{what}: exit {} and no undo record, but the state changed:\n{}\nstderr:\n{}",
                 run.code,
