@@ -134,6 +134,9 @@ impl FaultRule {
 /// One request the proxy saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
+    /// Arrival order among every request this proxy saw (the order its rules count in;
+    /// the journal itself is in completion order).
+    pub arrival: u64,
     pub method: Method,
     /// Path and query.
     pub uri: String,
@@ -155,6 +158,7 @@ struct ProxyState {
     rules: Mutex<Vec<ArmedRule>>,
     journal: Mutex<Vec<RecordedRequest>>,
     faults_applied: AtomicU64,
+    arrivals: AtomicU64,
 }
 
 pub struct FaultProxy {
@@ -223,6 +227,7 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             journal: Mutex::new(Vec::new()),
             faults_applied: AtomicU64::new(0),
+            arrivals: AtomicU64::new(0),
         });
         let task = {
             let state = state.clone();
@@ -347,8 +352,15 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Pr
     }
 }
 
-fn choose_fault(state: &ProxyState, method: &Method, uri: &Uri) -> Option<Fault> {
+/// The request's arrival number (taken under the rules' lock, so that it is the order the
+/// rules count in) and the fault to apply, if any.
+fn choose_fault(state: &ProxyState, method: &Method, uri: &Uri) -> (u64, Option<Fault>) {
     let mut rules = lock(&state.rules);
+    let arrival = state.arrivals.fetch_add(1, Ordering::Relaxed);
+    (arrival, choose_armed(&mut rules, method, uri))
+}
+
+fn choose_armed(rules: &mut [ArmedRule], method: &Method, uri: &Uri) -> Option<Fault> {
     for armed in rules.iter_mut() {
         if !armed.rule.selects(method, uri) {
             continue;
@@ -368,6 +380,7 @@ fn choose_fault(state: &ProxyState, method: &Method, uri: &Uri) -> Option<Fault>
 
 fn record(
     state: &ProxyState,
+    arrival: u64,
     method: Method,
     uri: String,
     status: Option<u16>,
@@ -377,6 +390,7 @@ fn record(
         state.faults_applied.fetch_add(1, Ordering::Relaxed);
     }
     lock(&state.journal).push(RecordedRequest {
+        arrival,
         method,
         uri,
         status,
@@ -394,20 +408,34 @@ async fn handle(
     let path_and_query = uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), ToString::to_string);
-    let fault = choose_fault(state, &method, &uri);
+    let (arrival, fault) = choose_fault(state, &method, &uri);
     match &fault {
         Some(Fault::Status(code)) => {
-            record(state, method, path_and_query, Some(*code), fault.clone());
+            record(
+                state,
+                arrival,
+                method,
+                path_and_query,
+                Some(*code),
+                fault.clone(),
+            );
             return Ok(status_response(*code, None));
         }
         Some(Fault::TooManyRequests {
             retry_after_seconds,
         }) => {
-            record(state, method, path_and_query, Some(429), fault.clone());
+            record(
+                state,
+                arrival,
+                method,
+                path_and_query,
+                Some(429),
+                fault.clone(),
+            );
             return Ok(status_response(429, Some(*retry_after_seconds)));
         }
         Some(Fault::DropConnection) => {
-            record(state, method, path_and_query, None, fault.clone());
+            record(state, arrival, method, path_and_query, None, fault.clone());
             return Err(std::io::Error::other("fault proxy: connection dropped"));
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(*delay).await,
@@ -416,7 +444,7 @@ async fn handle(
     let response = match forward(state, request, &path_and_query).await {
         Ok(response) => response,
         Err(error) => {
-            record(state, method, path_and_query, Some(502), fault);
+            record(state, arrival, method, path_and_query, Some(502), fault);
             return Ok(status_response_with(
                 502,
                 "BadGateway",
@@ -428,11 +456,12 @@ async fn handle(
     if fault == Some(Fault::DropAfterForwarding) {
         // Read the whole answer so the apiserver has finished the request.
         let _ = response.into_body().collect().await;
-        record(state, method, path_and_query, None, fault);
+        record(state, arrival, method, path_and_query, None, fault);
         return Err(std::io::Error::other("fault proxy: reply dropped"));
     }
     record(
         state,
+        arrival,
         method,
         path_and_query,
         Some(response.status().as_u16()),

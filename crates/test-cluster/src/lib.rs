@@ -30,6 +30,7 @@ mod pki;
 mod process;
 mod selector;
 mod sidecars;
+pub mod sweep;
 
 pub use audit::{AuditEvent, AuditUser, ObjectRef, ResponseStatus, parse_audit_log};
 pub use before_state::{BEFORE_STATE_FILE, BeforeState, FIXTURE_APP, before_state_documents};

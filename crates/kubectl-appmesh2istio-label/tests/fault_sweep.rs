@@ -1,0 +1,169 @@
+//! A fault at every request (issue 15): `label` and `label --undo` rerun with one fault (500,
+//! 503, 429 with Retry-After, dropped connection, 409, lost reply) at each request of a clean
+//! run; each run ends as the clean run did, or fails and its recovery gives back exactly the
+//! state it must (see `test_cluster::sweep`). Run with `--nocapture` to see the figures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::Value;
+use support::APPMESH_INJECT;
+use test_cluster::TestCluster;
+use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
+
+/// Two meshed namespaces (one with Istio's label set the other way), each with a label and an
+/// annotation label does not touch.
+struct Start {
+    dir: tempfile::TempDir,
+    a: String,
+    b: String,
+}
+
+impl Start {
+    fn undo_file(&self) -> PathBuf {
+        self.dir.path().join("undo.yaml")
+    }
+}
+
+fn prepare(cluster: &TestCluster) -> Result<Start> {
+    let a = cluster
+        .fresh_namespace_with_labels("sweep-a", &[(APPMESH_INJECT, "enabled"), ("team", "a")])?;
+    let b = cluster.fresh_namespace_with_labels(
+        "sweep-b",
+        &[
+            (APPMESH_INJECT, "enabled"),
+            ("istio-injection", "disabled"),
+            ("team", "b"),
+        ],
+    )?;
+    support::kubectl(cluster, &["annotate", "namespace", &a, &b, "owner=team"]);
+    Ok(Start {
+        dir: tempfile::tempdir()?,
+        a,
+        b,
+    })
+}
+
+fn names(start: &Start) -> Vec<(String, String)> {
+    sweep::placeholders(&[(&start.a, "NS-A"), (&start.b, "NS-B")])
+}
+
+fn snapshot(cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
+    sweep::snapshot(
+        cluster,
+        None,
+        &format!("namespace/{} namespace/{}", start.a, start.b),
+    )
+}
+
+fn label(dir: &Path, kubeconfig: &Path, args: &[&str]) -> CommandRun {
+    let run = support::label_in(dir, kubeconfig, args);
+    CommandRun {
+        code: run.code,
+        stdout: run.stdout,
+        stderr: run.stderr,
+    }
+}
+
+fn label_namespaces(start: &Start, kubeconfig: &Path) -> CommandRun {
+    let names = format!("{},{}", start.a, start.b);
+    let undo = start.undo_file();
+    label(
+        start.dir.path(),
+        kubeconfig,
+        &["-n", &names, "--yes", "--undo-file", undo.to_str().unwrap()],
+    )
+}
+
+fn undo(start: &Start, kubeconfig: &Path) -> CommandRun {
+    let undo = start.undo_file();
+    label(
+        start.dir.path(),
+        kubeconfig,
+        &["--undo", undo.to_str().unwrap(), "--yes"],
+    )
+}
+
+struct Label;
+
+impl Scenario for Label {
+    type Start = Start;
+
+    fn name(&self) -> &str {
+        "label"
+    }
+
+    fn prepare(&self, cluster: &TestCluster) -> Result<Start> {
+        prepare(cluster)
+    }
+
+    fn names(&self, start: &Start) -> Vec<(String, String)> {
+        names(start)
+    }
+
+    fn snapshot(&self, cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
+        snapshot(cluster, start)
+    }
+
+    fn run(&self, start: &Start, kubeconfig: &Path) -> Result<CommandRun> {
+        Ok(label_namespaces(start, kubeconfig))
+    }
+
+    fn recover(&self, cluster: &TestCluster, start: &Start) -> Result<Option<CommandRun>> {
+        Ok(start
+            .undo_file()
+            .exists()
+            .then(|| undo(start, cluster.kubeconfig_path())))
+    }
+}
+
+struct LabelUndo;
+
+impl Scenario for LabelUndo {
+    type Start = Start;
+
+    fn name(&self) -> &str {
+        "label --undo"
+    }
+
+    /// The namespaces as `label` left them (directly), with its undo file.
+    fn prepare(&self, cluster: &TestCluster) -> Result<Start> {
+        let start = prepare(cluster)?;
+        let run = label_namespaces(&start, cluster.kubeconfig_path());
+        anyhow::ensure!(run.code == 0, "label: {}", run.stderr);
+        Ok(start)
+    }
+
+    fn names(&self, start: &Start) -> Vec<(String, String)> {
+        names(start)
+    }
+
+    fn snapshot(&self, cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
+        snapshot(cluster, start)
+    }
+
+    fn run(&self, start: &Start, kubeconfig: &Path) -> Result<CommandRun> {
+        Ok(undo(start, kubeconfig))
+    }
+
+    fn recover(&self, cluster: &TestCluster, start: &Start) -> Result<Option<CommandRun>> {
+        Ok(Some(undo(start, cluster.kubeconfig_path())))
+    }
+
+    fn recovery(&self) -> Recovery {
+        Recovery::RerunReachesClean
+    }
+}
+
+#[test]
+fn label_survives_a_fault_at_every_request() {
+    sweep::check(&Label);
+}
+
+#[test]
+fn label_undo_survives_a_fault_at_every_request() {
+    sweep::check(&LabelUndo);
+}
