@@ -1110,7 +1110,10 @@ fn an_expired_continue_token_restarts_the_list_from_the_beginning() {
     let lists: Vec<(bool, Option<u16>)> = proxy
         .requests()
         .iter()
-        .filter(|r| r.uri.starts_with(&format!("/api/v1/namespaces/{ns}/services?")))
+        .filter(|r| {
+            r.uri
+                .starts_with(&format!("/api/v1/namespaces/{ns}/services?"))
+        })
         .map(|r| (r.uri.contains("continue="), r.status))
         .collect();
     assert_eq!(
@@ -1151,9 +1154,9 @@ fn a_continue_token_that_keeps_expiring_is_a_read_error_naming_the_list() {
     assert_eq!(unread.len(), 1, "{unread:#?}");
     let message = unread[0]["message"].as_str().unwrap();
     assert!(
-        message.contains(
-            "cannot list services: the list's continue token expired 3 times in a row"
-        ) && message.contains("410 (Expired): The provided continue parameter is too old"),
+        message
+            .contains("cannot list services: the list's continue token expired 3 times in a row")
+            && message.contains("410 (Expired): The provided continue parameter is too old"),
         "{message}"
     );
 }

@@ -277,7 +277,10 @@ mod tests {
         let (result, asked) = run(vec![Err(expired()), Ok((vec![1], None))]);
         let error = result.unwrap_err();
         assert_eq!(error.status_code(), Some(410));
-        assert!(error.to_string().starts_with("cannot list pods: "), "{error}");
+        assert!(
+            error.to_string().starts_with("cannot list pods: "),
+            "{error}"
+        );
         assert_eq!(asked, vec![None]);
     }
 }
