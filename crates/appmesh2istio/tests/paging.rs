@@ -45,7 +45,10 @@ fn service_lists(proxy: &FaultProxy, ns: &str) -> Vec<(bool, Option<u16>)> {
     proxy
         .requests()
         .iter()
-        .filter(|r| r.uri.starts_with(&format!("/api/v1/namespaces/{ns}/services?")))
+        .filter(|r| {
+            r.uri
+                .starts_with(&format!("/api/v1/namespaces/{ns}/services?"))
+        })
         .map(|r| (r.uri.contains("continue="), r.status))
         .collect()
 }
@@ -106,5 +109,9 @@ async fn list_all_restarts_on_an_expired_continue_token_and_gives_up_after_two_r
         ) && message.contains("410 (Expired): The provided continue parameter is too old"),
         "{message}"
     );
-    assert_eq!(service_lists(&proxy, &ns).len(), 6, "three tries of two pages");
+    assert_eq!(
+        service_lists(&proxy, &ns).len(),
+        6,
+        "three tries of two pages"
+    );
 }

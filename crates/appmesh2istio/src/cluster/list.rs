@@ -227,7 +227,7 @@ mod tests {
             async move { answer.unwrap_or_else(|| Ok((Vec::new(), None))) }
         };
         let result = futures::executor::block_on(collect_pages("pods", fetch, |n: u32| {
-            (n % 10 != 0).then_some(n)
+            (!n.is_multiple_of(10)).then_some(n)
         }));
         (result, asked.into_inner())
     }
