@@ -1137,3 +1137,114 @@ fn apply_from_the_cluster_converts_the_live_objects_of_one_namespace() {
         assert_eq!(stored.unwrap()["spec"], object["spec"], "{}", key(object));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// reading: an expired continue token
+
+/// 501 headless Services in `ns`: the service list is two pages of 500.
+fn two_pages_of_services(cluster: &TestCluster, ns: &str) {
+    let items: Vec<String> = (0..501)
+        .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{i}","namespace":"{ns}"}},"spec":{{"clusterIP":"None","ports":[{{"port":80}}]}}}}"#))
+        .collect();
+    let mut child = cluster
+        .kubectl()
+        .args(["create", "-f", "-", "-o", "name"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+            items.join(",")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}
+
+fn expired_continue_rule(ns: &str) -> FaultRule {
+    FaultRule::new(Fault::Status(410))
+        .method(Method::GET)
+        .path_contains(&format!("/namespaces/{ns}/services"))
+        .query_contains("continue=")
+}
+
+#[test]
+fn an_expired_continue_token_restarts_the_read_and_the_output_is_unchanged() {
+    let Some(cluster) =
+        cluster_or_skip("an_expired_continue_token_restarts_the_read_and_the_output_is_unchanged")
+    else {
+        return;
+    };
+    let ns = cluster.fresh_namespace("expired").unwrap();
+    two_pages_of_services(cluster, &ns);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let unfaulted = convert_in(
+        dir.path(),
+        proxy.kubeconfig_path(),
+        &["-n", &ns, "-o", "json"],
+    );
+    proxy.clear_journal();
+    proxy.add_rule(expired_continue_rule(&ns));
+    let faulted = convert_in(
+        dir.path(),
+        proxy.kubeconfig_path(),
+        &["-n", &ns, "-o", "json"],
+    );
+    assert_eq!(proxy.faults_applied(), 1);
+    assert_eq!(faulted.code, unfaulted.code, "{}", faulted.stderr);
+    assert_eq!(faulted.stdout, unfaulted.stdout);
+    let lists: Vec<(bool, Option<u16>)> = proxy
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.uri
+                .starts_with(&format!("/api/v1/namespaces/{ns}/services?"))
+        })
+        .map(|r| (r.uri.contains("continue="), r.status))
+        .collect();
+    assert_eq!(
+        lists,
+        vec![
+            (false, Some(200)),
+            (true, Some(410)),
+            (false, Some(200)),
+            (true, Some(200)),
+        ],
+        "the list restarted from its first page"
+    );
+}
+
+#[test]
+fn a_continue_token_that_keeps_expiring_is_a_clear_error_and_nothing_is_printed() {
+    let Some(cluster) = cluster_or_skip(
+        "a_continue_token_that_keeps_expiring_is_a_clear_error_and_nothing_is_printed",
+    ) else {
+        return;
+    };
+    let ns = cluster.fresh_namespace("expiring").unwrap();
+    two_pages_of_services(cluster, &ns);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = cluster.start_fault_proxy().unwrap();
+    proxy.add_rule(expired_continue_rule(&ns).always());
+    let run = convert_in(
+        dir.path(),
+        proxy.kubeconfig_path(),
+        &["-n", &ns, "-o", "json"],
+    );
+    assert_eq!(proxy.faults_applied(), 3, "the first try and two restarts");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("cannot list services: the list's continue token expired 3 times in a row")
+            && run.stderr.contains("410 (Expired)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -9,9 +9,11 @@
 //! It starts a private test API server (kube-apiserver 1.20 + etcd, RBAC, the App Mesh and
 //! Istio CRDs and the test injector webhooks, no controller-manager), loads
 //! `SyntheticMesh::large_cluster()` (200 namespaces, 5,000 App Mesh objects, 2,001
-//! Deployments, 3,001 Services) plus one Pod per Deployment (created directly, and injected
-//! with App Mesh's Envoy by the test webhook, as the real injector would), then times each
-//! command `PRECHECK_BENCH_RUNS` times (default 3) and prints the medians as a Markdown table.
+//! Deployments, 3,001 Services) plus `PRECHECK_BENCH_PODS` Pods (default 20,000, spread over
+//! the Deployments, created directly and concurrently; injected by the test webhooks with App
+//! Mesh's Envoy and proxyinit, or istio-proxy for every fourth, as the real injectors would; no
+//! kubelet binds them), then times each command `PRECHECK_BENCH_RUNS` times (default 3) and
+//! prints the medians as a Markdown table, with precheck's peak RSS (VmHWM from /proc).
 //!
 //! Services are created headless (type ClusterIP, clusterIP None): the test API server's
 //! service CIDR is a /24.
@@ -88,31 +90,82 @@ async fn create_all(client: kube::Client, objects: Vec<Value>) -> Result<usize> 
     Ok(created)
 }
 
-/// One Pod per Deployment, as its ReplicaSet would create it (labels, owner by template hash).
-fn pod_for(deployment: &Value) -> Value {
+/// Pod `index` of `deployment`, as its ReplicaSet would create it (labels, an owner reference
+/// to the ReplicaSet named by the template hash), with what real pods carry besides (env,
+/// resources, probes, mounts, scrape annotations): about 3 KB before injection. Every fourth
+/// pod opts into Istio (`sidecar.istio.io/inject` label, App Mesh's injection disabled by
+/// annotation), so the test webhooks give it istio-proxy; the others in App Mesh namespaces get
+/// App Mesh's envoy and proxyinit.
+fn pod_for(deployment: &Value, index: usize) -> Value {
     let name = deployment["metadata"]["name"].as_str().unwrap_or("");
     let ns = deployment["metadata"]["namespace"].as_str().unwrap_or("");
     let hash = "5d9f7b6c4";
     let mut labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
     labels["pod-template-hash"] = json!(hash);
+    let mut annotations = deployment["spec"]["template"]["metadata"]["annotations"].clone();
+    annotations["prometheus.io/scrape"] = json!("true");
+    annotations["prometheus.io/port"] = json!("9090");
+    annotations["kubectl.kubernetes.io/restartedAt"] = json!("2026-11-30T09:12:44Z");
+    if index % 4 == 3 {
+        labels["sidecar.istio.io/inject"] = json!("true");
+        annotations["appmesh.k8s.aws/sidecarInjectorWebhook"] = json!("disabled");
+    }
+    let mut spec = deployment["spec"]["template"]["spec"].clone();
+    if let Some(containers) = spec["containers"].as_array_mut() {
+        for c in containers {
+            c["env"] = json!((0..12)
+                .map(|i| json!({"name": format!("APP_SETTING_{i}"), "value": format!("value-{i}-of-the-{name}-configuration")}))
+                .chain([json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})])
+                .collect::<Vec<_>>());
+            c["resources"] = json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}});
+            c["readinessProbe"] =
+                json!({"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10});
+            c["livenessProbe"] =
+                json!({"httpGet": {"path": "/livez", "port": 8080}, "initialDelaySeconds": 15});
+            c["volumeMounts"] = json!([
+                {"name": "config", "mountPath": "/etc/app"},
+                {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}
+            ]);
+            c["imagePullPolicy"] = json!("IfNotPresent");
+            c["terminationMessagePath"] = json!("/dev/termination-log");
+        }
+    }
+    spec["volumes"] = json!([
+        {"name": "config", "configMap": {"name": format!("{name}-config")}},
+        {"name": "kube-api-access", "projected": {"sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}
+        ]}}
+    ]);
+    spec["tolerations"] = json!([
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    ]);
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": format!("{name}-{hash}-x7k2p"),
+            "name": format!("{name}-{hash}-p{index}"),
             "namespace": ns,
             "labels": labels,
-            "annotations": deployment["spec"]["template"]["metadata"]["annotations"].clone(),
+            "annotations": annotations,
             "ownerReferences": [{
                 "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-{hash}"),
-                "uid": "00000000-0000-0000-0000-000000000000", "controller": true
+                "uid": "00000000-0000-0000-0000-000000000000", "controller": true,
+                "blockOwnerDeletion": true
             }]
         },
-        "spec": deployment["spec"]["template"]["spec"].clone(),
+        "spec": spec,
     })
 }
 
-fn load(cluster: &TestCluster, mesh: &SyntheticMesh) -> Result<(usize, Duration)> {
+/// Objects created, the time for all of them, and the time for the pods alone.
+fn load(
+    cluster: &TestCluster,
+    mesh: &SyntheticMesh,
+    pod_count: usize,
+) -> Result<(usize, Duration, Duration)> {
     let started = Instant::now();
     let text = mesh.generate();
     let mut docs: Vec<Value> = serde_saphyr::from_multiple_with_options(
@@ -130,10 +183,15 @@ fn load(cluster: &TestCluster, mesh: &SyntheticMesh) -> Result<(usize, Duration)
             d["spec"]["template"]["metadata"]["annotations"] = json!({});
         }
     }
-    let pods: Vec<Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == "Deployment")
-        .map(pod_for)
+    let deployments: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    // Spread over the Deployments; no kubelet binds them, so they stay Pending and nothing
+    // but the API server and etcd works for them.
+    let pods: Vec<Value> = (0..pod_count)
+        .filter_map(|i| {
+            deployments
+                .get(i % deployments.len().max(1))
+                .map(|d| pod_for(d, i))
+        })
         .collect();
     // Dependencies first: the App Mesh webhook resolves meshRef from namespace labels, and
     // GatewayRoutes attach to the VirtualGateway.
@@ -158,13 +216,25 @@ fn load(cluster: &TestCluster, mesh: &SyntheticMesh) -> Result<(usize, Duration)
             .collect();
         total += cluster.block_on(move |client| async move { create_all(client, batch).await })?;
     }
+    let pods_started = Instant::now();
     total += cluster.block_on(move |client| async move { create_all(client, pods).await })?;
-    Ok((total, started.elapsed()))
+    Ok((total, started.elapsed(), pods_started.elapsed()))
 }
 
 struct Timing {
     wall: Duration,
     requests: u64,
+    /// The process's peak resident set (VmHWM), in KiB; 0 for kubectl.
+    peak_rss_kib: u64,
+}
+
+/// `VmHWM` (peak resident set, KiB) of a running process, from /proc.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -172,16 +242,34 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// One precheck run; its peak RSS is its VmHWM sampled every 5 ms until it exits (the high-water
+/// mark only grows, so the last sample is the peak up to 5 ms before the end).
 fn run_precheck(cluster: &TestCluster) -> Result<(Timing, Value)> {
     let started = Instant::now();
-    let out = Command::new(PRECHECK)
+    let mut child = Command::new(PRECHECK)
         .arg("--kubeconfig")
         .arg(cluster.kubeconfig_path())
         .args(["-o", "json"])
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()?;
+        .spawn()?;
+    let mut stdout = child.stdout.take().context("precheck stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes)
+    });
+    let mut peak_rss_kib = 0;
+    while child.try_wait()?.is_none() {
+        if let Some(kib) = vm_hwm_kib(child.id()) {
+            peak_rss_kib = peak_rss_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let wall = started.elapsed();
-    let report: Value = serde_json::from_slice(&out.stdout).context("precheck JSON")?;
+    let stdout = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+    let report: Value = serde_json::from_slice(&stdout).context("precheck JSON")?;
     if report["completed"] != true {
         bail!("precheck did not complete: {report}");
     }
@@ -189,6 +277,7 @@ fn run_precheck(cluster: &TestCluster) -> Result<(Timing, Value)> {
         Timing {
             wall,
             requests: report["api"]["requests"].as_u64().unwrap_or(0),
+            peak_rss_kib,
         },
         report,
     ))
@@ -213,7 +302,11 @@ fn run_kubectl(cluster: &TestCluster, verbose: bool) -> Result<Timing> {
         .lines()
         .filter(|l| l.contains(" GET https://"))
         .count() as u64;
-    Ok(Timing { wall, requests })
+    Ok(Timing {
+        wall,
+        requests,
+        peak_rss_kib: 0,
+    })
 }
 
 fn main() -> Result<()> {
@@ -227,6 +320,7 @@ fn main() -> Result<()> {
         mesh.gateway_routes = mesh.gateway_routes.min(n * mesh.services_per_namespace);
     }
     let runs = env_usize("PRECHECK_BENCH_RUNS").unwrap_or(3).max(1);
+    let pod_count = env_usize("PRECHECK_BENCH_PODS").unwrap_or(20_000);
     let counts = mesh.object_counts();
     if let Some(reason) = test_cluster::unavailable_reason() {
         eprintln!("precheck bench skipped: test cluster unavailable ({reason})");
@@ -242,16 +336,17 @@ fn main() -> Result<()> {
         audit: false,
     })?;
     eprintln!(
-        "loading {} namespaces, {} App Mesh objects, {} Deployments, {} Services and one Pod per Deployment...",
+        "loading {} namespaces, {} App Mesh objects, {} Deployments, {} Services and {pod_count} Pods...",
         counts.namespaces,
         counts.appmesh(),
         counts.deployments,
         counts.services
     );
-    let (created, load_time) = load(&cluster, &mesh)?;
+    let (created, load_time, pods_time) = load(&cluster, &mesh, pod_count)?;
     eprintln!(
-        "created {created} objects in {:.1} s",
-        load_time.as_secs_f64()
+        "created {created} objects in {:.1} s ({pod_count} pods in {:.1} s)",
+        load_time.as_secs_f64(),
+        pods_time.as_secs_f64()
     );
 
     // Warm-up: kubectl fills its discovery cache, both warm the API server's caches.
@@ -260,10 +355,12 @@ fn main() -> Result<()> {
     let mut precheck = Vec::new();
     let mut floor = Vec::new();
     let mut precheck_requests = 0;
+    let mut peak_rss_kib = Vec::new();
     for _ in 0..runs {
         let (t, _) = run_precheck(&cluster)?;
         precheck_requests = t.requests;
         precheck.push(t.wall);
+        peak_rss_kib.push(t.peak_rss_kib);
         floor.push(run_kubectl(&cluster, false)?.wall);
     }
     let kubectl_requests = run_kubectl(&cluster, true)?.requests;
@@ -284,14 +381,25 @@ fn main() -> Result<()> {
         counts.appmesh(),
         counts.deployments,
         counts.services,
-        counts.deployments,
+        pod_count,
         created
+    );
+    println!(
+        "| set-up: objects created concurrently (24 at a time) | {:.1} s, of which the pods {:.1} s |",
+        load_time.as_secs_f64(),
+        pods_time.as_secs_f64()
     );
     println!(
         "| precheck -A -o json, wall time (median of {runs}) | {:.2} s |",
         p.as_secs_f64()
     );
     println!("| precheck API requests | {precheck_requests} |");
+    peak_rss_kib.sort_unstable();
+    println!(
+        "| precheck peak RSS (VmHWM; min / max of {runs}) | {:.0} / {:.0} MiB |",
+        peak_rss_kib.first().copied().unwrap_or(0) as f64 / 1024.0,
+        peak_rss_kib.last().copied().unwrap_or(0) as f64 / 1024.0
+    );
     println!(
         "| kubectl get <same kinds> -A -o json (median of {runs}, warm discovery cache) | {:.2} s |",
         f.as_secs_f64()

@@ -1054,6 +1054,113 @@ fn lists_are_paginated_and_v_shows_the_requests() {
     );
 }
 
+/// 501 headless Services (no cluster IP to allocate) in a fresh namespace: two pages of 500.
+fn two_pages_of_services(cluster: &test_cluster::TestCluster, ns: &str) {
+    let items: Vec<String> = (0..501)
+        .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{i}","namespace":"{ns}"}},"spec":{{"clusterIP":"None","ports":[{{"port":80}}]}}}}"#))
+        .collect();
+    kubectl_stdin(
+        cluster.kubectl(),
+        &["create", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+            items.join(",")
+        ),
+    );
+}
+
+/// The report without what differs between two runs of the same read (request counts, time).
+fn without_api(mut report: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = report.as_object_mut() {
+        map.remove("api");
+    }
+    report
+}
+
+#[test]
+fn an_expired_continue_token_restarts_the_list_from_the_beginning() {
+    let Some(cluster) =
+        cluster_or_skip("an_expired_continue_token_restarts_the_list_from_the_beginning")
+    else {
+        return;
+    };
+    let planes = planes(cluster, true, Some("1.30.3"));
+    let ns = cluster.fresh_namespace("expired").unwrap();
+    two_pages_of_services(cluster, &ns);
+    let proxy = cluster.start_fault_proxy().unwrap();
+    let unfaulted = precheck_ns(proxy.kubeconfig_path(), &ns, &planes, &[]);
+    proxy.clear_journal();
+    // The apiserver's answer once etcd compacted the revision the token points at.
+    proxy.add_rule(
+        FaultRule::new(Fault::Status(410))
+            .method(http::Method::GET)
+            .path_contains(&format!("/namespaces/{ns}/services"))
+            .query_contains("continue="),
+    );
+    let faulted = precheck_ns(proxy.kubeconfig_path(), &ns, &planes, &[]);
+    assert_eq!(proxy.faults_applied(), 1);
+    assert_eq!(faulted.code, unfaulted.code, "{}", faulted.stderr);
+    assert_eq!(
+        without_api(faulted.json()),
+        without_api(unfaulted.json()),
+        "{}",
+        faulted.stderr
+    );
+    // The service list: page 1, page 2 (410), then page 1 and page 2 again.
+    let lists: Vec<(bool, Option<u16>)> = proxy
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.uri
+                .starts_with(&format!("/api/v1/namespaces/{ns}/services?"))
+        })
+        .map(|r| (r.uri.contains("continue="), r.status))
+        .collect();
+    assert_eq!(
+        lists,
+        vec![
+            (false, Some(200)),
+            (true, Some(410)),
+            (false, Some(200)),
+            (true, Some(200)),
+        ]
+    );
+}
+
+#[test]
+fn a_continue_token_that_keeps_expiring_is_a_read_error_naming_the_list() {
+    let Some(cluster) =
+        cluster_or_skip("a_continue_token_that_keeps_expiring_is_a_read_error_naming_the_list")
+    else {
+        return;
+    };
+    let planes = planes(cluster, true, Some("1.30.3"));
+    let ns = cluster.fresh_namespace("expiring").unwrap();
+    two_pages_of_services(cluster, &ns);
+    let proxy = cluster.start_fault_proxy().unwrap();
+    proxy.add_rule(
+        FaultRule::new(Fault::Status(410))
+            .method(http::Method::GET)
+            .path_contains(&format!("/namespaces/{ns}/services"))
+            .query_contains("continue=")
+            .always(),
+    );
+    let run = precheck_ns(proxy.kubeconfig_path(), &ns, &planes, &[]);
+    let report = run.json();
+    // The first try and two restarts, then precheck gives up on that list (and only that one).
+    assert_eq!(proxy.faults_applied(), 3);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let unread = findings(&report, "AMI3006");
+    assert_eq!(unread.len(), 1, "{unread:#?}");
+    let message = unread[0]["message"].as_str().unwrap();
+    assert!(
+        message
+            .contains("cannot list services: the list's continue token expired 3 times in a row")
+            && message.contains("410 (Expired): The provided continue parameter is too old"),
+        "{message}"
+    );
+}
+
 #[test]
 fn reads_are_retried_writes_are_not() {
     let Some(cluster) = cluster_or_skip("reads_are_retried_writes_are_not") else {

@@ -41,7 +41,8 @@ type ProxyBody = BoxBody<Bytes, hyper::Error>;
 pub enum Fault {
     /// Answer with this HTTP status and a Kubernetes `Status` body, without
     /// forwarding. 409 gives reason `Conflict`, 500 `InternalError`, 503
-    /// `ServiceUnavailable`, 504 `Timeout`.
+    /// `ServiceUnavailable`, 504 `Timeout`, 410 `Expired` with the apiserver's message for
+    /// an expired continue token.
     Status(u16),
     /// 429 `TooManyRequests` with `Retry-After: <seconds>`, not forwarded.
     TooManyRequests { retry_after_seconds: u64 },
@@ -524,7 +525,20 @@ async fn forward(
     Ok(response)
 }
 
+/// What kube-apiserver 1.20 answers (410, reason `Expired`) when a list's continue token
+/// refers to a revision etcd has compacted away (`storage/etcd3/errors.go`).
+pub const EXPIRED_CONTINUE_MESSAGE: &str = "The provided continue parameter is too old \
+to display a consistent list result. You can start a new list without the continue parameter, \
+or use the continue token in this response to retrieve the remainder of the results. \
+Continuing with the provided token results in an inconsistent list - objects that were \
+created, modified, or deleted between the time the first chunk was returned and now may show \
+up in the list.";
+
 fn status_response(code: u16, retry_after_seconds: Option<u64>) -> Response<ProxyBody> {
+    // 410 is what a list with an expired continue token gets: the apiserver's own Status.
+    if code == 410 {
+        return status_response_with(410, "Expired", EXPIRED_CONTINUE_MESSAGE, None);
+    }
     let reason = match code {
         409 => "Conflict",
         429 => "TooManyRequests",

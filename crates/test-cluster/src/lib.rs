@@ -40,7 +40,7 @@ pub use binaries::{
 };
 pub use cluster::{ClusterOptions, REQUIRE_CLUSTER_ENV, TestCluster};
 pub use crds::{APPMESH_CRD_FILES, ISTIO_CRD_FILE};
-pub use fault_proxy::{Fault, FaultProxy, FaultRule, RecordedRequest};
+pub use fault_proxy::{EXPIRED_CONTINUE_MESSAGE, Fault, FaultProxy, FaultRule, RecordedRequest};
 pub use identity::{RestrictedIdentity, rule};
 pub use injectors::{APPMESH_WEBHOOK_CONFIGURATION, ISTIO_WEBHOOK_CONFIGURATION, Injectors};
 pub use kubelet::{Kubelet, PodBehaviour, PodRule};

@@ -2,6 +2,7 @@
 //! of bounded size, and never one GET per object.
 
 use std::fmt::Debug;
+use std::future::Future;
 
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
@@ -27,49 +28,80 @@ pub async fn list_all<K>(
 where
     K: Clone + DeserializeOwned + Debug,
 {
+    let fetch = |token: Option<String>| async move {
+        let mut page_params = params.clone().limit(PAGE_SIZE);
+        if let Some(t) = &token {
+            page_params = page_params.continue_token(t);
+        }
+        let page = api.list(&page_params).await?;
+        Ok((page.items, page.metadata.continue_))
+    };
+    collect_pages(what, fetch, Some).await
+}
+
+/// The loop every list shares: fetch a page, keep what `keep` makes of each item, follow the
+/// continue token. When the token expires between pages (410 Gone, after etcd compaction) the
+/// list starts over, dropping what was kept: the result must be one consistent snapshot, not
+/// two versions of the collection glued together. Only the items `keep` returns stay in
+/// memory, so a caller that needs a few fields of each object holds one page of whole objects
+/// at a time.
+async fn collect_pages<I, T, F, Fut>(
+    what: &str,
+    mut fetch: F,
+    mut keep: impl FnMut(I) -> Option<T>,
+) -> Result<Vec<T>, ClusterError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<I>, Option<String>), kube::Error>>,
+{
     let mut restarts = 0;
-    'restart: loop {
-        let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut page_params = params.clone().limit(PAGE_SIZE);
-            if let Some(t) = &token {
-                page_params = page_params.continue_token(t);
-            }
-            let page = match api.list(&page_params).await {
-                Ok(page) => page,
-                // The token expired between pages: the snapshot must be consistent, so start
-                // over rather than mixing two versions of the collection.
-                Err(kube::Error::Api(status))
-                    if status.code == 410 && token.is_some() && restarts < MAX_RESTARTS =>
-                {
-                    restarts += 1;
-                    continue 'restart;
+    let mut kept = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        match fetch(token.clone()).await {
+            Ok((items, next)) => {
+                kept.extend(items.into_iter().filter_map(&mut keep));
+                match next {
+                    Some(next) if !next.is_empty() => token = Some(next),
+                    _ => return Ok(kept),
                 }
-                Err(source) => {
+            }
+            // A 410 on the first page is not an expired continue token (we never ask for a
+            // resourceVersion): it falls through to the error below.
+            Err(kube::Error::Api(status)) if status.code == 410 && token.is_some() => {
+                if restarts == MAX_RESTARTS {
                     return Err(ClusterError::Api {
-                        what: format!("cannot list {what}"),
-                        source,
+                        what: format!(
+                            "cannot list {what}: the list's continue token expired {} times in a \
+                             row (the collection changes faster than it can be read page by page)",
+                            restarts + 1
+                        ),
+                        source: kube::Error::Api(status),
                     });
                 }
-            };
-            items.extend(page.items);
-            match page.metadata.continue_ {
-                Some(next) if !next.is_empty() => token = Some(next),
-                _ => return Ok(items),
+                restarts += 1;
+                kept.clear();
+                token = None;
+            }
+            Err(source) => {
+                return Err(ClusterError::Api {
+                    what: format!("cannot list {what}"),
+                    source,
+                });
             }
         }
     }
 }
 
-/// One page of any list, items kept as JSON: precheck and convert read objects as values, and
-/// parsing straight into `Value` avoids a typed round-trip per object.
+/// One page of any list, its items parsed as `I`: JSON values for precheck and convert (they
+/// read objects as values, and parsing straight into `Value` avoids a typed round-trip per
+/// object), or a struct of the few fields a caller needs (serde skips the rest while parsing).
 #[derive(serde::Deserialize)]
-struct Page {
+struct Page<I> {
     #[serde(default)]
     metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta,
-    #[serde(default)]
-    items: Option<Vec<serde_json::Value>>,
+    #[serde(default = "Option::default")]
+    items: Option<Vec<I>>,
 }
 
 /// Every object of `kind` in `scope` as JSON, page by page, with `apiVersion` and `kind` set on
@@ -90,52 +122,48 @@ pub async fn list_values_selected(
     scope: &NamespaceScope,
     label_selector: Option<&str>,
 ) -> Result<Vec<serde_json::Value>, ClusterError> {
+    list_parsed(client, kind, scope, label_selector, |item| {
+        let mut item: serde_json::Value = item;
+        if let serde_json::Value::Object(map) = &mut item {
+            map.insert("apiVersion".into(), kind.api_version().into());
+            map.insert("kind".into(), kind.kind.into());
+        }
+        Some(item)
+    })
+    .await
+}
+
+/// Every object of `kind` in `scope`, each parsed as `I` and kept as what `keep` makes of it,
+/// page by page: memory holds one page of `I` plus the kept results.
+pub async fn list_parsed<I, T>(
+    client: &kube::Client,
+    kind: &KindInfo,
+    scope: &NamespaceScope,
+    label_selector: Option<&str>,
+    keep: impl FnMut(I) -> Option<T>,
+) -> Result<Vec<T>, ClusterError>
+where
+    I: DeserializeOwned,
+{
     let request = kube::core::Request::new(kind.collection_path(scope.namespace()));
     let what = kind.resource_name();
-    let mut restarts = 0;
-    'restart: loop {
-        let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut params = ListParams::default().limit(PAGE_SIZE);
-            if let Some(selector) = label_selector {
-                params = params.labels(selector);
-            }
-            if let Some(t) = &token {
-                params = params.continue_token(t);
-            }
-            let http_request = request.list(&params).map_err(|e| ClusterError::Api {
-                what: format!("cannot list {what}"),
-                source: kube::Error::BuildRequest(e),
-            })?;
-            let page: Page = match client.request(http_request).await {
-                Ok(page) => page,
-                Err(kube::Error::Api(status))
-                    if status.code == 410 && token.is_some() && restarts < MAX_RESTARTS =>
-                {
-                    restarts += 1;
-                    continue 'restart;
-                }
-                Err(source) => {
-                    return Err(ClusterError::Api {
-                        what: format!("cannot list {what}"),
-                        source,
-                    });
-                }
-            };
-            for mut item in page.items.unwrap_or_default() {
-                if let serde_json::Value::Object(map) = &mut item {
-                    map.insert("apiVersion".into(), kind.api_version().into());
-                    map.insert("kind".into(), kind.kind.into());
-                }
-                items.push(item);
-            }
-            match page.metadata.continue_ {
-                Some(next) if !next.is_empty() => token = Some(next),
-                _ => return Ok(items),
-            }
+    let fetch = |token: Option<String>| {
+        let mut params = ListParams::default().limit(PAGE_SIZE);
+        if let Some(selector) = label_selector {
+            params = params.labels(selector);
         }
-    }
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let http_request = request.list(&params);
+        async move {
+            let page: Page<I> = client
+                .request(http_request.map_err(kube::Error::BuildRequest)?)
+                .await?;
+            Ok((page.items.unwrap_or_default(), page.metadata.continue_))
+        }
+    };
+    collect_pages(&what, fetch, keep).await
 }
 
 /// Every object of a custom kind in `scope` (cluster-scoped kinds ignore the scope).
@@ -169,5 +197,90 @@ where
     match scope.namespace() {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    fn expired() -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure("The provided continue parameter is too old", "Expired")
+                .with_code(410)
+                .boxed(),
+        )
+    }
+
+    type Answer = Result<(Vec<u32>, Option<String>), kube::Error>;
+
+    /// Runs `collect_pages` over scripted answers (the loop only; the cluster tests run it
+    /// against the real API server) and returns its result and the tokens it asked with.
+    fn run(answers: Vec<Answer>) -> (Result<Vec<u32>, ClusterError>, Vec<Option<String>>) {
+        let answers = RefCell::new(answers.into_iter());
+        let asked = RefCell::new(Vec::new());
+        let fetch = |token: Option<String>| {
+            asked.borrow_mut().push(token);
+            let answer = answers.borrow_mut().next();
+            async move { answer.unwrap_or_else(|| Ok((Vec::new(), None))) }
+        };
+        let result = futures::executor::block_on(collect_pages("pods", fetch, |n: u32| {
+            (!n.is_multiple_of(10)).then_some(n)
+        }));
+        (result, asked.into_inner())
+    }
+
+    #[test]
+    fn follows_continue_tokens_and_keeps_what_keep_returns() {
+        let (result, asked) = run(vec![
+            Ok((vec![1, 2, 10], Some("a".into()))),
+            Ok((vec![3], Some(String::new()))),
+        ]);
+        assert_eq!(result.unwrap(), vec![1, 2, 3]);
+        assert_eq!(asked, vec![None, Some("a".into())]);
+    }
+
+    #[test]
+    fn an_expired_token_restarts_from_the_first_page_without_the_old_items() {
+        let (result, asked) = run(vec![
+            Ok((vec![1, 2], Some("a".into()))),
+            Err(expired()),
+            Ok((vec![4, 5], Some("b".into()))),
+            Ok((vec![6], None)),
+        ]);
+        assert_eq!(result.unwrap(), vec![4, 5, 6]);
+        assert_eq!(asked, vec![None, Some("a".into()), None, Some("b".into())]);
+    }
+
+    #[test]
+    fn gives_up_after_the_restart_limit_naming_what_was_listed() {
+        let mut answers = Vec::new();
+        for _ in 0..=MAX_RESTARTS {
+            answers.push(Ok((vec![1], Some("a".into()))));
+            answers.push(Err(expired()));
+        }
+        answers.push(Ok((vec![1], None)));
+        let (result, asked) = run(answers);
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.starts_with("cannot list pods: the list's continue token expired 3 times"),
+            "{message}"
+        );
+        assert!(message.contains("410 (Expired)"), "{message}");
+        assert_eq!(asked.len(), 2 * (MAX_RESTARTS as usize + 1));
+    }
+
+    #[test]
+    fn a_410_on_the_first_page_is_an_error_not_a_restart() {
+        let (result, asked) = run(vec![Err(expired()), Ok((vec![1], None))]);
+        let error = result.unwrap_err();
+        assert_eq!(error.status_code(), Some(410));
+        assert!(
+            error.to_string().starts_with("cannot list pods: "),
+            "{error}"
+        );
+        assert_eq!(asked, vec![None]);
     }
 }

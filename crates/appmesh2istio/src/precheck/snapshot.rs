@@ -14,7 +14,7 @@ use super::labels::string_map;
 use super::{Skipped, SourceInfo};
 use crate::cluster::access::{AccessAnswer, AccessRequest, review_all};
 use crate::cluster::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, ISTIO_KINDS, KindInfo};
-use crate::cluster::list::{list_values, list_values_selected};
+use crate::cluster::list::{list_parsed, list_values, list_values_selected};
 use crate::cluster::{Cluster, ClusterError, NamespaceScope, describe_kube_error};
 use crate::istio::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::load::yaml::{YamlLimits, parse_documents};
@@ -424,7 +424,9 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
         };
         futures::join!(
             namespaces,
-            list_values(client, &kinds::PODS, scope),
+            list_parsed(client, &kinds::PODS, scope, None, |pod: Value| {
+                Some(pod_summary(pod))
+            }),
             list_values(client, &kinds::SERVICES, scope),
             list_values(client, &kinds::DEPLOYMENTS, scope),
             list_values(client, &kinds::STATEFULSETS, scope),
@@ -646,6 +648,67 @@ async fn get_namespace(client: &kube::Client, name: &str) -> Result<Vec<Value>, 
             source,
         }),
     }
+}
+
+/// The fields of a pod precheck's checks read (owner, labels, annotations, deletion, phase,
+/// node, hostNetwork, run-as UIDs, and per container its name, image and env names), built page
+/// by page while listing: 20,000 whole pods would be held at once otherwise. A check that reads
+/// another pod field must add it here.
+pub fn pod_summary(pod: Value) -> Value {
+    fn pick(from: &Value, keys: &[&str]) -> serde_json::Map<String, Value> {
+        keys.iter()
+            .filter_map(|k| from.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect()
+    }
+    fn container(c: &Value) -> Value {
+        let mut out = pick(c, &["name", "image"]);
+        if let Some(env) = c.get("env").and_then(Value::as_array) {
+            let names: Vec<Value> = env
+                .iter()
+                .filter_map(|e| e.get("name").map(|n| serde_json::json!({"name": n})))
+                .collect();
+            out.insert("env".into(), Value::Array(names));
+        }
+        if let Some(uid) = c.pointer("/securityContext/runAsUser") {
+            out.insert(
+                "securityContext".into(),
+                serde_json::json!({"runAsUser": uid}),
+            );
+        }
+        Value::Object(out)
+    }
+    let metadata = pick(
+        &pod["metadata"],
+        &[
+            "name",
+            "namespace",
+            "labels",
+            "annotations",
+            "ownerReferences",
+            "deletionTimestamp",
+        ],
+    );
+    let mut spec = pick(&pod["spec"], &["nodeName", "hostNetwork"]);
+    if let Some(uid) = pod.pointer("/spec/securityContext/runAsUser") {
+        spec.insert(
+            "securityContext".into(),
+            serde_json::json!({"runAsUser": uid}),
+        );
+    }
+    for field in ["containers", "initContainers"] {
+        if let Some(list) = pod["spec"].get(field).and_then(Value::as_array) {
+            spec.insert(field.into(), list.iter().map(container).collect());
+        }
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("apiVersion".into(), kinds::PODS.api_version().into());
+    out.insert("kind".into(), kinds::PODS.kind.into());
+    out.insert("metadata".into(), Value::Object(metadata));
+    out.insert("spec".into(), Value::Object(spec));
+    if let Some(phase) = pod.pointer("/status/phase") {
+        out.insert("status".into(), serde_json::json!({"phase": phase}));
+    }
+    Value::Object(out)
 }
 
 fn collect(

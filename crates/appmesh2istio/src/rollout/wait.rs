@@ -318,16 +318,11 @@ pub async fn canary_pods_gone(
     let params = ListParams::default().labels(&selector);
     let deadline = Instant::now() + timeout;
     loop {
-        let left = api
-            .list(&params)
+        // Paged like every list: a canary's pods are few, but the shared loop also restarts
+        // cleanly on an expired continue token.
+        let left = crate::cluster::list::list_all(&api, &params, "its pods")
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot list its pods: {}",
-                    crate::cluster::describe_kube_error(&e)
-                )
-            })?
-            .items
+            .map_err(|e| e.to_string())?
             .len();
         if left == 0 || Instant::now() >= deadline {
             return Ok(left);
@@ -351,22 +346,20 @@ pub async fn check_pods(
         &namespace,
         &crate::cluster::kinds::PODS.api_resource(),
     );
-    let list = api
-        .list(&ListParams::default().labels(&selector_string(workload)))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot list its pods: {}",
-                crate::cluster::describe_kube_error(&e)
-            )
-        })?;
+    let items = crate::cluster::list::list_all(
+        &api,
+        &ListParams::default().labels(&selector_string(workload)),
+        "its pods",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let canary = super::steps::is_canary(workload);
     let mut out = PodCheck {
         pods: 0,
         problems: Vec::new(),
         appmesh: 0,
     };
-    for item in list.items {
+    for item in items {
         let pod = serde_json::to_value(&item).map_err(|e| e.to_string())?;
         if pod_owner(&pod) != Some((key.kind.clone(), key.name.clone())) {
             continue;
