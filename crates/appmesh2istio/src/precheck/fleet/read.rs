@@ -185,7 +185,7 @@ fn server_of(kube: &KubeArgs) -> Option<String> {
 /// `90s`, `2m`, `1m30s`, `500ms`: as the flag is written.
 fn humanize(d: Duration) -> String {
     let millis = d.as_millis();
-    if millis % 1000 != 0 {
+    if !millis.is_multiple_of(1000) {
         return format!("{millis}ms");
     }
     let secs = d.as_secs();
