@@ -10,12 +10,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use appmesh2istio::cli::{ColorChoice, FileArgs};
-use appmesh2istio::cluster::KubeArgs;
+use appmesh2istio::cluster::{KubeArgs, OptionalDuration, parse_request_timeout};
 use appmesh2istio::exit;
 use appmesh2istio::findings::{Severity, catalog};
 use appmesh2istio::load::{InputSource, LoadOptions};
-use appmesh2istio::precheck::{self, Category, Options, ReadOptions, RenderOptions, Snapshot};
-use clap::{CommandFactory, Parser, ValueEnum};
+use appmesh2istio::precheck::fleet::{self, ContextReadOptions, FleetOptions, PrecheckReportList};
+use appmesh2istio::precheck::{self, Category, Options, RenderOptions, Snapshot};
+use clap::error::ErrorKind;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// mimalloc, not the system allocator: conversion makes many small allocations, which
 /// glibc's malloc scatters over the heap, and large inputs then run out of cache (measured in
@@ -37,11 +39,16 @@ Examples:
   # Machine-readable, only some categories, ignoring a code
   kubectl appmesh2istio precheck -o json --only coexistence,workloads --skip AMI3405
 
+  # A fleet: several contexts (or every context of the kubeconfig), one summary table
+  kubectl appmesh2istio precheck --context prod-eu --context prod-us
+  kubectl appmesh2istio precheck --all-contexts --parallel 8 -o json
+
 Exit codes:
   0  nothing at or above --fail-on (default: error) was found
   1  precheck could not run (cluster unreachable, kubeconfig or input unreadable)
   2  usage error
   5  a check found something at or above --fail-on (see the report)
+With several contexts, the worst of theirs, in the order 0 < 5 < 1 < 4.
 
 Every code is explained in docs/codes.md (`AMI3xxx` are precheck's own codes; conversion
 readiness reports convert's codes).";
@@ -100,6 +107,50 @@ struct Cli {
     /// Istio's root namespace, where istiod is looked for when -n limits the scope.
     #[arg(long, default_value = "istio-system", value_name = "NAMESPACE")]
     istio_namespace: String,
+
+    #[command(flatten)]
+    fleet: FleetArgs,
+}
+
+/// Fleet mode: several contexts of one kubeconfig, checked concurrently.
+#[derive(Debug, clap::Args)]
+struct FleetArgs {
+    /// Check every context of the kubeconfig, in the kubeconfig's order (fleet mode).
+    #[arg(long, conflicts_with_all = ["context", "filenames"])]
+    all_contexts: bool,
+
+    /// In fleet mode, how many contexts are read at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    parallel: u16,
+
+    /// In fleet mode, the most one context may take (connecting, reading, checking) before
+    /// its row says it did not finish ("0" = no limit); --request-timeout still bounds each
+    /// request.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_request_timeout)]
+    context_timeout: OptionalDuration,
+}
+
+/// The help of `--context` in precheck, the one command that takes it repeated.
+const CONTEXT_HELP: &str = "The name of the kubeconfig context to use; repeat it to check \
+several clusters at once (fleet mode: a summary table, then each context's report).";
+
+/// precheck's command line: the derived one, with `--context` repeatable (the other commands
+/// share `KubeArgs` and keep it single).
+fn command() -> clap::Command {
+    Cli::command().mut_arg("context", |arg| {
+        arg.action(ArgAction::Append).help(CONTEXT_HELP)
+    })
+}
+
+/// The contexts given with `--context`, in order, each once.
+fn given_contexts(matches: &ArgMatches) -> Vec<String> {
+    let mut contexts: Vec<String> = Vec::new();
+    for name in matches.get_many::<String>("context").into_iter().flatten() {
+        if !contexts.contains(name) {
+            contexts.push(name.clone());
+        }
+    }
+    contexts
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -153,11 +204,31 @@ fn stdout_color(choice: ColorChoice) -> bool {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if let Some(code) = appmesh2istio::completion::answer_if_asked(&Cli::command()) {
+    if let Some(code) = appmesh2istio::completion::answer_if_asked(&command()) {
         return code;
     }
-    let cli = Cli::parse();
-    match run(&cli).await {
+    let mut command = command();
+    let matches = command.get_matches_mut();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+    let contexts = given_contexts(&matches);
+    let fleet = cli.fleet.all_contexts
+        || matches
+            .get_many::<String>("context")
+            .is_some_and(|v| v.len() > 1);
+    if fleet && !cli.files.filenames.is_empty() {
+        command
+            .error(
+                ErrorKind::ArgumentConflict,
+                "-f reads manifests, not clusters: it cannot be used with several --context",
+            )
+            .exit();
+    }
+    let result = if fleet {
+        run_fleet(&cli, contexts).await
+    } else {
+        run(&cli).await
+    };
+    match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -167,21 +238,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<i32> {
-    let options = Options {
-        only: cli.only.iter().copied().collect::<BTreeSet<_>>(),
-        skip: cli.skip.iter().cloned().collect(),
-        fail_on: cli.fail_on.into(),
-    };
-    let selected = |c: Category| options.only.is_empty() || options.only.contains(&c);
+    let options = check_options(cli);
+    let read = read_options(cli, &options);
     let snapshot = if cli.files.filenames.is_empty() {
-        read_cluster(
-            cli,
-            selected(Category::ClusterAccess),
-            selected(Category::ConversionReadiness),
-        )
-        .await
+        fleet::connect_and_read(&cli.kube, &read).await
     } else {
-        match read_files(cli, selected(Category::ConversionReadiness))? {
+        match read_files(cli, read.convert)? {
             Some(s) => s,
             None => return Ok(exit::FAILURE),
         }
@@ -205,16 +267,7 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
         Format::Json => precheck::render_json(&report)?,
         Format::Yaml => precheck::render_yaml(&report)?,
     };
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => {}
-        // A closed pipe (`| head`) is the reader's choice, not our failure.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        Err(e) => return Err(e).context("cannot write to standard output"),
-    }
+    print_stdout(&text)?;
     if cli.kube.verbosity > 0 && !snapshot.is_offline() {
         eprintln!(
             "{} API requests ({} retries) in {:.2} s",
@@ -226,32 +279,89 @@ async fn run(cli: &Cli) -> anyhow::Result<i32> {
     Ok(report.exit_code())
 }
 
-async fn read_cluster(cli: &Cli, permissions: bool, convert: bool) -> Snapshot {
-    let cluster = match cli
-        .kube
-        .connect(appmesh2istio::cluster::CommandName::Precheck)
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            // No usable kubeconfig: still a report (CI parses it), with exit code 1.
-            let scope = cli.kube.scope(true, "default");
-            return Snapshot::not_connected(
-                cli.kube.context.clone(),
-                "-".to_owned(),
-                scope,
-                e.to_string(),
-            );
-        }
-    };
-    let read = ReadOptions {
-        scope: cli.kube.scope(true, &cluster.default_namespace),
+fn check_options(cli: &Cli) -> Options {
+    Options {
+        only: cli.only.iter().copied().collect::<BTreeSet<_>>(),
+        skip: cli.skip.iter().cloned().collect(),
+        fail_on: cli.fail_on.into(),
+    }
+}
+
+fn read_options(cli: &Cli, options: &Options) -> ContextReadOptions {
+    let selected = |c: Category| options.only.is_empty() || options.only.contains(&c);
+    ContextReadOptions {
         appmesh_namespace: cli.appmesh_namespace.clone(),
         istio_namespace: cli.istio_namespace.clone(),
-        permissions,
-        convert,
+        permissions: selected(Category::ClusterAccess),
+        convert: selected(Category::ConversionReadiness),
+    }
+}
+
+/// Write `text` to standard output; a closed pipe (`| head`) is the reader's choice, not our
+/// failure.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("cannot write to standard output"),
+    }
+}
+
+/// Fleet mode: every context checked as a single precheck would, the summary table (or the
+/// PrecheckReportList), the worst exit code.
+async fn run_fleet(cli: &Cli, given: Vec<String>) -> anyhow::Result<i32> {
+    let contexts = if cli.fleet.all_contexts {
+        match fleet::kubeconfig_contexts(&cli.kube) {
+            Ok(c) if c.is_empty() => {
+                eprintln!("error: --all-contexts: the kubeconfig has no contexts");
+                return Ok(exit::FAILURE);
+            }
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: --all-contexts: {e}");
+                return Ok(exit::FAILURE);
+            }
+        }
+    } else {
+        given
     };
-    precheck::read_cluster(&cluster, &read).await
+    let checks = check_options(cli);
+    let options = FleetOptions {
+        parallel: usize::from(cli.fleet.parallel),
+        context_timeout: cli.fleet.context_timeout.0,
+        read: read_options(cli, &checks),
+        checks: checks.clone(),
+    };
+    let items = fleet::check_contexts(&cli.kube, &contexts, &options).await;
+    let list = PrecheckReportList::new(checks.fail_on, items);
+    let text = match cli.output {
+        Format::Human => fleet::render_human(
+            &list,
+            &RenderOptions {
+                color: stdout_color(cli.color),
+                max_findings: cli.max_findings,
+                width: precheck::report_columns(),
+            },
+        ),
+        Format::Json => fleet::render_json(&list)?,
+        Format::Yaml => fleet::render_yaml(&list)?,
+    };
+    print_stdout(&text)?;
+    if cli.kube.verbosity > 0 {
+        for item in &list.items {
+            if let Some(api) = &item.report.api {
+                eprintln!(
+                    "context {}: {} API requests ({} retries)",
+                    item.context, api.requests, api.retries
+                );
+            }
+        }
+    }
+    Ok(list.exit_code)
 }
 
 /// Offline: `None` (after printing why) when a source cannot be read, as convert fails.

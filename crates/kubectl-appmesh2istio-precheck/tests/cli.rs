@@ -373,3 +373,42 @@ fn tls_coupled_callers_and_backends_are_reported() {
         "{message}"
     );
 }
+
+#[test]
+fn fleet_usage_errors_exit_2() {
+    for args in [
+        &["--all-contexts", "--context", "a"][..],
+        &["--context", "a", "--context", "b", "--parallel", "0"],
+        &[
+            "--context",
+            "a",
+            "--context",
+            "b",
+            "-f",
+            "fixtures/payments.yaml",
+        ],
+        &["--all-contexts", "-f", "fixtures/payments.yaml"],
+    ] {
+        let mut cmd = precheck();
+        cmd.current_dir(tests_dir()).args(args);
+        let r = run(cmd);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn completion_knows_the_fleet_flags_and_repeats_context() {
+    for (word, flag) in [("--all-c", "--all-contexts\t"), ("--paral", "--parallel\t")] {
+        let mut cmd = precheck();
+        cmd.args(["__complete", word]);
+        let r = run(cmd);
+        assert!(r.stdout.starts_with(flag), "{}", r.stdout);
+    }
+    let mut cmd = precheck();
+    cmd.args(["__complete", "--context", "a", "--cont"]);
+    assert!(
+        run(cmd).stdout.contains("--context\t"),
+        "--context is repeatable"
+    );
+}

@@ -9,6 +9,7 @@
 
 pub(crate) mod checks;
 pub mod docs;
+pub mod fleet;
 pub mod labels;
 pub mod migration;
 mod render;
