@@ -49,6 +49,20 @@ impl ColorChoice {
             }
         }
     }
+
+    /// Whether to colour text written to standard output (precheck's report goes there):
+    /// `auto` also needs TERM other than `dumb`.
+    pub fn enabled_for_stdout(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+                    && std::io::stdout().is_terminal()
+            }
+        }
+    }
 }
 
 /// Write data to stdout; a closed pipe (`| head`) is the reader's choice, not our failure.

@@ -3,3 +3,4 @@
 
 pub mod convert;
 pub mod install_output;
+pub mod precheck;
