@@ -306,3 +306,102 @@ fn fleet_of_three_contexts_one_unreachable() {
         .collect();
     assert_eq!(names, ["down", "admin", "viewer"]);
 }
+
+/// A server that takes connections and never answers (not even the TLS handshake), on a port
+/// of its own for the life of the test binary.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_context_that_never_answers_stops_at_its_timeout() {
+    let Some(cluster) = cluster_or_skip("a_context_that_never_answers_stops_at_its_timeout") else {
+        return;
+    };
+    let planes = planes(cluster, true, Some("1.30.3"));
+    let state = cluster.load_before_state().unwrap();
+    let ns = format!("{}-payments", state.app);
+    let admin: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(cluster.kubeconfig_path()).unwrap())
+            .unwrap();
+    let port = silent_server();
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "test", "cluster": admin["clusters"][0]["cluster"]},
+            {"name": "silent", "cluster": {"server": format!("https://127.0.0.1:{port}"),
+                                           "insecure-skip-tls-verify": true}},
+        ],
+        "users": [{"name": "admin", "user": admin["users"][0]["user"]}],
+        "contexts": [
+            {"name": "stalled", "context": {"cluster": "silent", "user": "admin"}},
+            {"name": "admin", "context": {"cluster": "test", "user": "admin", "namespace": ns}},
+        ],
+        "current-context": "admin",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("fleet");
+    std::fs::write(&kubeconfig, serde_json::to_string(&config).unwrap()).unwrap();
+
+    let alone = fleet(
+        &kubeconfig,
+        &ns,
+        &planes,
+        &["--context", "admin", "-o", "json"],
+    );
+    let both = fleet(
+        &kubeconfig,
+        &ns,
+        &planes,
+        &[
+            "--context",
+            "stalled",
+            "--context",
+            "admin",
+            "--context-timeout",
+            "3s",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        both.code, 1,
+        "the stalled context is not run\n{}",
+        both.stderr
+    );
+    let list = both.json();
+    let stalled = &list["items"][0];
+    assert_eq!(stalled["context"], "stalled");
+    assert_eq!(stalled["verdict"], "not-run");
+    assert_eq!(stalled["completed"], false);
+    let error = stalled["error"].as_str().unwrap();
+    let waited: f64 = error
+        .strip_prefix(&format!(
+            "cannot reach the API server at https://127.0.0.1:{port}: \
+             no answer within --context-timeout 3s (stopped after "
+        ))
+        .and_then(|rest| rest.strip_suffix(" s)"))
+        .unwrap_or_else(|| panic!("{error}"))
+        .parse()
+        .unwrap();
+    assert!(waited >= 3.0, "stopped at the limit, not before: {error}");
+    assert_eq!(
+        stalled["source"]["server"],
+        format!("https://127.0.0.1:{port}")
+    );
+    // The other context is checked in full, as it is alone.
+    let admin_item = &list["items"][1];
+    assert_eq!(admin_item["context"], "admin");
+    assert_eq!(admin_item["completed"], true);
+    assert_eq!(admin_item["summary"], alone.json()["summary"]);
+    assert_eq!(admin_item["exitCode"], alone.code);
+}
