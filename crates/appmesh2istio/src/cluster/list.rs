@@ -4,8 +4,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::ApiResource;
+use kube::api::{Api, ListParams};
 use serde::de::DeserializeOwned;
 
 use super::ClusterError;
@@ -164,29 +163,6 @@ where
         }
     };
     collect_pages(&what, fetch, keep).await
-}
-
-/// Every object of a custom kind in `scope` (cluster-scoped kinds ignore the scope).
-pub async fn list_dynamic(
-    client: &kube::Client,
-    kind: &KindInfo,
-    scope: &NamespaceScope,
-) -> Result<Vec<DynamicObject>, ClusterError> {
-    let resource: ApiResource = kind.api_resource();
-    let api: Api<DynamicObject> = match (kind.namespaced, scope.namespace()) {
-        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
-        _ => Api::all_with(client.clone(), &resource),
-    };
-    let mut items = list_all(&api, &ListParams::default(), &kind.resource_name()).await?;
-    // Lists of custom resources do not repeat apiVersion/kind on each item; restore them so an
-    // item can be handed on (e.g. to the loader) on its own.
-    for item in &mut items {
-        item.types = Some(kube::core::TypeMeta {
-            api_version: kind.api_version(),
-            kind: kind.kind.to_owned(),
-        });
-    }
-    Ok(items)
 }
 
 /// `Api::all` or `Api::namespaced` for a namespaced built-in kind.
