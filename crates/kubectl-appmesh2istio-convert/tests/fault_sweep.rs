@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 use test_cluster::TestCluster;
-use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
+use test_cluster::sweep::{self, Change, CommandRun, UndoOf, Undoable};
 
 /// Every Istio kind convert may write in a namespace.
 const ISTIO_KINDS: &str = "virtualservices.networking.istio.io,destinationrules.networking.istio.io,\
@@ -25,12 +25,6 @@ struct Start {
     dir: tempfile::TempDir,
     ns: String,
     manifest: PathBuf,
-}
-
-impl Start {
-    fn undo_file(&self) -> PathBuf {
-        self.dir.path().join("undo.yaml")
-    }
 }
 
 fn prepare(cluster: &TestCluster) -> Result<Start> {
@@ -49,14 +43,6 @@ fn prepare(cluster: &TestCluster) -> Result<Start> {
     Ok(Start { dir, ns, manifest })
 }
 
-fn names(start: &Start) -> Vec<(String, String)> {
-    sweep::placeholders(&[(&start.ns, "NS")])
-}
-
-fn snapshot(cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
-    sweep::snapshot(cluster, Some(&start.ns), ISTIO_KINDS)
-}
-
 fn convert(dir: &Path, kubeconfig: &Path, args: &[&str]) -> CommandRun {
     let run = support::convert_in(dir, kubeconfig, args);
     CommandRun {
@@ -66,40 +52,18 @@ fn convert(dir: &Path, kubeconfig: &Path, args: &[&str]) -> CommandRun {
     }
 }
 
-fn apply(start: &Start, kubeconfig: &Path) -> CommandRun {
-    let undo = start.undo_file();
-    convert(
-        start.dir.path(),
-        kubeconfig,
-        &[
-            "-f",
-            start.manifest.to_str().unwrap(),
-            "--apply",
-            "--yes",
-            "--force-conflicts",
-            "-q",
-            "--undo-file",
-            undo.to_str().unwrap(),
-        ],
-    )
-}
-
-fn undo(start: &Start, kubeconfig: &Path) -> CommandRun {
-    let undo = start.undo_file();
-    convert(
-        start.dir.path(),
-        kubeconfig,
-        &["--undo", undo.to_str().unwrap(), "--yes"],
-    )
-}
-
+/// `convert --apply` of the start's manifest, and its `--undo`.
 struct Apply;
 
-impl Scenario for Apply {
+impl Undoable for Apply {
     type Start = Start;
 
     fn name(&self) -> &str {
         "convert --apply"
+    }
+
+    fn undo_name(&self) -> &str {
+        "convert --undo"
     }
 
     fn prepare(&self, cluster: &TestCluster) -> Result<Start> {
@@ -107,71 +71,53 @@ impl Scenario for Apply {
     }
 
     fn names(&self, start: &Start) -> Vec<(String, String)> {
-        names(start)
+        sweep::placeholders(&[(&start.ns, "NS")])
     }
 
     fn snapshot(&self, cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
-        snapshot(cluster, start)
+        sweep::snapshot(cluster, Some(&start.ns), ISTIO_KINDS)
     }
 
-    fn run(&self, start: &Start, kubeconfig: &Path) -> Result<CommandRun> {
-        Ok(apply(start, kubeconfig))
+    fn undo_file(&self, start: &Start) -> PathBuf {
+        start.dir.path().join("undo.yaml")
     }
 
-    fn recover(&self, cluster: &TestCluster, start: &Start) -> Result<Option<CommandRun>> {
-        Ok(start
-            .undo_file()
-            .exists()
-            .then(|| undo(start, cluster.kubeconfig_path())))
-    }
-}
-
-struct Undo;
-
-impl Scenario for Undo {
-    type Start = Start;
-
-    fn name(&self) -> &str {
-        "convert --undo"
-    }
-
-    /// The namespace as `convert --apply` left it (directly), with its undo file.
-    fn prepare(&self, cluster: &TestCluster) -> Result<Start> {
-        let start = prepare(cluster)?;
-        let run = apply(&start, cluster.kubeconfig_path());
-        anyhow::ensure!(run.code == 0, "convert --apply: {}", run.stderr);
-        Ok(start)
+    fn change(&self, start: &Start, kubeconfig: &Path) -> CommandRun {
+        let undo = self.undo_file(start);
+        convert(
+            start.dir.path(),
+            kubeconfig,
+            &[
+                "-f",
+                start.manifest.to_str().unwrap(),
+                "--apply",
+                "--yes",
+                "--force-conflicts",
+                "-q",
+                "--undo-file",
+                undo.to_str().unwrap(),
+            ],
+        )
     }
 
-    fn names(&self, start: &Start) -> Vec<(String, String)> {
-        names(start)
-    }
-
-    fn snapshot(&self, cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
-        snapshot(cluster, start)
-    }
-
-    fn run(&self, start: &Start, kubeconfig: &Path) -> Result<CommandRun> {
-        Ok(undo(start, kubeconfig))
-    }
-
-    fn recover(&self, cluster: &TestCluster, start: &Start) -> Result<Option<CommandRun>> {
-        Ok(Some(undo(start, cluster.kubeconfig_path())))
-    }
-
-    fn recovery(&self) -> Recovery {
-        Recovery::RerunReachesClean
+    fn undo(&self, start: &Start, kubeconfig: &Path) -> CommandRun {
+        let undo = self.undo_file(start);
+        convert(
+            start.dir.path(),
+            kubeconfig,
+            &["--undo", undo.to_str().unwrap(), "--yes"],
+        )
     }
 }
 
 #[test]
 fn convert_apply_survives_a_fault_at_every_request() {
-    sweep::check(&Apply);
+    sweep::check(&Change(Apply));
 }
 
 #[test]
 fn convert_undo_survives_a_fault_at_every_request() {
-    sweep::check(&Undo);
+    sweep::check(&UndoOf(Apply));
 }
 
 /// Another writer changes the labels and annotations of the object `convert --apply` takes
@@ -199,7 +145,7 @@ fn a_concurrent_change_to_an_object_taken_over_is_never_overwritten() {
         .method(http::Method::PATCH)
         .path_contains(&path),
     );
-    let undo_file = start.undo_file();
+    let undo_file = Apply.undo_file(&start);
     let mut run = support::start_convert(
         start.dir.path(),
         proxy.kubeconfig_path(),
@@ -266,7 +212,7 @@ fn a_concurrent_change_to_an_object_taken_over_is_never_overwritten() {
         "the held write was refused by its precondition: {patches:?}\n{stderr}"
     );
 
-    let back = undo(&start, cluster.kubeconfig_path());
+    let back = Apply.undo(&start, cluster.kubeconfig_path());
     assert_eq!(back.code, 0, "{}", back.stderr);
     let cart = sweep::snapshot(
         cluster,

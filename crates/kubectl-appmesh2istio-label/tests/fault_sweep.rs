@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde_json::Value;
 use support::APPMESH_INJECT;
 use test_cluster::TestCluster;
-use test_cluster::sweep::{self, CommandRun, Recovery, Scenario};
+use test_cluster::sweep::{self, Change, CommandRun, UndoOf, Undoable};
 
 /// Two meshed namespaces (one with Istio's label set the other way), each with a label and an
 /// annotation label does not touch.
@@ -20,12 +20,6 @@ struct Start {
     dir: tempfile::TempDir,
     a: String,
     b: String,
-}
-
-impl Start {
-    fn undo_file(&self) -> PathBuf {
-        self.dir.path().join("undo.yaml")
-    }
 }
 
 fn prepare(cluster: &TestCluster) -> Result<Start> {
@@ -47,18 +41,6 @@ fn prepare(cluster: &TestCluster) -> Result<Start> {
     })
 }
 
-fn names(start: &Start) -> Vec<(String, String)> {
-    sweep::placeholders(&[(&start.a, "NS-A"), (&start.b, "NS-B")])
-}
-
-fn snapshot(cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
-    sweep::snapshot(
-        cluster,
-        None,
-        &format!("namespace/{} namespace/{}", start.a, start.b),
-    )
-}
-
 fn label(dir: &Path, kubeconfig: &Path, args: &[&str]) -> CommandRun {
     let run = support::label_in(dir, kubeconfig, args);
     CommandRun {
@@ -68,32 +50,18 @@ fn label(dir: &Path, kubeconfig: &Path, args: &[&str]) -> CommandRun {
     }
 }
 
-fn label_namespaces(start: &Start, kubeconfig: &Path) -> CommandRun {
-    let names = format!("{},{}", start.a, start.b);
-    let undo = start.undo_file();
-    label(
-        start.dir.path(),
-        kubeconfig,
-        &["-n", &names, "--yes", "--undo-file", undo.to_str().unwrap()],
-    )
-}
-
-fn undo(start: &Start, kubeconfig: &Path) -> CommandRun {
-    let undo = start.undo_file();
-    label(
-        start.dir.path(),
-        kubeconfig,
-        &["--undo", undo.to_str().unwrap(), "--yes"],
-    )
-}
-
+/// `label` of the start's two namespaces, and its `--undo`.
 struct Label;
 
-impl Scenario for Label {
+impl Undoable for Label {
     type Start = Start;
 
     fn name(&self) -> &str {
         "label"
+    }
+
+    fn undo_name(&self) -> &str {
+        "label --undo"
     }
 
     fn prepare(&self, cluster: &TestCluster) -> Result<Start> {
@@ -101,69 +69,47 @@ impl Scenario for Label {
     }
 
     fn names(&self, start: &Start) -> Vec<(String, String)> {
-        names(start)
+        sweep::placeholders(&[(&start.a, "NS-A"), (&start.b, "NS-B")])
     }
 
     fn snapshot(&self, cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
-        snapshot(cluster, start)
+        sweep::snapshot(
+            cluster,
+            None,
+            &format!("namespace/{} namespace/{}", start.a, start.b),
+        )
     }
 
-    fn run(&self, start: &Start, kubeconfig: &Path) -> Result<CommandRun> {
-        Ok(label_namespaces(start, kubeconfig))
+    fn undo_file(&self, start: &Start) -> PathBuf {
+        start.dir.path().join("undo.yaml")
     }
 
-    fn recover(&self, cluster: &TestCluster, start: &Start) -> Result<Option<CommandRun>> {
-        Ok(start
-            .undo_file()
-            .exists()
-            .then(|| undo(start, cluster.kubeconfig_path())))
-    }
-}
-
-struct LabelUndo;
-
-impl Scenario for LabelUndo {
-    type Start = Start;
-
-    fn name(&self) -> &str {
-        "label --undo"
+    fn change(&self, start: &Start, kubeconfig: &Path) -> CommandRun {
+        let names = format!("{},{}", start.a, start.b);
+        let undo = self.undo_file(start);
+        label(
+            start.dir.path(),
+            kubeconfig,
+            &["-n", &names, "--yes", "--undo-file", undo.to_str().unwrap()],
+        )
     }
 
-    /// The namespaces as `label` left them (directly), with its undo file.
-    fn prepare(&self, cluster: &TestCluster) -> Result<Start> {
-        let start = prepare(cluster)?;
-        let run = label_namespaces(&start, cluster.kubeconfig_path());
-        anyhow::ensure!(run.code == 0, "label: {}", run.stderr);
-        Ok(start)
-    }
-
-    fn names(&self, start: &Start) -> Vec<(String, String)> {
-        names(start)
-    }
-
-    fn snapshot(&self, cluster: &TestCluster, start: &Start) -> Result<Vec<Value>> {
-        snapshot(cluster, start)
-    }
-
-    fn run(&self, start: &Start, kubeconfig: &Path) -> Result<CommandRun> {
-        Ok(undo(start, kubeconfig))
-    }
-
-    fn recover(&self, cluster: &TestCluster, start: &Start) -> Result<Option<CommandRun>> {
-        Ok(Some(undo(start, cluster.kubeconfig_path())))
-    }
-
-    fn recovery(&self) -> Recovery {
-        Recovery::RerunReachesClean
+    fn undo(&self, start: &Start, kubeconfig: &Path) -> CommandRun {
+        let undo = self.undo_file(start);
+        label(
+            start.dir.path(),
+            kubeconfig,
+            &["--undo", undo.to_str().unwrap(), "--yes"],
+        )
     }
 }
 
 #[test]
 fn label_survives_a_fault_at_every_request() {
-    sweep::check(&Label);
+    sweep::check(&Change(Label));
 }
 
 #[test]
 fn label_undo_survives_a_fault_at_every_request() {
-    sweep::check(&LabelUndo);
+    sweep::check(&UndoOf(Label));
 }

@@ -30,6 +30,7 @@ mod pki;
 mod process;
 mod selector;
 mod sidecars;
+mod started;
 pub mod sweep;
 
 pub use audit::{AuditEvent, AuditUser, ObjectRef, ResponseStatus, parse_audit_log};
@@ -45,6 +46,7 @@ pub use identity::{RestrictedIdentity, rule};
 pub use injectors::{APPMESH_WEBHOOK_CONFIGURATION, ISTIO_WEBHOOK_CONFIGURATION, Injectors};
 pub use kubelet::{Kubelet, PodBehaviour, PodRule};
 pub use sidecars::{APPMESH_ENVOY_IMAGE, ISTIO_PROXY_IMAGE};
+pub use started::Started;
 
 /// Whether "cluster unavailable" must fail instead of skip: CI sets
 /// `CI=true`, or `APPMESH2ISTIO_REQUIRE_CLUSTER=1` forces it locally.

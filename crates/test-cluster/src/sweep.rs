@@ -87,6 +87,113 @@ pub trait Scenario {
     }
 }
 
+/// A command that writes an undo file, and its `--undo` run from that file: one start state,
+/// two scenarios, [`Change`] (recovered by the undo file it left) and [`UndoOf`] (started
+/// from the change's result; a failed undo is finished by running it again).
+pub trait Undoable {
+    type Start;
+
+    /// The change's name in the report (`label`, `convert --apply`).
+    fn name(&self) -> &str;
+
+    /// The undo's name in the report (`label --undo`).
+    fn undo_name(&self) -> &str;
+
+    /// As [`Scenario::prepare`]: the state before the change.
+    fn prepare(&self, cluster: &TestCluster) -> Result<Self::Start>;
+
+    /// As [`Scenario::names`].
+    fn names(&self, start: &Self::Start) -> Vec<(String, String)>;
+
+    /// As [`Scenario::snapshot`]: every object the change or its undo may touch.
+    fn snapshot(&self, cluster: &TestCluster, start: &Self::Start) -> Result<Vec<Value>>;
+
+    /// Where the change writes its undo file.
+    fn undo_file(&self, start: &Self::Start) -> std::path::PathBuf;
+
+    /// Run the change against `kubeconfig`, writing [`Undoable::undo_file`].
+    fn change(&self, start: &Self::Start, kubeconfig: &Path) -> CommandRun;
+
+    /// Run the undo of [`Undoable::undo_file`] against `kubeconfig`.
+    fn undo(&self, start: &Self::Start, kubeconfig: &Path) -> CommandRun;
+}
+
+/// The change of an [`Undoable`] under the sweep.
+pub struct Change<U>(pub U);
+
+impl<U: Undoable> Scenario for Change<U> {
+    type Start = U::Start;
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn prepare(&self, cluster: &TestCluster) -> Result<U::Start> {
+        self.0.prepare(cluster)
+    }
+
+    fn names(&self, start: &U::Start) -> Vec<(String, String)> {
+        self.0.names(start)
+    }
+
+    fn snapshot(&self, cluster: &TestCluster, start: &U::Start) -> Result<Vec<Value>> {
+        self.0.snapshot(cluster, start)
+    }
+
+    fn run(&self, start: &U::Start, kubeconfig: &Path) -> Result<CommandRun> {
+        Ok(self.0.change(start, kubeconfig))
+    }
+
+    /// The undo file the failed change left, if it wrote one (it is written before the first
+    /// change, so a run stopped earlier changed nothing).
+    fn recover(&self, cluster: &TestCluster, start: &U::Start) -> Result<Option<CommandRun>> {
+        Ok(self
+            .0
+            .undo_file(start)
+            .exists()
+            .then(|| self.0.undo(start, cluster.kubeconfig_path())))
+    }
+}
+
+/// The undo of an [`Undoable`] under the sweep, from the state its change left.
+pub struct UndoOf<U>(pub U);
+
+impl<U: Undoable> Scenario for UndoOf<U> {
+    type Start = U::Start;
+
+    fn name(&self) -> &str {
+        self.0.undo_name()
+    }
+
+    /// The state the change left (run directly, without the proxy), with its undo file.
+    fn prepare(&self, cluster: &TestCluster) -> Result<U::Start> {
+        let start = self.0.prepare(cluster)?;
+        let run = self.0.change(&start, cluster.kubeconfig_path());
+        anyhow::ensure!(run.code == 0, "{}: {}", self.0.name(), run.stderr);
+        Ok(start)
+    }
+
+    fn names(&self, start: &U::Start) -> Vec<(String, String)> {
+        self.0.names(start)
+    }
+
+    fn snapshot(&self, cluster: &TestCluster, start: &U::Start) -> Result<Vec<Value>> {
+        self.0.snapshot(cluster, start)
+    }
+
+    fn run(&self, start: &U::Start, kubeconfig: &Path) -> Result<CommandRun> {
+        Ok(self.0.undo(start, kubeconfig))
+    }
+
+    fn recover(&self, cluster: &TestCluster, start: &U::Start) -> Result<Option<CommandRun>> {
+        Ok(Some(self.0.undo(start, cluster.kubeconfig_path())))
+    }
+
+    fn recovery(&self) -> Recovery {
+        Recovery::RerunReachesClean
+    }
+}
+
 /// `kubectl get <resources> [-n ns] -o json` as the admin: the items. `resources` is what
 /// kubectl takes, words separated by spaces (`deployments.apps,services`,
 /// `namespace/shop meshes.appmesh.k8s.aws/shop`). Missing objects are left out.

@@ -3,12 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use test_cluster::TestCluster;
+use test_cluster::{Started, TestCluster};
 
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const FIELD_MANAGER: &str = "kubectl-appmesh2istio";
@@ -53,60 +52,8 @@ pub fn convert_in(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Run {
 }
 
 /// The plugin started in the background; [`Started::wait_for`] reads its stderr up to a line.
-pub struct Started {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
 pub fn start_convert(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Started {
-    let mut child = command(dir, kubeconfig, args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Started {
-        child,
-        lines,
-        seen: Vec::new(),
-    }
-}
-
-impl Started {
-    /// Block until a stderr line contains `text` (panics after 60 s or at the end of output).
-    pub fn wait_for(&mut self, text: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(e) => panic!("no line with {text:?} ({e}):\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// Wait for the exit; the exit code and the whole stderr.
-    pub fn finish(mut self) -> (i32, String) {
-        let status = self.child.wait().unwrap();
-        self.seen.extend(self.lines.iter());
-        (status.code().unwrap_or(-1), self.seen.join("\n") + "\n")
-    }
+    Started::spawn(command(dir, kubeconfig, args))
 }
 
 /// `tests/data/<name>` with the fixture's `shop` replaced by `ns` (namespace, mesh, hosts),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use test_cluster::TestCluster;
+use test_cluster::{Started, TestCluster};
 
 pub const APPMESH_INJECT: &str = "appmesh.k8s.aws/sidecarInjectorWebhook";
 pub const PREVIOUS: &str = "appmesh2istio.io/labels-before";
@@ -175,65 +175,13 @@ pub fn undo_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The plugin started in the background; [`Started::wait_for`] reads its stderr up to a line.
-pub struct Started {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
 pub fn start_label(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Started {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-appmesh2istio-label"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-appmesh2istio-label"));
+    command
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
         .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Started {
-        child,
-        lines,
-        seen: Vec::new(),
-    }
-}
-
-impl Started {
-    /// Block until a stderr line contains `text` (panics after 60 s or at the end of output).
-    pub fn wait_for(&mut self, text: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(e) => panic!("no line with {text:?} ({e}):\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// Wait for the exit; the exit code and the whole stderr.
-    pub fn finish(mut self) -> (i32, String) {
-        let status = self.child.wait().unwrap();
-        self.seen.extend(self.lines.iter());
-        (status.code().unwrap_or(-1), self.seen.join("\n") + "\n")
-    }
+        .env("NO_COLOR", "1");
+    Started::spawn(command)
 }
