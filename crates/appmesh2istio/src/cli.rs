@@ -89,3 +89,25 @@ pub fn write_document(format: OutputFormat, document: &serde_json::Value) -> std
     };
     write_stdout(&text)
 }
+
+/// Run a command's work on a tokio runtime (kube's client needs one) and return its exit
+/// code; exit 1, saying why, when the runtime cannot start. `worker_threads`: `None` for one
+/// per core (precheck's fleet mode decodes several clusters' lists at once), else that many
+/// (a single cluster's requests are I/O-bound; two threads keep a reply being decoded while
+/// the next one arrives).
+pub fn block_on<F>(worker_threads: Option<usize>, work: F) -> i32
+where
+    F: std::future::Future<Output = i32>,
+{
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            crate::exit::FAILURE
+        }
+    }
+}

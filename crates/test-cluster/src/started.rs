@@ -75,7 +75,10 @@ impl Started {
     /// When the process cannot be waited for.
     pub fn finish(mut self) -> (i32, String) {
         #[allow(clippy::expect_used)]
-        let status = self.child.wait().expect("waiting for the command under test");
+        let status = self
+            .child
+            .wait()
+            .expect("waiting for the command under test");
         self.seen.extend(self.lines.iter());
         (status.code().unwrap_or(-1), self.seen.join("\n") + "\n")
     }

@@ -153,24 +153,15 @@ enum Failure {
 
 /// Run `cleanup`; returns the exit code.
 pub fn run(command: &CleanupCommand) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
+    crate::cli::block_on(Some(2), async {
+        match dispatch(command).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::FAILURE
+            }
         }
-    };
-    match runtime.block_on(dispatch(command)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::FAILURE
-        }
-    }
+    })
 }
 
 async fn dispatch(command: &CleanupCommand) -> Result<i32, Failure> {

@@ -134,30 +134,20 @@ pub fn usage_error(command: &PrecheckCommand) -> Option<&'static str> {
 
 /// Run precheck; the exit code (see [`EXAMPLES`]).
 pub fn run(command: &PrecheckCommand) -> i32 {
-    // The default worker count (one per core): fleet mode reads contexts concurrently.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        match &command.fleet {
+    // One worker per core: fleet mode reads (and decodes) several contexts at once.
+    crate::cli::block_on(None, async {
+        let result = match &command.fleet {
             Some(fleet) => run_fleet(command, fleet).await,
             None => run_one(command).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::FAILURE
+            }
         }
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::FAILURE
-        }
-    }
+    })
 }
 
 /// Why a run stopped before printing a report.

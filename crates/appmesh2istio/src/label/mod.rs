@@ -166,18 +166,7 @@ const LABEL: CommandSpec = CommandSpec {
 
 /// Run `label` (or `label --undo`); returns the exit code.
 pub fn run(command: &LabelCommand) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+    crate::cli::block_on(Some(2), async {
         let cluster = match command
             .kube
             .connect(crate::cluster::CommandName::Label)

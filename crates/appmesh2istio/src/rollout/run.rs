@@ -68,18 +68,7 @@ end of support (2026-09-30): such pods may never become ready.";
 
 /// Run `rollout` (or `rollout --undo`); returns the exit code.
 pub fn run(command: &RolloutCommand) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+    crate::cli::block_on(Some(2), async {
         let cluster = match command
             .kube
             .connect(crate::cluster::CommandName::Rollout)
