@@ -249,37 +249,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::change::DOCUMENT_API_VERSION;
     use crate::change::object::ObjectKey;
-    use crate::change::record::{CreatedObject, KeyChanges, UNDO_KIND};
+    use crate::change::record::tests::{header, vs};
+    use crate::change::record::{CreatedObject, KeyChanges};
     use serde_json::json;
-
-    fn header() -> UndoRecord {
-        UndoRecord {
-            api_version: DOCUMENT_API_VERSION.into(),
-            kind: UNDO_KIND.into(),
-            command: "label".into(),
-            undo_command: "kubectl appmesh2istio label --undo".into(),
-            created_at: "2025-01-01T00:00:00Z".into(),
-            context: Some("ctx".into()),
-            server: "https://127.0.0.1:6443/".into(),
-            field_manager: "kubectl-appmesh2istio".into(),
-            created: vec![],
-            updated: vec![],
-            metadata_changes: vec![],
-            pod_template_changes: vec![],
-            deleted: vec![],
-        }
-    }
-
-    fn vs() -> ObjectKey {
-        ObjectKey::new(
-            "networking.istio.io/v1",
-            "VirtualService",
-            Some("ns"),
-            "cart",
-        )
-    }
 
     #[tokio::test]
     async fn entries_are_on_disk_before_the_write_and_refused_ones_are_forgotten() {

@@ -431,11 +431,12 @@ pub(crate) fn now() -> k8s_openapi::jiff::Timestamp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn header() -> UndoRecord {
+    /// An empty record of `label`, for tests of the record and the journal.
+    pub(crate) fn header() -> UndoRecord {
         UndoRecord {
             api_version: DOCUMENT_API_VERSION.into(),
             kind: UNDO_KIND.into(),
@@ -453,7 +454,7 @@ mod tests {
         }
     }
 
-    fn vs() -> ObjectKey {
+    pub(crate) fn vs() -> ObjectKey {
         ObjectKey::new(
             "networking.istio.io/v1",
             "VirtualService",
