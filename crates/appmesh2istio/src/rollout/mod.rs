@@ -19,8 +19,10 @@ pub mod coupling;
 pub mod progress;
 mod read;
 pub mod run;
+mod runner;
 pub mod select;
 pub mod steps;
+mod undo;
 pub mod wait;
 pub mod waves;
 
