@@ -6,11 +6,10 @@
 
 use appmesh2istio::cluster::list::{PAGE_SIZE, list_all};
 use futures::{StreamExt, stream};
-use http::Method;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
-use test_cluster::{Fault, FaultProxy, FaultRule, cluster_or_skip};
+use test_cluster::{FaultProxy, FaultRule, cluster_or_skip};
 
 /// `PAGE_SIZE + 1` headless Services (no cluster IP to allocate), created 16 at a time.
 async fn two_pages_of_services(client: &kube::Client, ns: &str) {
@@ -54,10 +53,7 @@ fn service_lists(proxy: &FaultProxy, ns: &str) -> Vec<(bool, Option<u16>)> {
 }
 
 fn expired_continue(ns: &str) -> FaultRule {
-    FaultRule::new(Fault::Status(410))
-        .method(Method::GET)
-        .path_contains(&format!("/namespaces/{ns}/services"))
-        .query_contains("continue=")
+    FaultRule::expired_continue(&format!("/namespaces/{ns}/services"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

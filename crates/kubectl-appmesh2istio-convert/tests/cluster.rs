@@ -1143,34 +1143,11 @@ fn apply_from_the_cluster_converts_the_live_objects_of_one_namespace() {
 
 /// 501 headless Services in `ns`: the service list is two pages of 500.
 fn two_pages_of_services(cluster: &TestCluster, ns: &str) {
-    let items: Vec<String> = (0..501)
-        .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{i}","namespace":"{ns}"}},"spec":{{"clusterIP":"None","ports":[{{"port":80}}]}}}}"#))
-        .collect();
-    let mut child = cluster
-        .kubectl()
-        .args(["create", "-f", "-", "-o", "name"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        child.stdin.as_mut().unwrap(),
-        format!(
-            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
-            items.join(",")
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    cluster.create_headless_services(ns, 501).unwrap();
 }
 
 fn expired_continue_rule(ns: &str) -> FaultRule {
-    FaultRule::new(Fault::Status(410))
-        .method(Method::GET)
-        .path_contains(&format!("/namespaces/{ns}/services"))
-        .query_contains("continue=")
+    FaultRule::expired_continue(&format!("/namespaces/{ns}/services"))
 }
 
 #[test]

@@ -995,18 +995,7 @@ fn lists_are_paginated_and_v_shows_the_requests() {
     };
     let planes = planes(cluster, true, Some("1.30.3"));
     let ns = cluster.fresh_namespace("paginated").unwrap();
-    // 501 headless Services (no cluster IP to allocate): two pages of 500.
-    let items: Vec<String> = (0..501)
-        .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{i}","namespace":"{ns}"}},"spec":{{"clusterIP":"None","ports":[{{"port":80}}]}}}}"#))
-        .collect();
-    kubectl_stdin(
-        cluster.kubectl(),
-        &["create", "-f", "-"],
-        &format!(
-            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
-            items.join(",")
-        ),
-    );
+    two_pages_of_services(cluster, &ns);
     let run = precheck_ns(cluster.kubeconfig_path(), &ns, &planes, &["-v"]);
     let report = run.json();
     let service_lists: Vec<&str> = run
@@ -1054,19 +1043,9 @@ fn lists_are_paginated_and_v_shows_the_requests() {
     );
 }
 
-/// 501 headless Services (no cluster IP to allocate) in a fresh namespace: two pages of 500.
+/// 501 headless Services: the service list is two pages of 500.
 fn two_pages_of_services(cluster: &test_cluster::TestCluster, ns: &str) {
-    let items: Vec<String> = (0..501)
-        .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{i}","namespace":"{ns}"}},"spec":{{"clusterIP":"None","ports":[{{"port":80}}]}}}}"#))
-        .collect();
-    kubectl_stdin(
-        cluster.kubectl(),
-        &["create", "-f", "-"],
-        &format!(
-            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
-            items.join(",")
-        ),
-    );
+    cluster.create_headless_services(ns, 501).unwrap();
 }
 
 /// The report without what differs between two runs of the same read (request counts, time).
@@ -1091,12 +1070,9 @@ fn an_expired_continue_token_restarts_the_list_from_the_beginning() {
     let unfaulted = precheck_ns(proxy.kubeconfig_path(), &ns, &planes, &[]);
     proxy.clear_journal();
     // The apiserver's answer once etcd compacted the revision the token points at.
-    proxy.add_rule(
-        FaultRule::new(Fault::Status(410))
-            .method(http::Method::GET)
-            .path_contains(&format!("/namespaces/{ns}/services"))
-            .query_contains("continue="),
-    );
+    proxy.add_rule(FaultRule::expired_continue(&format!(
+        "/namespaces/{ns}/services"
+    )));
     let faulted = precheck_ns(proxy.kubeconfig_path(), &ns, &planes, &[]);
     assert_eq!(proxy.faults_applied(), 1);
     assert_eq!(faulted.code, unfaulted.code, "{}", faulted.stderr);
@@ -1138,13 +1114,7 @@ fn a_continue_token_that_keeps_expiring_is_a_read_error_naming_the_list() {
     let ns = cluster.fresh_namespace("expiring").unwrap();
     two_pages_of_services(cluster, &ns);
     let proxy = cluster.start_fault_proxy().unwrap();
-    proxy.add_rule(
-        FaultRule::new(Fault::Status(410))
-            .method(http::Method::GET)
-            .path_contains(&format!("/namespaces/{ns}/services"))
-            .query_contains("continue=")
-            .always(),
-    );
+    proxy.add_rule(FaultRule::expired_continue(&format!("/namespaces/{ns}/services")).always());
     let run = precheck_ns(proxy.kubeconfig_path(), &ns, &planes, &[]);
     let report = run.json();
     // The first try and two restarts, then precheck gives up on that list (and only that one).

@@ -83,6 +83,16 @@ impl FaultRule {
         }
     }
 
+    /// What the API server answers once etcd compacted the revision a list's continue token
+    /// points at: 410 `Expired` on the next page (a GET with `continue=`) of the collection
+    /// whose path contains `collection` (`/namespaces/shop/services`), once.
+    pub fn expired_continue(collection: &str) -> Self {
+        Self::new(Fault::Status(410))
+            .method(Method::GET)
+            .path_contains(collection)
+            .query_contains("continue=")
+    }
+
     #[must_use]
     pub fn method(mut self, method: Method) -> Self {
         self.method = Some(method);
