@@ -242,6 +242,9 @@ impl<'a> Backends<'a> {
         service_sources.extend(sources.iter().cloned());
         if !service.spec.ports.iter().any(|p| p.port == port) {
             service.spec.ports.push(ServicePort {
+                // Written although it is the default: server-side apply keys Service ports
+                // by port and protocol and refuses a port without one.
+                protocol: Some("TCP".into()),
                 port,
                 target_port: target_port.and_then(|t| u32::try_from(t).ok()),
                 ..ServicePort::default()
