@@ -90,11 +90,12 @@ fn gateway_api_output_is_accepted_by_the_api_server() {
         "{crds:?}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str]); 4] = [
+    let cases: [(&str, &[&str]); 5] = [
         ("gwapi-cross-namespace", &["billing", "shop"]),
         ("gwapi-cloud-map-versions", &["howto-k8s-cloudmap"]),
         ("gwapi-tcp-experimental", &["cache"]),
         ("gwapi-retries-experimental", &["payments"]),
+        ("gwapi-ingress-grpc", &["shop-grpc"]),
     ];
     let mut kinds_applied = std::collections::BTreeSet::new();
     for (case, namespaces) in cases {
@@ -122,6 +123,7 @@ fn gateway_api_output_is_accepted_by_the_api_server() {
         "httproute.gateway.networking.k8s.io",
         "tcproute.gateway.networking.k8s.io",
         "referencegrant.gateway.networking.k8s.io",
+        "gateway.gateway.networking.k8s.io",
         "service",
     ] {
         assert!(

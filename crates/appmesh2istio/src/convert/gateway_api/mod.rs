@@ -7,10 +7,10 @@
 //! targets cannot drift apart. What Gateway API cannot say is reported against the App Mesh
 //! source with an AMI25xx code; a VirtualService that cannot be translated without changing
 //! behaviour is kept as it is (Istio applies VirtualServices and Gateway API routes side by
-//! side) and reported. DestinationRules, Sidecars, ServiceEntries and the security and
-//! telemetry policies stay: Gateway API has no equivalent and Istio applies them to Gateway
-//! API traffic too. Ingress (VirtualGateway) objects are kept as Istio Gateways and
-//! VirtualServices for now.
+//! side) and reported. An Istio Gateway and its gateway VirtualServices become a Gateway API
+//! Gateway and HTTPRoutes, or stay together ([`ingress`]). DestinationRules, Sidecars,
+//! ServiceEntries and the security and telemetry policies stay: Gateway API has no
+//! equivalent and Istio applies them to Gateway API traffic too.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,12 +18,13 @@ use std::fmt::Write as _;
 use crate::appmesh::common::PortProtocol;
 use crate::convert::{ConvertOptions, SOURCE_ANNOTATION};
 use crate::findings::Finding;
-use crate::istio::{IstioObject, sort_objects};
+use crate::istio::{Gateway, IstioObject, VirtualService, sort_objects};
 use crate::origin::ObjectRef;
 use crate::report::ReportBuilder;
 use crate::resolve::{NsName, Resolved};
 
 mod backends;
+mod ingress;
 mod matches;
 mod routes;
 
@@ -53,6 +54,8 @@ pub(crate) mod codes {
     pub const REFERENCE_GRANT: &str = "AMI2511";
     /// Ingress objects kept as Istio Gateway and VirtualService.
     pub const INGRESS_KEPT: &str = "AMI2512";
+    /// A Gateway API Gateway's TLS Secret must be in its namespace.
+    pub const GATEWAY_SECRET: &str = "AMI2513";
 }
 
 /// A finding about one route (by App Mesh route name; empty for the whole object).
@@ -95,25 +98,39 @@ pub(super) fn translate(
         .collect();
     let mut backends = backends::Backends::new(&objects, resolved, opts);
     let mut out = Vec::with_capacity(objects.len());
+    // Istio Gateways and the gateway VirtualServices bound to each, by `namespace/name`.
+    let mut gateways: BTreeMap<String, (Gateway, Vec<ObjectRef>)> = BTreeMap::new();
+    let mut bound: BTreeMap<String, Vec<(VirtualService, Vec<ObjectRef>)>> = BTreeMap::new();
+    let mut mesh = Vec::new();
     for (object, sources) in objects {
-        let vs = match object {
-            IstioObject::VirtualService(vs) if vs.spec.gateways.is_empty() => vs,
-            IstioObject::VirtualService(vs) => {
-                if let Some(subject) = sources.first() {
-                    report.finding(Finding::new(
-                        codes::INGRESS_KEPT,
-                        subject.clone(),
-                        format!("the gateway routes stay Istio VirtualService {} (with its Istio Gateway): Gateway API Gateways are not generated yet", vs.metadata.name),
-                    ));
+        match object {
+            IstioObject::Gateway(g) => {
+                let key = format!(
+                    "{}/{}",
+                    g.metadata.namespace.as_deref().unwrap_or_default(),
+                    g.metadata.name
+                );
+                gateways.insert(key, (g, sources));
+            }
+            IstioObject::VirtualService(vs) if vs.spec.gateways.is_empty() => {
+                mesh.push((vs, sources));
+            }
+            IstioObject::VirtualService(vs) => match vs.spec.gateways.as_slice() {
+                [one] if one != "mesh" => bound.entry(one.clone()).or_default().push((vs, sources)),
+                _ => {
+                    keep_ingress(
+                        report,
+                        &sources,
+                        &vs.metadata.name,
+                        "it is bound to several gateways or also to the mesh",
+                    );
+                    out.push((vs.into(), sources));
                 }
-                out.push((vs.into(), sources));
-                continue;
-            }
-            other => {
-                out.push((other, sources));
-                continue;
-            }
-        };
+            },
+            other => out.push((other, sources)),
+        }
+    }
+    for (vs, sources) in mesh {
         let router = sources.iter().find(|s| s.kind == "VirtualRouter");
         let protocols = router_protocols(resolved, router);
         let checkpoint = backends.checkpoint();
@@ -148,6 +165,54 @@ pub(super) fn translate(
                 out.push((vs.into(), sources));
             }
         }
+    }
+    for (key, (gateway, gateway_sources)) in gateways {
+        let routes = bound.remove(&key).unwrap_or_default();
+        let refs: Vec<(&VirtualService, &[ObjectRef])> =
+            routes.iter().map(|(vs, s)| (vs, s.as_slice())).collect();
+        let checkpoint = backends.checkpoint();
+        let mut ctx = routes::RouteContext {
+            opts,
+            backends: &mut backends,
+            service_entries: &service_entries,
+            protocols: BTreeMap::new(),
+        };
+        match ingress::translate(&gateway, &refs, &mut ctx) {
+            Ok((kube_gateway, replaced, notes)) => {
+                if let Some(subject) = gateway_sources.first() {
+                    for note in notes {
+                        report.finding(note_finding(resolved, subject, note));
+                    }
+                }
+                out.push((kube_gateway, gateway_sources));
+                out.extend(replaced);
+            }
+            Err(kept) => {
+                backends.restore(checkpoint);
+                if let Some(subject) = gateway_sources.first() {
+                    report.finding(Finding::new(
+                        kept.code,
+                        subject.clone(),
+                        format!(
+                            "Gateway {} and its gateway routes are kept as Istio objects: {}",
+                            gateway.metadata.name, kept.reason
+                        ),
+                    ));
+                }
+                out.push((gateway.into(), gateway_sources));
+                out.extend(routes.into_iter().map(|(vs, s)| (vs.into(), s)));
+            }
+        }
+    }
+    // Bound to a gateway that is not generated here (one that already exists).
+    for (vs, sources) in bound.into_values().flatten() {
+        keep_ingress(
+            report,
+            &sources,
+            &vs.metadata.name,
+            "its Gateway is not part of this output",
+        );
+        out.push((vs.into(), sources));
     }
     for (mut object, sources) in backends.finish() {
         let note = match &object {
@@ -186,6 +251,17 @@ pub(super) fn translate(
     let sources_sorted: Vec<Vec<ObjectRef>> = order.iter().map(|&i| sources[i].clone()).collect();
     sort_objects(&mut objects);
     objects.into_iter().zip(sources_sorted).collect()
+}
+
+/// Reports a gateway VirtualService kept as it is.
+fn keep_ingress(report: &mut ReportBuilder, sources: &[ObjectRef], name: &str, why: &str) {
+    if let Some(subject) = sources.first() {
+        report.finding(Finding::new(
+            codes::INGRESS_KEPT,
+            subject.clone(),
+            format!("the gateway routes stay Istio VirtualService {name}: {why}"),
+        ));
+    }
 }
 
 /// The App Mesh protocol of each route of `router`, by route name.

@@ -160,6 +160,79 @@ pub(super) fn mesh_routes(
     Ok((objects, notes))
 }
 
+/// The Gateway a gateway VirtualService's routes attach to.
+pub(super) struct GatewayParent {
+    pub name: String,
+    pub namespace: String,
+    /// By port: the name of its only listener, `None` when it has one per host (routes then
+    /// attach by port).
+    pub listeners: std::collections::BTreeMap<u32, Option<String>>,
+}
+
+/// The HTTPRoutes replacing a gateway-bound `vs`: parent the Gateway (the listener of the
+/// port a route matches), hostnames the VirtualService's hosts.
+pub(super) fn gateway_routes(
+    vs: &VirtualService,
+    sources: &[ObjectRef],
+    ctx: &mut RouteContext<'_, '_>,
+    gateway: &GatewayParent,
+) -> Result<(Vec<IstioObject>, Vec<Note>), Kept> {
+    if !vs.spec.tcp.is_empty() {
+        return Err(kept("it has TCP routes on the gateway"));
+    }
+    let mut hostnames = Vec::new();
+    for host in vs.spec.hosts.iter().filter(|h| *h != "*") {
+        if !crate::validate::gateway_api::is_hostname(host) {
+            return Err(kept(format!(
+                "its host {host:?} is not a Gateway API hostname"
+            )));
+        }
+        hostnames.push(host.clone());
+    }
+    let route_ns = vs.metadata.namespace.clone().unwrap_or_default();
+    let parent = |port: Option<u32>| -> Result<ParentReference, Kept> {
+        let mut parent = ParentReference::gateway(
+            gateway.name.clone(),
+            (gateway.namespace != route_ns).then(|| gateway.namespace.clone()),
+            None,
+        );
+        if let Some(p) = port {
+            match gateway.listeners.get(&p) {
+                Some(Some(listener)) => parent.section_name = Some(listener.clone()),
+                Some(None) => parent.port = Some(p),
+                None => {
+                    return Err(kept(format!(
+                        "a route matches port {p}, which no listener of the Gateway has"
+                    )));
+                }
+            }
+        }
+        Ok(parent)
+    };
+    let base_name = dns1123_label(&vs.metadata.name, 63 - 6);
+    let mut notes = Vec::new();
+    let mut objects = Vec::new();
+    let http_ports = vs
+        .spec
+        .http
+        .iter()
+        .map(|r| r.matches.iter().map(|m| m.port).collect())
+        .collect();
+    for (port, routes) in port_groups(&vs.spec.http, http_ports)? {
+        let name = port.map_or_else(|| base_name.clone(), |p| format!("{base_name}-{p}"));
+        let mut spec = http_route(&routes, parent(port)?, &route_ns, sources, ctx, &mut notes)?;
+        spec.hostnames = hostnames.clone();
+        let meta = Metadata {
+            name,
+            namespace: Some(route_ns.clone()),
+            labels: vs.metadata.labels.clone(),
+            annotations: vs.metadata.annotations.clone(),
+        };
+        objects.push(gw::HttpRoute::new(meta, spec).into());
+    }
+    Ok((objects, notes))
+}
+
 /// Routes by the Service port they match (`None`: every port).
 type PortGroups<'r, R> = Vec<(Option<u32>, Vec<&'r R>)>;
 
@@ -263,10 +336,18 @@ fn http_route(
     let mut names = BTreeSet::new();
     for (route, mut rule) in routes.iter().zip(rules) {
         let at = route.name.clone().unwrap_or_default();
-        if route.rewrite.is_some() {
-            return Err(kept(
-                "a mesh route rewrites the request, which the converter writes only for gateways",
-            ));
+        if let Some(rewrite) = &route.rewrite {
+            if rewrite.uri.is_some() || rewrite.uri_regex_rewrite.is_some() {
+                return Err(kept(format!(
+                    "route {at} rewrites the path: a ReplacePrefixMatch needs a segment-aware PathPrefix match, which would match other paths than App Mesh's prefix"
+                )));
+            }
+            if let Some(host) = &rewrite.authority {
+                rule.filters.push(RouteFilter::url_rewrite(gw::UrlRewrite {
+                    hostname: Some(host.clone()),
+                    path: None,
+                }));
+            }
         }
         if route.route.len() > MAX_BACKENDS {
             return Err(kept(format!(
@@ -289,7 +370,7 @@ fn http_route(
                 filters: header_filters(d.headers.as_ref()),
             });
         }
-        rule.filters = header_filters(route.headers.as_ref());
+        rule.filters.extend(header_filters(route.headers.as_ref()));
         let request = route.timeout.map(gw::Duration::from);
         let mut backend_request = None;
         if let Some(retries) = &route.retries {
@@ -364,6 +445,11 @@ fn rules(
                     route.name.as_deref().unwrap_or("(unnamed)")
                 ))
             })?;
+        // A match left empty (it only named a port, now the parentRef's) matches every
+        // request: the rule is a catch-all, written without matches.
+        if matches.iter().any(|m| *m == gw::HttpRouteMatch::default()) {
+            matches.clear();
+        }
         if matches.is_empty() && style != PathStyle::Readable {
             // Without a match the API server defaults the rule to `PathPrefix /`, which
             // would outrank every regex.
