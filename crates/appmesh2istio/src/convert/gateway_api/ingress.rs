@@ -26,7 +26,12 @@ fn kept(reason: impl Into<String>) -> Kept {
 }
 
 /// The Gateway, the routes (with their sources) and what they approximate.
-pub(super) type Translated = (IstioObject, Vec<(IstioObject, Vec<ObjectRef>)>, Vec<Note>);
+/// Notes about a route carry its App Mesh source; the others are about the VirtualGateway.
+pub(super) type Translated = (
+    IstioObject,
+    Vec<(IstioObject, Vec<ObjectRef>)>,
+    Vec<(Option<ObjectRef>, Note)>,
+);
 
 /// The Gateway API objects replacing `gateway` and its `routes`.
 pub(super) fn translate(
@@ -40,7 +45,7 @@ pub(super) fn translate(
     let cross_namespace = routes
         .iter()
         .any(|(vs, _)| vs.metadata.namespace.as_deref() != Some(namespace.as_str()));
-    let mut notes = Vec::new();
+    let mut notes: Vec<Note> = Vec::new();
     for server in &gateway.spec.servers {
         let port = server.port.number;
         // One listener per host (`namespace/host`; `*` is every host).
@@ -134,9 +139,19 @@ pub(super) fn translate(
         listeners: by_port,
     };
     let mut out = Vec::new();
+    let mut notes: Vec<(Option<ObjectRef>, Note)> = notes.into_iter().map(|n| (None, n)).collect();
     for (vs, sources) in routes {
         let (objects, route_notes) = gateway_routes(vs, sources, ctx, &parent)?;
-        notes.extend(route_notes);
+        // A gateway VirtualService gathers the GatewayRoutes of one host; its routes are named
+        // after them.
+        notes.extend(route_notes.into_iter().map(|n| {
+            let source = sources
+                .iter()
+                .find(|s| s.kind == "GatewayRoute" && s.name == n.route)
+                .or(sources.first())
+                .cloned();
+            (source, n)
+        }));
         out.extend(objects.into_iter().map(|o| (o, sources.to_vec())));
     }
     let kube_gateway = gw::Gateway::new(

@@ -179,8 +179,8 @@ pub(super) fn translate(
         };
         match ingress::translate(&gateway, &refs, &mut ctx) {
             Ok((kube_gateway, replaced, notes)) => {
-                if let Some(subject) = gateway_sources.first() {
-                    for note in notes {
+                for (route_source, note) in notes {
+                    if let Some(subject) = route_source.as_ref().or(gateway_sources.first()) {
                         report.finding(note_finding(resolved, subject, note));
                     }
                 }
@@ -319,3 +319,6 @@ fn annotate(object: &mut IstioObject, sources: &[ObjectRef]) {
         .annotations
         .insert(SOURCE_ANNOTATION.to_owned(), annotation);
 }
+
+#[cfg(test)]
+mod tests;
