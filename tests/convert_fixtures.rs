@@ -2,7 +2,9 @@
 //! `tests/fixtures/convert/<case>/`:
 //!
 //! - `input.yaml`: App Mesh manifests (plus Namespaces/Services/workloads where needed);
-//! - `options` (optional): one flag per line, `install` or `no-preserve-defaults`;
+//! - `options` (optional): one flag per line, `install`, `no-preserve-defaults`,
+//!   `target-gateway-api` (`--target gateway-api`) or `gateway-api-experimental`
+//!   (`--gateway-api-channel experimental`);
 //! - `expected.yaml`: the exact Istio output, reviewed against the mapping doc;
 //! - `report.txt`: the findings, one `severity CODE subject field: message` per line.
 //!
@@ -14,11 +16,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use appmesh2istio::convert::{ConvertOptions, convert};
+use appmesh2istio::convert::{ConvertOptions, GatewayApiChannel, Target, convert};
 use appmesh2istio::load::{LoadOptions, load_str};
 use appmesh2istio::render::to_yaml_stream;
 use appmesh2istio::resolve::resolve;
-use appmesh2istio_tests::schema::istio_schema;
+use appmesh2istio_tests::schema::{experimental_schema, istio_schema};
 use appmesh2istio_tests::workspace_root;
 
 fn cases() -> Vec<PathBuf> {
@@ -43,6 +45,10 @@ fn options_of(case: &Path) -> ConvertOptions {
             match flag {
                 "install" => opts.install = true,
                 "no-preserve-defaults" => opts.preserve_defaults = false,
+                "target-gateway-api" => opts.target = Target::GatewayApi,
+                "gateway-api-experimental" => {
+                    opts.gateway_api_channel = GatewayApiChannel::Experimental;
+                }
                 other => panic!("{}: unknown option {other:?}", case.display()),
             }
         }
@@ -136,9 +142,14 @@ fn every_fixture_converts_to_its_reviewed_output() {
         "expected the feature fixtures, found {}",
         cases.len()
     );
-    let schema = istio_schema();
     let mut failures = Vec::new();
     for case in &cases {
+        // Output for the experimental channel must pass its CRDs; everything else the
+        // standard ones (loaded beside Istio's).
+        let schema = match options_of(case).gateway_api_channel {
+            GatewayApiChannel::Experimental => experimental_schema(),
+            GatewayApiChannel::Standard => istio_schema(),
+        };
         let outcome = run(case);
         check_or_update(&case.join("expected.yaml"), &outcome.yaml, &mut failures);
         check_or_update(&case.join("report.txt"), &outcome.report, &mut failures);
@@ -149,7 +160,7 @@ fn every_fixture_converts_to_its_reviewed_output() {
                 }
                 if let Err(errors) = schema.validate(object) {
                     failures.push(format!(
-                        "{}: {} {} fails the Istio CRD schema: {errors:?}",
+                        "{}: {} {} fails the CRD schema: {errors:?}",
                         case.display(),
                         object["kind"],
                         object["metadata"]["name"]

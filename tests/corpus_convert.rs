@@ -1,17 +1,19 @@
 //! Real-world test: every file of `../shared/corpus/appmesh/` (App Mesh manifests from public
 //! repositories, many of them templates or broken YAML) either converts into output that
 //! passes our validator and the Istio CRD schemas, or fails with a located, readable error.
-//! Never a panic. Skipped with a notice when `../shared` is absent.
+//! Never a panic. Run for each target: `istio`, and `gateway-api` in both Gateway API
+//! channels (whose output must also pass that channel's CRDs). Skipped with a notice when
+//! `../shared` is absent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use appmesh2istio::convert::{ConvertError, ConvertOptions, convert};
+use appmesh2istio::convert::{ConvertError, ConvertOptions, GatewayApiChannel, Target, convert};
 use appmesh2istio::load::{LoadOptions, load_str};
 use appmesh2istio::resolve::resolve;
-use appmesh2istio_tests::schema::istio_schema;
+use appmesh2istio_tests::schema::{experimental_schema, istio_schema};
 use appmesh2istio_tests::workspace_root;
 
 fn corpus_files() -> Option<Vec<PathBuf>> {
@@ -40,11 +42,21 @@ fn corpus_files() -> Option<Vec<PathBuf>> {
 }
 
 enum Outcome {
-    Converted { objects: usize, not_exact: usize },
+    Converted {
+        objects: usize,
+        not_exact: usize,
+        /// Objects of `gateway.networking.k8s.io`.
+        gateway_api: usize,
+    },
     Refused(String),
 }
 
-fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
+fn convert_file(
+    path: &Path,
+    text: &str,
+    target: Target,
+    channel: GatewayApiChannel,
+) -> Result<Outcome, String> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let inventory = match load_str(name, text, &LoadOptions::default()) {
         Ok(inv) => inv,
@@ -54,11 +66,17 @@ fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
     for install in [false, true] {
         let opts = ConvertOptions {
             install,
+            target,
+            gateway_api_channel: channel,
             ..ConvertOptions::default()
+        };
+        let schema = match channel {
+            GatewayApiChannel::Standard => istio_schema(),
+            GatewayApiChannel::Experimental => experimental_schema(),
         };
         match convert(&inventory, &resolved, &opts) {
             Ok(conversion) => {
-                if let Some(schema) = istio_schema() {
+                if let Some(schema) = schema {
                     for object in &conversion.objects {
                         let value = serde_json::to_value(object).unwrap();
                         if value["kind"] == "IstioOperator" {
@@ -74,6 +92,11 @@ fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
                 }
                 if install {
                     return Ok(Outcome::Converted {
+                        gateway_api: conversion
+                            .objects
+                            .iter()
+                            .filter(|o| o.api_version().starts_with("gateway.networking.k8s.io/"))
+                            .count(),
                         objects: conversion.objects.len(),
                         not_exact: conversion
                             .report
@@ -100,13 +123,27 @@ fn convert_file(path: &Path, text: &str) -> Result<Outcome, String> {
 
 #[test]
 fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
+    check_corpus(Target::Istio, GatewayApiChannel::Standard);
+}
+
+#[test]
+fn every_corpus_file_converts_to_valid_gateway_api_routes_or_fails_with_a_located_error() {
+    check_corpus(Target::GatewayApi, GatewayApiChannel::Standard);
+}
+
+#[test]
+fn every_corpus_file_converts_for_the_experimental_channel_or_fails_with_a_located_error() {
+    check_corpus(Target::GatewayApi, GatewayApiChannel::Experimental);
+}
+
+fn check_corpus(target: Target, channel: GatewayApiChannel) {
     let Some(files) = corpus_files() else { return };
     assert!(
         files.len() >= 100,
         "corpus looks incomplete: {} files",
         files.len()
     );
-    let (mut converted, mut refused, mut objects, mut not_exact) = (0, 0, 0, 0);
+    let (mut converted, mut refused, mut objects, mut not_exact, mut gateway_api) = (0, 0, 0, 0, 0);
     let mut refused_files: Vec<String> = Vec::new();
     let line_number = regex::Regex::new(r":\d+").unwrap();
     let mut problems = Vec::new();
@@ -117,16 +154,20 @@ fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_owned();
-        match catch_unwind(AssertUnwindSafe(|| convert_file(path, &text))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            convert_file(path, &text, target, channel)
+        })) {
             Err(_) => problems.push(format!("{}: PANIC", path.display())),
             Ok(Err(e)) => problems.push(format!("{}: {e}", path.display())),
             Ok(Ok(Outcome::Converted {
                 objects: n,
                 not_exact: m,
+                gateway_api: g,
             })) => {
                 converted += 1;
                 objects += n;
                 not_exact += m;
+                gateway_api += g;
             }
             Ok(Ok(Outcome::Refused(message))) => {
                 refused += 1;
@@ -143,9 +184,14 @@ fn every_corpus_file_converts_validly_or_fails_with_a_located_error() {
         }
     }
     println!(
-        "corpus: {} files: {converted} converted ({objects} Istio objects, {not_exact} sources not exact), {refused} refused with a located error",
+        "corpus ({target:?}, {channel:?}): {} files: {converted} converted ({objects} objects, {gateway_api} of Gateway API, {not_exact} sources not exact), {refused} refused with a located error",
         files.len()
     );
+    // The Gateway API target must really produce routes for the corpus' routers.
+    match target {
+        Target::Istio => assert_eq!(gateway_api, 0),
+        Target::GatewayApi => assert!(gateway_api >= 15, "only {gateway_api} Gateway API objects"),
+    }
     // The corpus index says which files are plain, valid YAML (no template markers); every
     // one of those must convert rather than be refused.
     let index: serde_json::Value = serde_json::from_str(

@@ -16,6 +16,7 @@ pub mod completion;
 pub mod convert;
 pub mod exit;
 pub mod findings;
+pub mod gateway_api;
 pub mod istio;
 pub mod k8s;
 pub mod label;

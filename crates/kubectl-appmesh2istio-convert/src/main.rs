@@ -51,6 +51,17 @@ struct Cli {
     #[arg(short = 'o', long = "output", value_enum)]
     output: Option<OutputFormat>,
 
+    /// The routing API of the output: istio (VirtualService, Gateway) or gateway-api (HTTPRoute
+    /// and TCPRoute with the Service as parent, per-version Services, ReferenceGrants; Istio's
+    /// policies and ingress objects stay). What Gateway API cannot say is reported (AMI25xx).
+    #[arg(long, value_enum, default_value = "istio")]
+    target: appmesh2istio::convert::Target,
+
+    /// The Gateway API CRDs installed (with --target gateway-api): standard, or experimental,
+    /// which adds TCPRoute and per-route retries.
+    #[arg(long, value_enum, default_value = "standard", value_name = "CHANNEL")]
+    gateway_api_channel: appmesh2istio::convert::GatewayApiChannel,
+
     /// Write one file per object plus a kustomization.yaml into DIR instead of stdout.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["output", "apply"])]
     output_dir: Option<PathBuf>,
@@ -173,6 +184,8 @@ fn main() -> ExitCode {
         change: cli.change,
         force_conflicts: cli.force_conflicts,
         undo: cli.undo,
+        target: cli.target,
+        gateway_api_channel: cli.gateway_api_channel,
     };
     if let Some(message) = convert::usage_error(&command) {
         Cli::command()

@@ -22,6 +22,10 @@ pub const APPMESH_CRD_FILES: [&str; 7] = [
 
 pub const ISTIO_CRD_FILE: &str = "istio-1.30.3-crd-all.gen.yaml";
 
+/// Gateway API v1.5.1's experimental bundle (a superset of the standard channel's kinds and
+/// fields), installed on demand by [`crate::TestCluster::install_gateway_api_crds`].
+pub const GATEWAY_API_CRD_FILE: &str = "gateway-api/experimental-install.yaml";
+
 /// Every CRD document the cluster installs, App Mesh first.
 pub fn load_crd_documents(shared_dir: &Path) -> Result<Vec<Value>> {
     let crds_dir = shared_dir.join("crds");
@@ -30,11 +34,31 @@ pub fn load_crd_documents(shared_dir: &Path) -> Result<Vec<Value>> {
         .map(|file| crds_dir.join("appmesh").join(file))
         .collect();
     paths.push(crds_dir.join("istio").join(ISTIO_CRD_FILE));
+    crd_documents(&paths)
+}
+
+/// The Gateway API CRD documents (the bundle's ValidatingAdmissionPolicy is left out: the
+/// 1.20 apiserver has no such kind).
+pub fn load_gateway_api_crd_documents(shared_dir: &Path) -> Result<Vec<Value>> {
+    let mut documents = crd_documents(&[shared_dir.join("crds").join(GATEWAY_API_CRD_FILE)])?;
+    documents
+        .iter_mut()
+        .for_each(adapt_empty_strings_for_apiserver_1_20);
+    Ok(documents)
+}
+
+fn crd_documents(paths: &[std::path::PathBuf]) -> Result<Vec<Value>> {
     let mut documents = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let parsed: Vec<Value> = serde_saphyr::from_multiple(&text)
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        // The Gateway API bundle is large; give the parser room.
+        let options = serde_saphyr::options! {
+            budget: serde_saphyr::budget! {
+                max_events: 50_000_000,
+            },
+        };
+        let parsed: Vec<Value> = serde_saphyr::from_multiple_with_options(&text, options)
             .with_context(|| format!("parsing {}", path.display()))?;
         for mut document in parsed {
             if document.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
@@ -45,6 +69,78 @@ pub fn load_crd_documents(shared_dir: &Path) -> Result<Vec<Value>> {
         }
     }
     Ok(documents)
+}
+
+/// Adapts the Gateway API schemas to apiserver 1.20's validator (go-openapi), which takes
+/// an empty string for a missing value: it turns a `default: ""` (a reference's core group)
+/// into `null` and refuses the CRD, and refuses `""` in objects ("must be of type string:
+/// null") where every later apiserver accepts it (a Service parentRef's `group: ""`, a
+/// ReferenceGrant's `to[].group: ""`). So empty-string defaults are dropped (an absent group
+/// means the core group too), and the `group` fields that accept `""` on a real apiserver
+/// (no `minLength`, a pattern allowing `^$`) are marked `nullable` (except list-map keys,
+/// which may not be), which is what lets 1.20's validator pass the empty string. Everything else (types, enums, patterns of
+/// non-empty values, bounds, unknown fields) is enforced as before.
+fn adapt_empty_strings_for_apiserver_1_20(value: &mut Value) {
+    adapt_schema(value, &[]);
+}
+
+/// `map_keys`: the `x-kubernetes-list-map-keys` of the list whose item `value` is (they may
+/// not be nullable).
+fn adapt_schema(value: &mut Value, map_keys: &[String]) {
+    match value {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("string") {
+                let empty_default = matches!(map.get("default"), Some(Value::Null))
+                    || map.get("default").and_then(Value::as_str) == Some("");
+                if empty_default {
+                    map.remove("default");
+                }
+            }
+            let keys: Vec<String> = map
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .map(|k| {
+                    k.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for (name, property) in properties.iter_mut() {
+                    // Only the API-group fields: where Gateway API's `""` means the core group.
+                    let empty_allowed = property.get("type").and_then(Value::as_str)
+                        == Some("string")
+                        && property
+                            .get("minLength")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                            == 0
+                        && property
+                            .get("pattern")
+                            .and_then(Value::as_str)
+                            .is_none_or(|p| p.starts_with("^$|"));
+                    if name == "group"
+                        && empty_allowed
+                        && !map_keys.contains(name)
+                        && let Some(object) = property.as_object_mut()
+                    {
+                        object.insert("nullable".into(), Value::Bool(true));
+                    }
+                    adapt_schema(property, &[]);
+                }
+            }
+            for (key, child) in map.iter_mut() {
+                match key.as_str() {
+                    "properties" => {}
+                    "items" => adapt_schema(child, &keys),
+                    _ => adapt_schema(child, &[]),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| adapt_schema(i, &[])),
+        _ => {}
+    }
 }
 
 /// Removes every occurrence of `key` from nested objects. apiserver 1.20

@@ -40,7 +40,7 @@ pub use binaries::{
     workspace_root,
 };
 pub use cluster::{ClusterOptions, REQUIRE_CLUSTER_ENV, TestCluster};
-pub use crds::{APPMESH_CRD_FILES, ISTIO_CRD_FILE};
+pub use crds::{APPMESH_CRD_FILES, GATEWAY_API_CRD_FILE, ISTIO_CRD_FILE};
 pub use fault_proxy::{EXPIRED_CONTINUE_MESSAGE, Fault, FaultProxy, FaultRule, RecordedRequest};
 pub use identity::{RestrictedIdentity, rule};
 pub use injectors::{APPMESH_WEBHOOK_CONFIGURATION, ISTIO_WEBHOOK_CONFIGURATION, Injectors};

@@ -137,6 +137,10 @@ pub struct ConvertCommand {
     pub change: ChangeArgs,
     pub force_conflicts: bool,
     pub undo: Option<PathBuf>,
+    /// `--target`: Istio's routing APIs or Gateway API routes.
+    pub target: crate::convert::Target,
+    /// `--gateway-api-channel`: which Gateway API CRDs the cluster has.
+    pub gateway_api_channel: crate::convert::GatewayApiChannel,
 }
 
 /// A usage error (exit 2): a flag that only means something with `--apply` or `--undo`
@@ -159,6 +163,11 @@ pub fn usage_error(command: &ConvertCommand) -> Option<String> {
             install.display(),
             output.join(install_output::DEFAULT_INSTALL_DIR).display()
         ));
+    }
+    if command.apply && command.target != crate::convert::Target::Istio {
+        return Some(
+            "--apply writes --target istio output only; print the Gateway API output (-o yaml) and apply it with kubectl".into(),
+        );
     }
     if command.apply || command.undo.is_some() {
         return None;
@@ -473,6 +482,8 @@ fn convert_and_output(
         install: command.install.is_some(),
         cluster_domain: command.cluster_domain.clone(),
         ingress_gateway_selector: parse_selector(&command.ingress_gateway_selector)?,
+        target: command.target,
+        gateway_api_channel: command.gateway_api_channel,
         ..ConvertOptions::default()
     };
     let conversion = match convert(inventory, &resolved, &opts) {

@@ -19,6 +19,7 @@ pub(crate) mod access_log;
 mod backend_group;
 pub mod defaults;
 pub mod destinations;
+mod gateway_api;
 mod gateway_route;
 pub(crate) mod matches;
 mod mesh;
@@ -57,6 +58,29 @@ pub struct ConvertOptions {
     pub ingress_gateway_namespace: String,
     /// Istio's root namespace (mesh-wide policies).
     pub istio_namespace: String,
+    /// Which routing API the output uses.
+    pub target: Target,
+    /// Which Gateway API CRDs the cluster has (what `--target gateway-api` may write).
+    pub gateway_api_channel: GatewayApiChannel,
+}
+
+/// `convert --target`: Istio's own routing APIs, or Kubernetes Gateway API routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Target {
+    /// VirtualService, Gateway, ... (`networking.istio.io`).
+    #[default]
+    Istio,
+    /// HTTPRoute/TCPRoute with Service parents (GAMMA), plus Istio's policies.
+    GatewayApi,
+}
+
+/// The Gateway API release channel whose CRDs are installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GatewayApiChannel {
+    /// No TCPRoute, no HTTPRoute `retry`.
+    #[default]
+    Standard,
+    Experimental,
 }
 
 impl Default for ConvertOptions {
@@ -71,6 +95,8 @@ impl Default for ConvertOptions {
             )]),
             ingress_gateway_namespace: "istio-system".to_owned(),
             istio_namespace: "istio-system".to_owned(),
+            target: Target::Istio,
+            gateway_api_channel: GatewayApiChannel::Standard,
         }
     }
 }
@@ -149,11 +175,17 @@ pub fn convert(
     let Context {
         output, mut report, ..
     } = ctx;
-    let (objects, sources): (Vec<IstioObject>, Vec<Vec<ObjectRef>>) = output
+    let fitting: Vec<(IstioObject, Vec<ObjectRef>)> = output
         .finish()
         .into_iter()
         .filter(|(object, sources)| fits_crd_limits(object, sources, &mut report))
-        .unzip();
+        .collect();
+    let (objects, sources): (Vec<IstioObject>, Vec<Vec<ObjectRef>>) = match opts.target {
+        Target::Istio => fitting,
+        Target::GatewayApi => gateway_api::translate(fitting, resolved, opts, &mut report),
+    }
+    .into_iter()
+    .unzip();
     let mut violations = validate::validate_all(&objects);
     if !opts.install {
         // Custom access-log providers live in meshConfig, which only `--install` writes; the

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::gateway_api;
 use crate::origin::ObjectRef;
 
 pub mod duration;
@@ -135,11 +136,18 @@ struct FullOwned<S> {
     spec: S,
 }
 
+fn value_api_version(value: &serde_json::Value) -> &str {
+    value
+        .get("apiVersion")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}
+
 fn group_of(api_version: &str) -> &str {
     api_version.split_once('/').map_or("", |(g, _)| g)
 }
 
-fn serialize_full<S: Serializer, T: Serialize>(
+pub(crate) fn serialize_full<S: Serializer, T: Serialize>(
     serializer: S,
     api_version: &'static str,
     kind: &'static str,
@@ -157,7 +165,7 @@ fn serialize_full<S: Serializer, T: Serialize>(
 
 /// Reads a full object, accepting any served version of the kind's group (the schemas of
 /// the v1/v1beta1/v1alpha3 versions we model are identical).
-fn deserialize_full<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+pub(crate) fn deserialize_full<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
     deserializer: D,
     api_version: &'static str,
     kind: &'static str,
@@ -212,7 +220,8 @@ macro_rules! istio_kind {
 }
 pub(crate) use istio_kind;
 
-/// Any object we emit.
+/// Any object we emit: Istio's kinds, and for the `gateway-api` and `ambient` targets the
+/// Gateway API kinds and generated per-version Services ([`crate::gateway_api`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IstioObject {
     VirtualService(VirtualService),
@@ -224,6 +233,13 @@ pub enum IstioObject {
     AuthorizationPolicy(AuthorizationPolicy),
     Telemetry(Telemetry),
     IstioOperator(IstioOperator),
+    Service(gateway_api::Service),
+    /// `gateway.networking.k8s.io` Gateway (same kind name as Istio's Gateway).
+    KubernetesGateway(gateway_api::Gateway),
+    HttpRoute(gateway_api::HttpRoute),
+    GrpcRoute(gateway_api::GrpcRoute),
+    TcpRoute(gateway_api::TcpRoute),
+    ReferenceGrant(gateway_api::ReferenceGrant),
 }
 
 /// Applies `$body` to the inner object whatever the variant.
@@ -239,6 +255,12 @@ macro_rules! each_kind {
             IstioObject::AuthorizationPolicy($inner) => $body,
             IstioObject::Telemetry($inner) => $body,
             IstioObject::IstioOperator($inner) => $body,
+            IstioObject::Service($inner) => $body,
+            IstioObject::KubernetesGateway($inner) => $body,
+            IstioObject::HttpRoute($inner) => $body,
+            IstioObject::GrpcRoute($inner) => $body,
+            IstioObject::TcpRoute($inner) => $body,
+            IstioObject::ReferenceGrant($inner) => $body,
         }
     };
 }
@@ -255,6 +277,12 @@ impl IstioObject {
             IstioObject::AuthorizationPolicy(_) => AuthorizationPolicy::API_VERSION,
             IstioObject::Telemetry(_) => Telemetry::API_VERSION,
             IstioObject::IstioOperator(_) => IstioOperator::API_VERSION,
+            IstioObject::Service(_) => gateway_api::Service::API_VERSION,
+            IstioObject::KubernetesGateway(_) => gateway_api::Gateway::API_VERSION,
+            IstioObject::HttpRoute(_) => gateway_api::HttpRoute::API_VERSION,
+            IstioObject::GrpcRoute(_) => gateway_api::GrpcRoute::API_VERSION,
+            IstioObject::TcpRoute(_) => gateway_api::TcpRoute::API_VERSION,
+            IstioObject::ReferenceGrant(_) => gateway_api::ReferenceGrant::API_VERSION,
         }
     }
 
@@ -269,6 +297,12 @@ impl IstioObject {
             IstioObject::AuthorizationPolicy(_) => AuthorizationPolicy::KIND,
             IstioObject::Telemetry(_) => Telemetry::KIND,
             IstioObject::IstioOperator(_) => IstioOperator::KIND,
+            IstioObject::Service(_) => gateway_api::Service::KIND,
+            IstioObject::KubernetesGateway(_) => gateway_api::Gateway::KIND,
+            IstioObject::HttpRoute(_) => gateway_api::HttpRoute::KIND,
+            IstioObject::GrpcRoute(_) => gateway_api::GrpcRoute::KIND,
+            IstioObject::TcpRoute(_) => gateway_api::TcpRoute::KIND,
+            IstioObject::ReferenceGrant(_) => gateway_api::ReferenceGrant::KIND,
         }
     }
 
@@ -296,18 +330,25 @@ impl IstioObject {
     /// Position of the kind in output order: the installation first, then objects before
     /// the objects that refer to them (Gateway before the VirtualServices bound to it,
     /// DestinationRule subsets before the routes using them — Istio's "make before break"
-    /// advice), then policies.
+    /// advice), then policies. Generated Services come before the routes whose backends
+    /// they are, Gateway API Gateways and ReferenceGrants before the routes they admit.
     pub fn kind_order(&self) -> u8 {
         match self {
             IstioObject::IstioOperator(_) => 0,
-            IstioObject::Gateway(_) => 1,
-            IstioObject::ServiceEntry(_) => 2,
-            IstioObject::DestinationRule(_) => 3,
-            IstioObject::VirtualService(_) => 4,
-            IstioObject::Sidecar(_) => 5,
-            IstioObject::PeerAuthentication(_) => 6,
-            IstioObject::AuthorizationPolicy(_) => 7,
-            IstioObject::Telemetry(_) => 8,
+            IstioObject::Service(_) => 1,
+            IstioObject::Gateway(_) => 2,
+            IstioObject::KubernetesGateway(_) => 3,
+            IstioObject::ReferenceGrant(_) => 4,
+            IstioObject::ServiceEntry(_) => 5,
+            IstioObject::DestinationRule(_) => 6,
+            IstioObject::VirtualService(_) => 7,
+            IstioObject::HttpRoute(_) => 8,
+            IstioObject::GrpcRoute(_) => 9,
+            IstioObject::TcpRoute(_) => 10,
+            IstioObject::Sidecar(_) => 11,
+            IstioObject::PeerAuthentication(_) => 12,
+            IstioObject::AuthorizationPolicy(_) => 13,
+            IstioObject::Telemetry(_) => 14,
         }
     }
 
@@ -349,6 +390,13 @@ impl<'de> Deserialize<'de> for IstioObject {
         Ok(match kind.as_str() {
             VirtualService::KIND => IstioObject::VirtualService(typed(value)?),
             DestinationRule::KIND => IstioObject::DestinationRule(typed(value)?),
+            // Two kinds are called Gateway: Istio's and Gateway API's.
+            Gateway::KIND
+                if group_of(value_api_version(&value))
+                    == group_of(gateway_api::Gateway::API_VERSION) =>
+            {
+                IstioObject::KubernetesGateway(typed(value)?)
+            }
             Gateway::KIND => IstioObject::Gateway(typed(value)?),
             ServiceEntry::KIND => IstioObject::ServiceEntry(typed(value)?),
             Sidecar::KIND => IstioObject::Sidecar(typed(value)?),
@@ -356,6 +404,11 @@ impl<'de> Deserialize<'de> for IstioObject {
             AuthorizationPolicy::KIND => IstioObject::AuthorizationPolicy(typed(value)?),
             Telemetry::KIND => IstioObject::Telemetry(typed(value)?),
             IstioOperator::KIND => IstioObject::IstioOperator(typed(value)?),
+            gateway_api::Service::KIND => IstioObject::Service(typed(value)?),
+            gateway_api::HttpRoute::KIND => IstioObject::HttpRoute(typed(value)?),
+            gateway_api::GrpcRoute::KIND => IstioObject::GrpcRoute(typed(value)?),
+            gateway_api::TcpRoute::KIND => IstioObject::TcpRoute(typed(value)?),
+            gateway_api::ReferenceGrant::KIND => IstioObject::ReferenceGrant(typed(value)?),
             other => {
                 return Err(D::Error::custom(format!(
                     "unsupported Istio kind {other:?}"

@@ -42,10 +42,13 @@ const fn limit(kind: &'static str, path: &'static str, bound: Bound) -> Limit {
     Limit { kind, path, bound }
 }
 
-/// The bounds `object` breaks (none for IstioOperator, which has no CRD).
+/// The bounds `object` breaks (none for IstioOperator, which has no CRD; the Gateway API
+/// kinds and Services have their own checks in [`super::gateway_api`]).
 pub fn violations(object: &IstioObject) -> Vec<Violation> {
     let mut c = Checker::new(object.object_ref());
-    if !matches!(object, IstioObject::IstioOperator(_)) {
+    let istio_crd = object.api_version().contains(".istio.io/")
+        && !matches!(object, IstioObject::IstioOperator(_));
+    if istio_crd {
         match serde_json::to_value(object) {
             Ok(value) => check(&mut c, object.kind(), &value),
             Err(e) => c.error(RULE, "", format!("cannot be serialized: {e}")),

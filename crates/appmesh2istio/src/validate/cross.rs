@@ -54,7 +54,7 @@ pub(super) fn check(objs: &[IstioObject]) -> Vec<Violation> {
 fn duplicate_objects(out: &mut Out, objs: &[IstioObject]) {
     let mut seen = HashSet::new();
     for o in objs {
-        if !seen.insert((o.kind(), o.namespace(), o.name())) {
+        if !seen.insert((o.api_version(), o.kind(), o.namespace(), o.name())) {
             out.add(
                 o,
                 ViolationSeverity::Error,

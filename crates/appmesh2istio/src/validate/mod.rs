@@ -22,6 +22,7 @@ pub mod crd_limits;
 mod cross;
 mod destination_rule;
 mod gateway;
+pub mod gateway_api;
 mod install;
 mod metadata;
 pub mod primitives;
@@ -159,6 +160,12 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         IstioObject::AuthorizationPolicy(o) => security::check_authorization_policy(&mut c, o),
         IstioObject::Telemetry(o) => telemetry::check(&mut c, o),
         IstioObject::IstioOperator(o) => install::check(&mut c, o),
+        IstioObject::Service(_)
+        | IstioObject::KubernetesGateway(_)
+        | IstioObject::HttpRoute(_)
+        | IstioObject::GrpcRoute(_)
+        | IstioObject::TcpRoute(_)
+        | IstioObject::ReferenceGrant(_) => gateway_api::check(&mut c, obj),
     }
     let mut out = c.finish();
     // The CRD schema bounds, on the object as it is printed.
@@ -171,6 +178,7 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
 pub fn validate_all(objs: &[IstioObject]) -> Vec<Violation> {
     let mut out: Vec<Violation> = objs.iter().flat_map(validate_object).collect();
     out.extend(cross::check(objs));
+    out.extend(gateway_api::check_set(objs));
     out
 }
 

@@ -2,7 +2,8 @@
 //! YAML, against the floor of merely parsing and re-serialising the same documents.
 //!
 //! Run: `cargo run --release -p appmesh2istio-bench --bin convert-bench`
-//! (`--sizes 1000,10000` by default; `--strict` exits 1 when a target is missed).
+//! (`--sizes 1000,10000` by default; `--strict` exits 1 when a target is missed;
+//! `--target gateway-api` measures `convert --target gateway-api`, default `istio`).
 //!
 //! Timings run in this process (warm-up, then the median of several runs). Peak memory is the
 //! kernel's high-water mark of resident memory (`VmHWM`) of a fresh child process (this binary
@@ -13,6 +14,7 @@
 use std::hint::black_box;
 use std::io::Write;
 use std::process::{Command, ExitCode};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -23,6 +25,20 @@ use appmesh2istio_bench::{SyntheticMesh, large_stream_options};
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `--target`: which output the convert case produces (set once, from the arguments).
+static TARGET: OnceLock<appmesh2istio::convert::Target> = OnceLock::new();
+
+fn target() -> appmesh2istio::convert::Target {
+    TARGET.get().copied().unwrap_or_default()
+}
+
+fn target_name() -> &'static str {
+    match target() {
+        appmesh2istio::convert::Target::Istio => "istio",
+        appmesh2istio::convert::Target::GatewayApi => "gateway-api",
+    }
+}
 
 /// Convert time at most this multiple of the floor's.
 const RATIO_TARGET: f64 = 2.5;
@@ -104,8 +120,11 @@ fn convert_timed(input: &str, stages: &mut [Duration; 4]) -> Result<String> {
     let loaded = Instant::now();
     let resolved = resolve(&inventory);
     let resolved_at = Instant::now();
-    let conversion =
-        convert(&inventory, &resolved, &ConvertOptions::default()).context("convert")?;
+    let opts = ConvertOptions {
+        target: target(),
+        ..ConvertOptions::default()
+    };
+    let conversion = convert(&inventory, &resolved, &opts).context("convert")?;
     let converted = Instant::now();
     if conversion.objects.is_empty() {
         bail!("conversion produced no Istio objects");
@@ -156,6 +175,7 @@ fn peak_of_child(case: Case, objects: usize) -> Result<u64> {
     let exe = std::env::current_exe().context("locate own executable")?;
     let out = Command::new(exe)
         .args(["--child", case.name(), "--objects", &objects.to_string()])
+        .args(["--target", target_name()])
         .output()
         .with_context(|| format!("run {} child", case.name()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -409,6 +429,14 @@ fn parse_args() -> Result<Args> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--strict" => args.strict = true,
+            "--target" => {
+                let target = match it.next().as_deref() {
+                    Some("istio") => appmesh2istio::convert::Target::Istio,
+                    Some("gateway-api") => appmesh2istio::convert::Target::GatewayApi,
+                    other => bail!("--target takes istio or gateway-api, not {other:?}"),
+                };
+                TARGET.get_or_init(|| target);
+            }
             "--sizes" => {
                 let list = it.next().context("--sizes needs a value like 1000,10000")?;
                 args.sizes = list
@@ -437,7 +465,7 @@ fn parse_args() -> Result<Args> {
             "--bench" => {}
             "-h" | "--help" => {
                 println!(
-                    "usage: convert-bench [--sizes 1000,10000] [--strict]\n       \
+                    "usage: convert-bench [--sizes 1000,10000] [--strict] [--target istio|gateway-api]\n       \
                      convert-bench --emit input|output --objects N\n\
                      Times converting synthetic App Mesh manifests against parse+serialise (the floor);\n\
                      --emit prints the generated manifests or their conversion instead."
@@ -527,7 +555,7 @@ fn main() -> Result<ExitCode> {
     println!(
         "floor   = serde-saphyr parse (from_multiple -> serde_json::Value) + to_string_multiple"
     );
-    println!("convert = {CONVERT_STAGES}");
+    println!("convert = {CONVERT_STAGES} (--target {})", target_name());
     println!(
         "allocator = {}",
         if cfg!(feature = "system-allocator") {
