@@ -133,6 +133,8 @@ pub struct ConvertCommand {
     pub color: ColorChoice,
     pub cluster_domain: String,
     pub ingress_gateway_selector: String,
+    /// `--flagger-mesh-provider`: Flagger's `-mesh-provider` when the input lacks its Deployment.
+    pub flagger_mesh_provider: Option<String>,
     pub apply: bool,
     pub change: ChangeArgs,
     pub force_conflicts: bool,
@@ -473,6 +475,7 @@ fn convert_and_output(
         install: command.install.is_some(),
         cluster_domain: command.cluster_domain.clone(),
         ingress_gateway_selector: parse_selector(&command.ingress_gateway_selector)?,
+        flagger_mesh_provider: command.flagger_mesh_provider.clone(),
         ..ConvertOptions::default()
     };
     let conversion = match convert(inventory, &resolved, &opts) {
@@ -489,7 +492,10 @@ fn convert_and_output(
     };
 
     let worst = conversion.report.worst_fidelity();
-    if inventory.appmesh.is_empty() && worst != Fidelity::NotConverted {
+    if inventory.appmesh.is_empty()
+        && inventory.flagger.is_empty()
+        && worst != Fidelity::NotConverted
+    {
         eprintln!("error: no App Mesh objects found in {inputs}");
         return Ok(exit::FAILURE);
     }

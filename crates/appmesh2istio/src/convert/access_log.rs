@@ -300,6 +300,7 @@ mod tests {
                 opts: &opts,
                 output: OutputSet::default(),
                 report: ReportBuilder::default(),
+                flagger_managed: Default::default(),
             };
             let logging = access_logging(
                 &mut ctx,

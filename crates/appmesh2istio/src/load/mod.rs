@@ -100,6 +100,9 @@ pub struct Inventory {
     pub namespaces: Vec<Sourced<Namespace>>,
     pub services: Vec<Sourced<Service>>,
     pub workloads: Vec<Sourced<Workload>>,
+    /// Flagger `Canary` and `MetricTemplate` objects (`flagger.app/v1beta1`), as read, with
+    /// `metadata.namespace` filled in: canaries driven through App Mesh move with the mesh.
+    pub flagger: Vec<Sourced<Value>>,
     /// Input findings (AMI10xx): unknown fields, unsupported kinds/versions, invalid objects,
     /// duplicates.
     pub findings: Vec<Finding>,

@@ -18,6 +18,7 @@ use crate::findings::Finding;
 use crate::istio::IstioObject;
 use crate::origin::ObjectRef;
 
+pub(crate) mod canary;
 pub mod crd_limits;
 mod cross;
 mod destination_rule;
@@ -159,6 +160,7 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         IstioObject::AuthorizationPolicy(o) => security::check_authorization_policy(&mut c, o),
         IstioObject::Telemetry(o) => telemetry::check(&mut c, o),
         IstioObject::IstioOperator(o) => install::check(&mut c, o),
+        IstioObject::Canary(o) => canary::check(&mut c, o),
     }
     let mut out = c.finish();
     // The CRD schema bounds, on the object as it is printed.

@@ -12,6 +12,7 @@
 
 mod cloud_map;
 mod egress;
+pub(crate) use egress::virtual_service_name_of_arn;
 mod listeners;
 mod selector;
 mod tls;
@@ -78,6 +79,9 @@ pub(crate) fn convert_virtual_nodes(ctx: &mut Context<'_>) {
     let nodes: Vec<NodeCtx<'_>> = resolved
         .virtual_nodes
         .values()
+        .filter(|entry| {
+            !ctx.managed_by_flagger(&entry.common.key.object_ref(AppMeshKind::VirtualNode))
+        })
         .map(|entry| NodeCtx {
             entry,
             node: entry.object,
