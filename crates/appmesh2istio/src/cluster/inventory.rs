@@ -70,7 +70,7 @@ pub struct ClusterInventory {
     /// App Mesh kinds the cluster does not serve (an older controller), skipped.
     pub kinds_not_served: Vec<&'static str>,
     /// Objects read per kind, in [`APPMESH_KINDS`] order then Service, workloads, Flagger's
-    /// kinds (when served) and Namespace.
+    /// and Argo Rollouts' kinds (when served) and Namespace.
     pub counts: Vec<(&'static str, usize)>,
 }
 
@@ -130,11 +130,16 @@ pub async fn read_inventory(
         &kinds::DAEMONSETS,
     ];
 
-    // Flagger is optional: its kinds are read when the cluster serves them.
+    // Flagger and Argo Rollouts are optional: their kinds are read when the cluster serves
+    // them.
     let flagger_served = served_kinds(client, "flagger.app/v1beta1").await?;
-    let flagger: Vec<&'static KindInfo> = kinds::FLAGGER_KINDS
+    let argo_served = served_kinds(client, &kinds::ROLLOUTS.api_version()).await?;
+    let companions: Vec<&'static KindInfo> = kinds::FLAGGER_KINDS
         .iter()
         .filter(|k| flagger_served.iter().any(|s| s == k.kind))
+        .chain(
+            std::iter::once(&kinds::ROLLOUTS).filter(|k| argo_served.iter().any(|s| s == k.kind)),
+        )
         .collect();
 
     let namespaces = async {
@@ -147,7 +152,7 @@ pub async fn read_inventory(
         appmesh
             .iter()
             .chain(core_kinds.iter())
-            .chain(flagger.iter())
+            .chain(companions.iter())
             .map(|kind| async move { (kind.kind, list_values(client, kind, scope).await) }),
     );
     let (namespaces, lists) = futures::join!(namespaces, lists);

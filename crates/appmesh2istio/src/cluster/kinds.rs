@@ -87,6 +87,8 @@ pub const FLAGGER_KINDS: [KindInfo; 2] = [
         true,
     ),
 ];
+/// Argo Rollouts' Rollout, read next to the mesh (canaries split by App Mesh).
+pub const ROLLOUTS: KindInfo = core("argoproj.io", "v1alpha1", "Rollout", "rollouts", true);
 pub const DEPLOYMENTS: KindInfo = core("apps", "v1", "Deployment", "deployments", true);
 pub const STATEFULSETS: KindInfo = core("apps", "v1", "StatefulSet", "statefulsets", true);
 pub const DAEMONSETS: KindInfo = core("apps", "v1", "DaemonSet", "daemonsets", true);

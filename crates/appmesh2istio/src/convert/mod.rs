@@ -16,6 +16,7 @@ use crate::resolve::Resolved;
 use crate::validate::{self, Violation, ViolationSeverity};
 
 pub(crate) mod access_log;
+pub(crate) mod argo;
 mod backend_group;
 pub mod defaults;
 pub mod destinations;
@@ -269,6 +270,8 @@ fn translate(ctx: &mut Context<'_>) {
     mesh::translate(ctx);
     // Canaries last: their Sidecars take the names of the Flagger VirtualNodes they replace.
     flagger::translate(ctx);
+    // Rollouts name the mesh VirtualServices made above.
+    argo::translate(ctx);
 }
 
 impl Manifest for IstioObject {

@@ -282,6 +282,15 @@ impl OutputSet {
             .spec
     }
 
+    /// The mesh-bound VirtualService made for `host`, if any.
+    pub fn find_mesh_virtual_service(&self, host: &str) -> Option<&VirtualService> {
+        let &index = self.mesh_virtual_services.by_host.get(host)?;
+        self.mesh_virtual_services
+            .entries
+            .get(index)
+            .map(|e| &e.object)
+    }
+
     /// Every object, sorted, stamped with our label and the source annotation, with the
     /// sources of each. DestinationRules that ended up with nothing to say are dropped (an
     /// empty one is invalid in Istio and would mean nothing anyway), as are VirtualServices

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::origin::ObjectRef;
 
+pub mod argo;
 pub mod duration;
 pub mod flagger;
 pub mod helm;
@@ -24,6 +25,7 @@ pub mod security;
 pub mod telemetry;
 pub mod uri_index;
 
+pub use argo::{Rollout, RolloutSpec};
 pub use duration::{Duration, DurationError};
 pub use flagger::{Canary, CanaryRetries, CanaryService, CanarySpec};
 pub use install::*;
@@ -228,6 +230,8 @@ pub enum IstioObject {
     IstioOperator(IstioOperator),
     /// Not Istio's, but it drives Istio: a Flagger Canary moved to `provider: istio`.
     Canary(Canary),
+    /// Not Istio's either: an Argo Rollout moved to `trafficRouting.istio`.
+    Rollout(Rollout),
 }
 
 /// Applies `$body` to the inner object whatever the variant.
@@ -244,6 +248,7 @@ macro_rules! each_kind {
             IstioObject::Telemetry($inner) => $body,
             IstioObject::IstioOperator($inner) => $body,
             IstioObject::Canary($inner) => $body,
+            IstioObject::Rollout($inner) => $body,
         }
     };
 }
@@ -261,6 +266,7 @@ impl IstioObject {
             IstioObject::Telemetry(_) => Telemetry::API_VERSION,
             IstioObject::IstioOperator(_) => IstioOperator::API_VERSION,
             IstioObject::Canary(_) => Canary::API_VERSION,
+            IstioObject::Rollout(_) => Rollout::API_VERSION,
         }
     }
 
@@ -276,6 +282,7 @@ impl IstioObject {
             IstioObject::Telemetry(_) => Telemetry::KIND,
             IstioObject::IstioOperator(_) => IstioOperator::KIND,
             IstioObject::Canary(_) => Canary::KIND,
+            IstioObject::Rollout(_) => Rollout::KIND,
         }
     }
 
@@ -316,7 +323,7 @@ impl IstioObject {
             IstioObject::AuthorizationPolicy(_) => 7,
             IstioObject::Telemetry(_) => 8,
             // After the Istio objects its workloads' routing and egress depend on.
-            IstioObject::Canary(_) => 9,
+            IstioObject::Canary(_) | IstioObject::Rollout(_) => 9,
         }
     }
 
@@ -366,6 +373,7 @@ impl<'de> Deserialize<'de> for IstioObject {
             Telemetry::KIND => IstioObject::Telemetry(typed(value)?),
             IstioOperator::KIND => IstioObject::IstioOperator(typed(value)?),
             Canary::KIND => IstioObject::Canary(typed(value)?),
+            Rollout::KIND => IstioObject::Rollout(typed(value)?),
             other => {
                 return Err(D::Error::custom(format!(
                     "unsupported Istio kind {other:?}"

@@ -150,6 +150,14 @@ impl Loader<'_> {
             });
             return;
         }
+        if group == crate::convert::argo::GROUP && kind == "Rollout" {
+            let value = with_namespace(value, ns);
+            self.inventory.rollouts.push(Sourced {
+                object: value,
+                origin,
+            });
+            return;
+        }
         let added = match (api_version.as_str(), kind.as_str()) {
             ("v1", "Namespace") => k8s::namespace_from_value(&value)
                 .map(|object| self.inventory.namespaces.push(Sourced { object, origin })),

@@ -27,6 +27,7 @@ mod install;
 mod metadata;
 pub mod primitives;
 pub mod re2;
+mod rollout;
 mod security;
 mod selector;
 mod service_entry;
@@ -161,6 +162,7 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         IstioObject::Telemetry(o) => telemetry::check(&mut c, o),
         IstioObject::IstioOperator(o) => install::check(&mut c, o),
         IstioObject::Canary(o) => canary::check(&mut c, o),
+        IstioObject::Rollout(o) => rollout::check(&mut c, o),
     }
     let mut out = c.finish();
     // The CRD schema bounds, on the object as it is printed.
@@ -173,6 +175,7 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
 pub fn validate_all(objs: &[IstioObject]) -> Vec<Violation> {
     let mut out: Vec<Violation> = objs.iter().flat_map(validate_object).collect();
     out.extend(cross::check(objs));
+    out.extend(rollout::cross(objs));
     out
 }
 

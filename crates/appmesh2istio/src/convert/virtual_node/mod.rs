@@ -351,6 +351,19 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
     }
     let claim = (n.namespace.to_owned(), labels.clone());
     if let Some(other) = state.claims.get(&claim) {
+        // The canary and stable nodes of an Argo Rollout select the same pods once the
+        // run-time hash is gone: the Rollout's pods get the pod-side objects of the first.
+        if let Some(rollout) = super::argo::splitting_rollout(ctx.inventory, other, &n.subject) {
+            ctx.note(
+                super::argo::CODE_SHARED_PODS,
+                &n.subject,
+                "spec.podSelector",
+                format!(
+                    "{other} and this node are the stable and canary nodes of {rollout} and select the same pods                      without the run-time hash; the pods get {other}'s pod-side objects"
+                ),
+            );
+            return;
+        }
         ctx.note(
             CODE_SELECTOR_TAKEN,
             &n.subject,
