@@ -131,6 +131,11 @@ struct Cli {
     #[arg(long, value_name = "PROVIDER")]
     flagger_mesh_provider: Option<String>,
 
+    /// The App Mesh controller's tracing backend, when the input does not include the
+    /// controller Deployment (with --install: an extensionProvider and a mesh-wide Telemetry).
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    tracing: Option<appmesh2istio::convert::tracing::TracingBackend>,
+
     /// Apply the generated objects to the cluster: plan, confirm, undo file, create or
     /// server-side apply (leaving exactly the generated spec), verify.
     #[arg(long, help_heading = "Apply")]
@@ -175,6 +180,7 @@ fn main() -> ExitCode {
         cluster_domain: cli.cluster_domain,
         ingress_gateway_selector: cli.ingress_gateway_selector,
         flagger_mesh_provider: cli.flagger_mesh_provider,
+        tracing: cli.tracing,
         apply: cli.apply,
         change: cli.change,
         force_conflicts: cli.force_conflicts,

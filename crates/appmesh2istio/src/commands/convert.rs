@@ -135,6 +135,8 @@ pub struct ConvertCommand {
     pub ingress_gateway_selector: String,
     /// `--flagger-mesh-provider`: Flagger's `-mesh-provider` when the input lacks its Deployment.
     pub flagger_mesh_provider: Option<String>,
+    /// `--tracing`: the App Mesh controller's tracing backend when the input lacks it.
+    pub tracing: Option<crate::convert::tracing::TracingBackend>,
     pub apply: bool,
     pub change: ChangeArgs,
     pub force_conflicts: bool,
@@ -476,6 +478,7 @@ fn convert_and_output(
         cluster_domain: command.cluster_domain.clone(),
         ingress_gateway_selector: parse_selector(&command.ingress_gateway_selector)?,
         flagger_mesh_provider: command.flagger_mesh_provider.clone(),
+        tracing: command.tracing,
         ..ConvertOptions::default()
     };
     let conversion = match convert(inventory, &resolved, &opts) {

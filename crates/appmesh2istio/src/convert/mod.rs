@@ -28,6 +28,7 @@ pub mod names;
 pub mod output;
 pub(crate) mod retries;
 mod route_idle;
+pub mod tracing;
 mod virtual_gateway;
 pub(crate) mod virtual_node;
 mod virtual_router;
@@ -62,6 +63,9 @@ pub struct ConvertOptions {
     /// Flagger's `-mesh-provider` when the input does not show its Deployment: decides what
     /// Canaries without `spec.provider` drive.
     pub flagger_mesh_provider: Option<String>,
+    /// `--tracing`: the App Mesh controller's tracing backend when the input does not show
+    /// the controller Deployment.
+    pub tracing: Option<tracing::TracingBackend>,
 }
 
 impl Default for ConvertOptions {
@@ -77,6 +81,7 @@ impl Default for ConvertOptions {
             ingress_gateway_namespace: "istio-system".to_owned(),
             istio_namespace: "istio-system".to_owned(),
             flagger_mesh_provider: None,
+            tracing: None,
         }
     }
 }
@@ -268,6 +273,8 @@ fn translate(ctx: &mut Context<'_>) {
     // collect the ingress ports and access-log providers of everything before.
     virtual_gateway::translate(ctx);
     mesh::translate(ctx);
+    let tracing = tracing::settings(ctx);
+    tracing::translate(ctx, tracing);
     // Canaries last: their Sidecars take the names of the Flagger VirtualNodes they replace.
     flagger::translate(ctx);
     // Rollouts name the mesh VirtualServices made above.

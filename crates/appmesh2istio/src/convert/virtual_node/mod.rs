@@ -443,6 +443,7 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
         let spec = TelemetrySpec {
             selector,
             access_logging: vec![logging],
+            ..TelemetrySpec::default()
         };
         ctx.output.insert(
             Telemetry::new(Metadata::new(name, n.namespace), spec),
