@@ -133,3 +133,37 @@ fn offline_the_tracing_option_gives_the_same_and_without_install_it_is_reported(
         ["AMI2732 Deployment appmesh-system/appmesh-controller"]
     );
 }
+
+#[test]
+fn statsd_and_stats_tags_are_reported() {
+    let stats = controller().replace(
+        "--enable-stats-tags=false",
+        "--enable-stats-tags=true\n        - --enable-statsd=true\n        - --statsd-address=datadog.monitoring",
+    );
+    let (conversion, _) = run(&stats, &install());
+    let messages: Vec<&str> = conversion
+        .report
+        .sources
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.code == "AMI2733")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(
+            "--enable-statsd: Envoy sent DogStatsD metrics to datadog.monitoring:8125"
+        )
+    );
+    assert!(messages[1].starts_with("--enable-stats-tags:"));
+    // The fixture as rendered (stats tags off, no StatsD) has nothing to report.
+    let (conversion, _) = run(&controller(), &install());
+    assert!(
+        !conversion
+            .report
+            .sources
+            .iter()
+            .flat_map(|s| &s.findings)
+            .any(|f| f.code == "AMI2733")
+    );
+}

@@ -275,6 +275,7 @@ fn translate(ctx: &mut Context<'_>) {
     mesh::translate(ctx);
     let tracing = tracing::settings(ctx);
     tracing::translate(ctx, tracing);
+    tracing::report_stats(ctx);
     // Canaries last: their Sidecars take the names of the Flagger VirtualNodes they replace.
     flagger::translate(ctx);
     // Rollouts name the mesh VirtualServices made above.

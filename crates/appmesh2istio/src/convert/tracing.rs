@@ -1,4 +1,5 @@
-//! The App Mesh controller's tracing settings → Istio's tracing providers.
+//! The App Mesh controller's tracing settings → Istio's tracing providers (and its stats
+//! settings, reported: [`report_stats`]).
 //!
 //! App Mesh configures tracing for every injected Envoy from its controller's flags
 //! (`pkg/inject/config.go` of aws/aws-app-mesh-controller-for-k8s; the Helm chart's
@@ -38,6 +39,8 @@ const CODE_TRACING: &str = "AMI2730";
 const CODE_XRAY_COLLECTOR: &str = "AMI2731";
 /// Tracing found but not installed (no `--install`).
 const CODE_NOT_INSTALLED: &str = "AMI2732";
+/// App Mesh's stats settings (StatsD sink, stats tags), which Istio has no setting for.
+const CODE_STATS: &str = "AMI2733";
 
 /// Name of the mesh-wide Telemetry that turns tracing on.
 pub const TELEMETRY_NAME: &str = "appmesh2istio-tracing";
@@ -304,6 +307,43 @@ pub(crate) fn translate(ctx: &mut Context<'_>, settings: Option<TracingSettings>
                 otel.service, otel.port
             ),
         );
+    }
+}
+
+/// The controller's stats settings: `--enable-statsd` (DogStatsD to `--statsd-address`:
+/// `--statsd-port`) and `--enable-stats-tags` (mesh and node names as Envoy stats tags). Istio's
+/// sidecars report standard Prometheus metrics instead; neither setting carries over.
+pub(crate) fn report_stats(ctx: &mut Context<'_>) {
+    let found: Vec<(ObjectRef, Vec<String>)> = ctx
+        .inventory
+        .workloads
+        .iter()
+        .filter(|w| w.object.kind == WorkloadKind::Deployment)
+        .filter_map(|w| {
+            let mut lost = Vec::new();
+            for c in &w.object.containers {
+                if bool_flag(&c.args, "enable-statsd") {
+                    let address = flag_value(&c.args, "statsd-address")
+                        .unwrap_or_else(|| "127.0.0.1".to_owned());
+                    let port = flag_value(&c.args, "statsd-port").unwrap_or_else(|| "8125".to_owned());
+                    lost.push(format!(
+                        "--enable-statsd: Envoy sent DogStatsD metrics to {address}:{port}; Istio's sidecars expose                          Prometheus metrics (istio_requests_total, istio_request_duration_milliseconds) on port 15020                          at /stats/prometheus instead: scrape them (a Datadog agent can, with its OpenMetrics check)"
+                    ));
+                }
+                if bool_flag(&c.args, "enable-stats-tags") {
+                    lost.push(
+                        "--enable-stats-tags: Envoy stats carried the appmesh.mesh and appmesh.virtual_node tags;                          Istio's standard metrics carry source and destination workload labels instead, so                          dashboards and alerts keyed on the App Mesh tags need new queries"
+                            .to_owned(),
+                    );
+                }
+            }
+            (!lost.is_empty()).then(|| (w.object.object_ref(), lost))
+        })
+        .collect();
+    for (subject, lost) in found {
+        for message in lost {
+            ctx.note(CODE_STATS, &subject, "", message);
+        }
     }
 }
 
