@@ -172,3 +172,56 @@ fn a_rollout_app_mesh_does_not_split_is_left_alone() {
     assert!(!objects.iter().any(|o| o["kind"] == "Rollout"));
     assert!(codes(&conversion).contains(&"AMI2724 Rollout argo-examples/my-rollout".to_owned()));
 }
+
+#[test]
+fn two_nodes_on_one_service_get_a_canary_and_a_stable_copy() {
+    // The example with both nodes named by the one Service my-svc, and without the copies.
+    let services: Vec<String> = fixture("canary-service.yaml")
+        .replace(
+            "hostname: my-svc-canary.argo-examples",
+            "hostname: my-svc.argo-examples",
+        )
+        .replace(
+            "hostname: my-svc-stable.argo-examples",
+            "hostname: my-svc.argo-examples",
+        )
+        .split("\n---\n")
+        .filter(|d| !d.contains("name: my-svc-canary\n") && !d.contains("name: my-svc-stable\n"))
+        .map(str::to_owned)
+        .collect();
+    let rollout = fixture("canary-rollout.yaml")
+        .replace("      canaryService: my-svc-canary\n", "")
+        .replace("      stableService: my-svc-stable\n", "");
+    let text = format!("{}\n---\n{rollout}", services.join("\n---\n"));
+    let inventory = load_str("input.yaml", &text, &LoadOptions::default()).unwrap();
+    let resolved = resolve(&inventory);
+    let conversion = convert(&inventory, &resolved, &ConvertOptions::default()).unwrap();
+    assert_eq!(conversion.report.worst_fidelity(), Fidelity::Exact);
+    let objects: Vec<Value> = conversion
+        .objects
+        .iter()
+        .map(|o| serde_json::to_value(o).unwrap())
+        .collect();
+    for (name, weight) in [("my-svc-canary", 0), ("my-svc-stable", 100)] {
+        let service = find(&objects, "Service", name);
+        assert_eq!(service["apiVersion"], "v1");
+        assert_eq!(
+            service["spec"],
+            json!({"ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                   "selector": {"app": "my-app"}})
+        );
+        let route = &find(&objects, "VirtualService", "my-svc")["spec"]["http"][0];
+        assert_eq!(route["name"], "primary");
+        assert!(
+            route["route"].as_array().unwrap().contains(
+                &json!({"destination": {"host": format!("{name}.argo-examples.svc.cluster.local")},
+                                  "weight": weight})
+            ),
+            "{route:#}"
+        );
+    }
+    let canary = &find(&objects, "Rollout", "my-rollout")["spec"]["strategy"]["canary"];
+    assert_eq!(canary["canaryService"], "my-svc-canary");
+    assert_eq!(canary["stableService"], "my-svc-stable");
+    assert!(codes(&conversion).contains(&"AMI2726 Rollout argo-examples/my-rollout".to_owned()));
+}

@@ -26,7 +26,10 @@ use super::Context;
 use super::names::service_of_host;
 use crate::appmesh::{AppMeshKind, AppMeshObject};
 use crate::findings::Finding;
-use crate::istio::{Metadata, Rollout, RolloutSpec};
+use crate::istio::{
+    CoreService, CoreServicePort, CoreServiceSpec, Destination, HttpRouteDestination, Metadata,
+    Rollout, RolloutSpec, clamp_i32,
+};
 use crate::load::Inventory;
 use crate::origin::ObjectRef;
 use crate::resolve::NsName;
@@ -49,6 +52,8 @@ const CODE_ARGO_ROUTER: &str = "AMI2723";
 const CODE_OTHER_ROUTING: &str = "AMI2724";
 /// The canary and stable nodes of a Rollout share the pod-side objects.
 pub(crate) const CODE_SHARED_PODS: &str = "AMI2725";
+/// The canary and stable copies of one Service were generated.
+const CODE_SERVICES_MADE: &str = "AMI2726";
 
 const APP_MESH: &str = "/spec/strategy/canary/trafficRouting/appMesh";
 /// Annotations never carried onto generated objects (kubectl's copy of the old object).
@@ -331,8 +336,26 @@ fn plan(
             )
         })
     };
-    let canary_service = service(canary_node, "canaryService")?;
-    let stable_service = service(stable_node, "stableService")?;
+    let mut canary_service = service(canary_node, "canaryService")?;
+    let mut stable_service = service(stable_node, "stableService")?;
+    let named_by_rollout = written("canaryService").is_some() || written("stableService").is_some();
+    if canary_service == stable_service
+        && !named_by_rollout
+        && let (Some(canary_node), Some(stable_node)) = (canary_node, stable_node)
+    {
+        let nodes = NodePair {
+            canary: canary_node,
+            stable: stable_node,
+        };
+        (canary_service, stable_service) =
+            split_service(ctx, subject, &ns, &host, &canary_service, &nodes, &routes)?;
+    }
+    let Some(vs) = ctx.output.find_mesh_virtual_service(&host) else {
+        return Err((
+            format!("{vs_field}.name"),
+            format!("no Istio VirtualService for {host}"),
+        ));
+    };
     if canary_service == stable_service {
         return Err((
             "spec.strategy.canary".to_owned(),
@@ -389,6 +412,162 @@ fn plan(
         canary_service,
         stable_service,
     })
+}
+
+/// The canary and stable VirtualNode names of a Rollout.
+struct NodePair<'a> {
+    canary: &'a str,
+    stable: &'a str,
+}
+
+/// Both nodes are reached through one Service: make its canary and stable copies (Argo
+/// points each at one ReplicaSet through `rollouts-pod-template-hash`), and send the routes
+/// Argo edits to them with the weights App Mesh's router had for each node.
+fn split_service(
+    ctx: &mut Context<'_>,
+    subject: &ObjectRef,
+    ns: &str,
+    host: &str,
+    service: &str,
+    nodes: &NodePair<'_>,
+    routes: &[String],
+) -> Result<(String, String), (String, String)> {
+    let field = "spec.strategy.canary".to_owned();
+    let resolved = ctx.resolved;
+    let Some(original) = resolved.services.get(&NsName::new(ns, service)) else {
+        return Err((
+            field,
+            format!(
+                "both VirtualNodes are reached through Service {service}, which is not in the input: Istio's \
+                 host-level splitting needs a canary and a stable copy of it; convert it together with the Rollout"
+            ),
+        ));
+    };
+    let Some(selector) = original.object.selector.clone() else {
+        return Err((
+            field,
+            format!(
+                "both VirtualNodes are reached through Service {service}, which has no selector to copy"
+            ),
+        ));
+    };
+    let names = [format!("{service}-canary"), format!("{service}-stable")];
+    let ports: Vec<CoreServicePort> = original
+        .object
+        .ports
+        .iter()
+        .map(|p| CoreServicePort {
+            name: p.name.clone(),
+            port: p.port,
+            target_port: p.target_port.as_ref().map(|t| {
+                t.parse::<i64>()
+                    .map_or_else(|_| Value::String(t.clone()), Value::from)
+            }),
+            protocol: p.protocol.clone(),
+            app_protocol: p.app_protocol.clone(),
+        })
+        .collect();
+    // A copy the input already has is used as it is.
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !resolved.services.contains_key(&NsName::new(ns, n.as_str())))
+        .collect();
+    for name in &missing {
+        ctx.output.insert(
+            CoreService::new(
+                Metadata::new((*name).clone(), ns),
+                CoreServiceSpec {
+                    ports: ports.clone(),
+                    selector: selector.clone(),
+                },
+            ),
+            subject,
+        );
+    }
+    // The router's weight for each node, per route.
+    let router = match &resolved
+        .virtual_services
+        .values()
+        .find(|v| ctx.qualify(v.host(), &v.common.key.namespace) == host)
+        .and_then(|v| v.provider.clone())
+    {
+        Some(crate::resolve::Provider::VirtualRouter(t)) => {
+            t.object().and_then(|k| resolved.virtual_routers.get(k))
+        }
+        _ => None,
+    };
+    let weight_of = |route: &str, node: &str| -> i64 {
+        router
+            .and_then(|r| r.routes.iter().find(|x| x.name == route))
+            .map(|r| {
+                r.targets
+                    .iter()
+                    .filter(|t| t.node.object().is_some_and(|k| k.name == node))
+                    .map(|t| t.weight)
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let domain = ctx.opts.cluster_domain.clone();
+    let hosts = names.clone().map(|n| format!("{n}.{ns}.svc.{domain}"));
+    let Some(vs) = ctx.output.find_mesh_virtual_service_mut(host, subject) else {
+        return Err((field, format!("no Istio VirtualService for {host}")));
+    };
+    for http in vs
+        .spec
+        .http
+        .iter_mut()
+        .filter(|h| h.name.as_ref().is_some_and(|n| routes.contains(n)))
+    {
+        let name = http.name.clone().unwrap_or_default();
+        let port = http.route.first().and_then(|d| d.destination.port);
+        let canary = clamp_i32(weight_of(&name, nodes.canary));
+        let stable = clamp_i32(weight_of(&name, nodes.stable));
+        // Istio refuses all-zero weights; App Mesh's stable state sends everything to stable.
+        let (canary, stable) = if canary <= 0 && stable <= 0 {
+            (0, 100)
+        } else {
+            (canary.max(0), stable.max(0))
+        };
+        http.route = hosts
+            .iter()
+            .zip([canary, stable])
+            .map(|(h, weight)| HttpRouteDestination {
+                destination: Destination {
+                    host: h.clone(),
+                    subset: None,
+                    port,
+                },
+                weight: Some(weight),
+                headers: None,
+            })
+            .collect();
+    }
+    ctx.note(
+        CODE_SERVICES_MADE,
+        subject,
+        "spec.strategy.canary",
+        format!(
+            "the canary and stable VirtualNodes {} and {} were both reached through Service {service}; Services {} \
+             and {} are its canary and stable copies ({}; Argo adds each ReplicaSet's rollouts-pod-template-hash to \
+             their selectors), and routes {} send to them with the router's weights",
+            nodes.canary,
+            nodes.stable,
+            names[0],
+            names[1],
+            if missing.is_empty() {
+                "both in the input".to_owned()
+            } else {
+                format!(
+                    "generated: {}",
+                    missing.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            },
+            routes.join(", ")
+        ),
+    );
+    let [canary, stable] = names;
+    Ok((canary, stable))
 }
 
 /// The Kubernetes Service a VirtualNode's DNS name resolves to, in `ns`.

@@ -327,12 +327,16 @@ pub(crate) fn report_stats(ctx: &mut Context<'_>) {
                         .unwrap_or_else(|| "127.0.0.1".to_owned());
                     let port = flag_value(&c.args, "statsd-port").unwrap_or_else(|| "8125".to_owned());
                     lost.push(format!(
-                        "--enable-statsd: Envoy sent DogStatsD metrics to {address}:{port}; Istio's sidecars expose                          Prometheus metrics (istio_requests_total, istio_request_duration_milliseconds) on port 15020                          at /stats/prometheus instead: scrape them (a Datadog agent can, with its OpenMetrics check)"
+                        "--enable-statsd: Envoy sent DogStatsD metrics to {address}:{port}; Istio's sidecars expose \
+                         Prometheus metrics (istio_requests_total, istio_request_duration_milliseconds) on port 15020 \
+                         at /stats/prometheus instead: scrape them (a Datadog agent can, with its OpenMetrics check)"
                     ));
                 }
                 if bool_flag(&c.args, "enable-stats-tags") {
                     lost.push(
-                        "--enable-stats-tags: Envoy stats carried the appmesh.mesh and appmesh.virtual_node tags;                          Istio's standard metrics carry source and destination workload labels instead, so                          dashboards and alerts keyed on the App Mesh tags need new queries"
+                        "--enable-stats-tags: Envoy stats carried the appmesh.mesh and appmesh.virtual_node tags; \
+                         Istio's standard metrics carry source and destination workload labels instead, so \
+                         dashboards and alerts keyed on the App Mesh tags need new queries"
                             .to_owned(),
                     );
                 }

@@ -31,3 +31,37 @@ crate::istio::istio_kind!(
     "argoproj.io/v1alpha1",
     "Rollout"
 );
+
+/// `spec` of a Kubernetes Service convert generates: the canary and stable copies of a
+/// Service that Argo Rollouts' host-level splitting needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CoreServiceSpec {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<CoreServicePort>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CoreServicePort {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub port: i64,
+    /// A number or a port name, as the copied Service wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+}
+
+crate::istio::istio_kind!(
+    /// A Kubernetes Service (`v1`).
+    CoreService,
+    CoreServiceSpec,
+    "v1",
+    "Service"
+);

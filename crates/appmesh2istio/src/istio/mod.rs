@@ -25,7 +25,7 @@ pub mod security;
 pub mod telemetry;
 pub mod uri_index;
 
-pub use argo::{Rollout, RolloutSpec};
+pub use argo::{CoreService, CoreServicePort, CoreServiceSpec, Rollout, RolloutSpec};
 pub use duration::{Duration, DurationError};
 pub use flagger::{Canary, CanaryRetries, CanaryService, CanarySpec};
 pub use install::*;
@@ -232,6 +232,8 @@ pub enum IstioObject {
     Canary(Canary),
     /// Not Istio's either: an Argo Rollout moved to `trafficRouting.istio`.
     Rollout(Rollout),
+    /// A Kubernetes Service: the canary or stable copy Argo's host-level splitting needs.
+    CoreService(CoreService),
 }
 
 /// Applies `$body` to the inner object whatever the variant.
@@ -249,6 +251,7 @@ macro_rules! each_kind {
             IstioObject::IstioOperator($inner) => $body,
             IstioObject::Canary($inner) => $body,
             IstioObject::Rollout($inner) => $body,
+            IstioObject::CoreService($inner) => $body,
         }
     };
 }
@@ -267,6 +270,7 @@ impl IstioObject {
             IstioObject::IstioOperator(_) => IstioOperator::API_VERSION,
             IstioObject::Canary(_) => Canary::API_VERSION,
             IstioObject::Rollout(_) => Rollout::API_VERSION,
+            IstioObject::CoreService(_) => CoreService::API_VERSION,
         }
     }
 
@@ -283,6 +287,7 @@ impl IstioObject {
             IstioObject::IstioOperator(_) => IstioOperator::KIND,
             IstioObject::Canary(_) => Canary::KIND,
             IstioObject::Rollout(_) => Rollout::KIND,
+            IstioObject::CoreService(_) => CoreService::KIND,
         }
     }
 
@@ -314,6 +319,8 @@ impl IstioObject {
     pub fn kind_order(&self) -> u8 {
         match self {
             IstioObject::IstioOperator(_) => 0,
+            // Hosts before the routes to them.
+            IstioObject::CoreService(_) => 1,
             IstioObject::Gateway(_) => 1,
             IstioObject::ServiceEntry(_) => 2,
             IstioObject::DestinationRule(_) => 3,
@@ -374,6 +381,7 @@ impl<'de> Deserialize<'de> for IstioObject {
             IstioOperator::KIND => IstioObject::IstioOperator(typed(value)?),
             Canary::KIND => IstioObject::Canary(typed(value)?),
             Rollout::KIND => IstioObject::Rollout(typed(value)?),
+            CoreService::KIND => IstioObject::CoreService(typed(value)?),
             other => {
                 return Err(D::Error::custom(format!(
                     "unsupported Istio kind {other:?}"

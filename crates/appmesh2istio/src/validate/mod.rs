@@ -163,6 +163,7 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         IstioObject::IstioOperator(o) => install::check(&mut c, o),
         IstioObject::Canary(o) => canary::check(&mut c, o),
         IstioObject::Rollout(o) => rollout::check(&mut c, o),
+        IstioObject::CoreService(o) => rollout::check_service(&mut c, o),
     }
     let mut out = c.finish();
     // The CRD schema bounds, on the object as it is printed.

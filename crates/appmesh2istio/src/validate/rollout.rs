@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::{Checker, Violation};
-use crate::istio::{IstioObject, Rollout};
+use crate::istio::{CoreService, IstioObject, Rollout};
 
 const ISTIO: &str = "spec.strategy.canary.trafficRouting.istio";
 
@@ -87,6 +87,45 @@ pub(super) fn check(c: &mut Checker, rollout: &Rollout) {
             "the canary and stable Services must differ",
         );
     }
+}
+
+/// AR-3: a generated canary or stable Service is one the API server takes: ports in range
+/// with unique names, a valid selector.
+pub(super) fn check_service(c: &mut Checker, service: &CoreService) {
+    if service.spec.ports.is_empty() {
+        c.error("AR-3", "spec.ports", "a Service needs at least one port");
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, p) in service.spec.ports.iter().enumerate() {
+        c.check(
+            "AR-3",
+            format!("spec.ports[{i}].port"),
+            u32::try_from(p.port)
+                .map_err(|_| format!("{} is not a port number", p.port))
+                .and_then(super::primitives::port),
+        );
+        if service.spec.ports.len() > 1 && p.name.as_deref().is_none_or(str::is_empty) {
+            c.error(
+                "AR-3",
+                format!("spec.ports[{i}].name"),
+                "ports of a multi-port Service need names",
+            );
+        }
+        if let Some(name) = &p.name
+            && !names.insert(name.as_str())
+        {
+            c.error(
+                "AR-3",
+                format!("spec.ports[{i}].name"),
+                format!("duplicate port name {name:?}"),
+            );
+        }
+    }
+    c.check(
+        "AR-3",
+        "spec.selector",
+        super::primitives::label_map(&service.spec.selector),
+    );
 }
 
 /// AR-2 for every Rollout of `objects`, against the VirtualServices of the same set.
@@ -244,5 +283,44 @@ mod tests {
                 "AR-1 the canary and stable Services must differ"
             ]
         );
+    }
+
+    #[test]
+    fn generated_services_need_valid_ports_and_selector() {
+        use crate::istio::{CoreService, CoreServicePort, CoreServiceSpec};
+        let port = |name: &str, number: i64| CoreServicePort {
+            name: Some(name.into()),
+            port: number,
+            ..CoreServicePort::default()
+        };
+        let service = |ports: Vec<CoreServicePort>, app: &str| -> IstioObject {
+            CoreService::new(
+                Metadata::new("web-canary", "shop"),
+                CoreServiceSpec {
+                    ports,
+                    selector: [("app".to_owned(), app.to_owned())].into(),
+                },
+            )
+            .into()
+        };
+        let rules = |o: IstioObject| -> Vec<String> {
+            crate::validate::validate_object(&o)
+                .into_iter()
+                .map(|v| format!("{} {}", v.rule, v.field))
+                .collect()
+        };
+        assert!(rules(service(vec![port("http", 80)], "web")).is_empty());
+        assert_eq!(
+            rules(service(
+                vec![port("http", 0), port("http", 81)],
+                "bad value!"
+            )),
+            [
+                "AR-3 spec.ports[0].port",
+                "AR-3 spec.ports[1].name",
+                "AR-3 spec.selector"
+            ]
+        );
+        assert_eq!(rules(service(vec![], "web")), ["AR-3 spec.ports"]);
     }
 }

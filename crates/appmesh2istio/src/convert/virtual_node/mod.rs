@@ -359,7 +359,8 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
                 &n.subject,
                 "spec.podSelector",
                 format!(
-                    "{other} and this node are the stable and canary nodes of {rollout} and select the same pods                      without the run-time hash; the pods get {other}'s pod-side objects"
+                    "{other} and this node are the stable and canary nodes of {rollout} and select the same pods \
+                     without the run-time hash; the pods get {other}'s pod-side objects"
                 ),
             );
             return;
