@@ -227,6 +227,41 @@ fn canaries_are_read_from_the_cluster_and_flaggers_objects_left_to_flagger() {
     .map(|s| s.replace("{ns}", &ns))
     .collect();
     assert_eq!(managed, expected);
+    // --apply writes the Istio objects and leaves the Canary to the user, saying so.
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-appmesh2istio-convert"))
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path())
+        .args(["-n", &ns, "-q", "--apply", "--yes"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "note: Canary {ns}/podinfo is not applied: not an Istio object"
+        )),
+        "{stderr}"
+    );
+    let live = kubectl(
+        cluster,
+        &[
+            "get",
+            "canary",
+            "podinfo",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.provider}",
+        ],
+        None,
+    );
+    assert_eq!(
+        live, "",
+        "the live Canary is untouched (it had no provider)"
+    );
     kubectl(cluster, &["delete", "namespace", &ns, "--wait=false"], None);
     kubectl(cluster, &["delete", "mesh", &mesh, "--wait=false"], None);
 }

@@ -684,8 +684,19 @@ async fn run_apply(
         Some(format) => install_output::not_applied_reason(format, &install_dir(command)),
         None => "not a cluster object: input for `istioctl install -f`".to_owned(),
     };
+    // Canaries, Rollouts and their Services replace objects the user's tools own (Flagger,
+    // Argo, GitOps); --apply writes Istio objects only and leaves those to the user.
+    let reason_for = |key: &crate::change::ObjectKey| {
+        if key.kind == crate::istio::IstioOperator::KIND {
+            reason.clone()
+        } else {
+            "not an Istio object: it replaces what Flagger, Argo Rollouts or your manifests own; review it in \
+             `convert -o yaml` and apply it where that object is managed, after the Istio objects"
+                .to_owned()
+        }
+    };
     for key in &not_applied {
-        eprintln!("note: {key} is not applied: {reason}");
+        eprintln!("note: {key} is not applied: {}", reason_for(key));
     }
     if targets.is_empty() {
         eprintln!("nothing to apply: the conversion generated no objects");
@@ -709,7 +720,7 @@ async fn run_apply(
             json!(not_applied
                 .iter()
                 .map(|k| json!({"apiVersion": k.api_version, "kind": k.kind, "namespace": k.namespace, "name": k.name,
-                    "reason": reason}))
+                    "reason": reason_for(k)}))
                 .collect::<Vec<_>>()),
         );
     }
