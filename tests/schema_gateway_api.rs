@@ -250,7 +250,7 @@ fn service() -> Service {
                 protocol: Some("TCP".into()),
                 app_protocol: Some("http".into()),
                 port: 8080,
-                target_port: Some(8080),
+                target_port: Some(appmesh2istio::gateway_api::TargetPort::Number(8080)),
             }],
             selector: BTreeMap::from([
                 ("app".into(), "cart".into()),

@@ -437,6 +437,12 @@ fn telemetry() -> Telemetry {
                 disabled: Some(false),
                 ..AccessLogging::to_providers(["envoy", "cart-json"])
             }],
+            tracing: vec![Tracing {
+                providers: vec![ProviderRef {
+                    name: "cart-zipkin".into(),
+                }],
+                random_sampling_percentage: serde_json::Number::from_f64(2.5),
+            }],
         },
     )
 }
@@ -460,13 +466,27 @@ fn istio_operator() -> IstioOperator {
                 }),
                 enable_auto_mtls: Some(true),
                 trust_domain: Some("cluster.local".into()),
-                extension_providers: vec![ExtensionProvider {
-                    name: "cart-json".into(),
-                    envoy_file_access_log: Some(EnvoyFileAccessLogProvider {
-                        path: "/dev/stdout".into(),
-                        log_format: Some(LogFormat::Labels(labels(&[("code", "%RESPONSE_CODE%")]))),
-                    }),
-                }],
+                extension_providers: vec![
+                    ExtensionProvider {
+                        name: "cart-json".into(),
+                        envoy_file_access_log: Some(EnvoyFileAccessLogProvider {
+                            path: "/dev/stdout".into(),
+                            log_format: Some(LogFormat::Labels(labels(&[(
+                                "code",
+                                "%RESPONSE_CODE%",
+                            )]))),
+                        }),
+                        ..ExtensionProvider::default()
+                    },
+                    ExtensionProvider {
+                        name: "cart-zipkin".into(),
+                        zipkin: Some(TracingService {
+                            service: "zipkin.tracing.svc.cluster.local".into(),
+                            port: 9411,
+                        }),
+                        ..ExtensionProvider::default()
+                    },
+                ],
                 default_providers: Some(DefaultProviders {
                     access_logging: vec!["envoy".into()],
                 }),

@@ -119,6 +119,13 @@ pub struct Container {
     pub run_as_user: Option<i64>,
     /// `ports[].containerPort`.
     pub ports: Vec<i64>,
+    /// `command` then `args`, as written: how controllers next to the mesh (Flagger's
+    /// `-mesh-provider`, the App Mesh controller's tracing flags) are configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// `env[]` entries with a literal `value` (never `valueFrom`: Secret data is not read).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// A workload and its pod template (for a Pod, the pod itself).
@@ -257,6 +264,26 @@ fn containers(value: Option<&Value>) -> Vec<Container> {
                     .map(|ps| {
                         ps.iter()
                             .filter_map(|p| int_at(p, "/containerPort"))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                args: ["command", "args"]
+                    .iter()
+                    .filter_map(|key| c.get(*key).and_then(Value::as_array))
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+                env: c
+                    .get("env")
+                    .and_then(Value::as_array)
+                    .map(|vars| {
+                        vars.iter()
+                            .filter_map(|v| {
+                                Some((
+                                    str_at(v, "/name")?.to_owned(),
+                                    str_at(v, "/value")?.to_owned(),
+                                ))
+                            })
                             .collect()
                     })
                     .unwrap_or_default(),

@@ -137,6 +137,16 @@ struct Cli {
     )]
     ingress_gateway_selector: String,
 
+    /// Flagger's -mesh-provider, when the input does not include the Flagger Deployment:
+    /// Canaries without spec.provider are converted when it is appmesh.
+    #[arg(long, value_name = "PROVIDER")]
+    flagger_mesh_provider: Option<String>,
+
+    /// The App Mesh controller's tracing backend, when the input does not include the
+    /// controller Deployment (with --install: an extensionProvider and a mesh-wide Telemetry).
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    tracing: Option<appmesh2istio::convert::tracing::TracingBackend>,
+
     /// Apply the generated objects to the cluster: plan, confirm, undo file, create or
     /// server-side apply (leaving exactly the generated spec), verify.
     #[arg(long, help_heading = "Apply")]
@@ -180,6 +190,8 @@ fn main() -> ExitCode {
         color: cli.color,
         cluster_domain: cli.cluster_domain,
         ingress_gateway_selector: cli.ingress_gateway_selector,
+        flagger_mesh_provider: cli.flagger_mesh_provider,
+        tracing: cli.tracing,
         apply: cli.apply,
         change: cli.change,
         force_conflicts: cli.force_conflicts,

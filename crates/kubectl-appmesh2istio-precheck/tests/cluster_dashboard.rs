@@ -41,6 +41,8 @@ fn convert_apply(cluster: &TestCluster, dir: &Path, namespace: &str, code: i32) 
         },
         cluster_domain: "cluster.local".into(),
         ingress_gateway_selector: "istio=ingressgateway".into(),
+        flagger_mesh_provider: None,
+        tracing: None,
         ..ConvertCommand::default()
     };
     assert_eq!(

@@ -76,7 +76,7 @@ impl ApplyManifest {
 /// it, as [`IstioObject::kind_order`].
 pub fn apply_order(kind: &str) -> u32 {
     match kind {
-        "Gateway" => 1,
+        "Service" | "Gateway" => 1,
         "ServiceEntry" => 2,
         "DestinationRule" => 3,
         "VirtualService" => 4,

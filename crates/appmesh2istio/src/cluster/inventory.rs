@@ -69,7 +69,8 @@ pub struct ClusterInventory {
     pub inventory: Inventory,
     /// App Mesh kinds the cluster does not serve (an older controller), skipped.
     pub kinds_not_served: Vec<&'static str>,
-    /// Objects read per kind, in [`APPMESH_KINDS`] order then Namespace, Service, workloads.
+    /// Objects read per kind, in [`APPMESH_KINDS`] order then Service, workloads, Flagger's
+    /// and Argo Rollouts' kinds (when served) and Namespace.
     pub counts: Vec<(&'static str, usize)>,
 }
 
@@ -129,6 +130,18 @@ pub async fn read_inventory(
         &kinds::DAEMONSETS,
     ];
 
+    // Flagger and Argo Rollouts are optional: their kinds are read when the cluster serves
+    // them.
+    let flagger_served = served_kinds(client, "flagger.app/v1beta1").await?;
+    let argo_served = served_kinds(client, &kinds::ROLLOUTS.api_version()).await?;
+    let companions: Vec<&'static KindInfo> = kinds::FLAGGER_KINDS
+        .iter()
+        .filter(|k| flagger_served.iter().any(|s| s == k.kind))
+        .chain(
+            std::iter::once(&kinds::ROLLOUTS).filter(|k| argo_served.iter().any(|s| s == k.kind)),
+        )
+        .collect();
+
     let namespaces = async {
         match scope {
             NamespaceScope::All => list_values(client, &kinds::NAMESPACES, scope).await,
@@ -139,6 +152,7 @@ pub async fn read_inventory(
         appmesh
             .iter()
             .chain(core_kinds.iter())
+            .chain(companions.iter())
             .map(|kind| async move { (kind.kind, list_values(client, kind, scope).await) }),
     );
     let (namespaces, lists) = futures::join!(namespaces, lists);
@@ -175,6 +189,26 @@ pub async fn read_inventory(
         kinds_not_served,
         counts,
     })
+}
+
+/// The kinds a group version serves; none when the group is not installed (404).
+async fn served_kinds(
+    client: &kube::Client,
+    group_version: &str,
+) -> Result<Vec<String>, ClusterError> {
+    match client.list_api_group_resources(group_version).await {
+        Ok(list) => Ok(list
+            .resources
+            .into_iter()
+            .filter(|r| !r.name.contains('/'))
+            .map(|r| r.kind)
+            .collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
+        Err(source) => Err(ClusterError::Api {
+            what: format!("cannot discover {group_version}"),
+            source,
+        }),
+    }
 }
 
 /// One namespace as a list of zero or one values (`-n`: reading all namespaces may be forbidden

@@ -76,6 +76,19 @@ const fn core(
 pub const NAMESPACES: KindInfo = core("", "v1", "Namespace", "namespaces", false);
 pub const PODS: KindInfo = core("", "v1", "Pod", "pods", true);
 pub const SERVICES: KindInfo = core("", "v1", "Service", "services", true);
+/// Flagger's kinds convert reads next to the mesh (canaries driven through App Mesh).
+pub const FLAGGER_KINDS: [KindInfo; 2] = [
+    core("flagger.app", "v1beta1", "Canary", "canaries", true),
+    core(
+        "flagger.app",
+        "v1beta1",
+        "MetricTemplate",
+        "metrictemplates",
+        true,
+    ),
+];
+/// Argo Rollouts' Rollout, read next to the mesh (canaries split by App Mesh).
+pub const ROLLOUTS: KindInfo = core("argoproj.io", "v1alpha1", "Rollout", "rollouts", true);
 pub const DEPLOYMENTS: KindInfo = core("apps", "v1", "Deployment", "deployments", true);
 pub const STATEFULSETS: KindInfo = core("apps", "v1", "StatefulSet", "statefulsets", true);
 pub const DAEMONSETS: KindInfo = core("apps", "v1", "DaemonSet", "daemonsets", true);

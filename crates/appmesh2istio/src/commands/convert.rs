@@ -133,6 +133,10 @@ pub struct ConvertCommand {
     pub color: ColorChoice,
     pub cluster_domain: String,
     pub ingress_gateway_selector: String,
+    /// `--flagger-mesh-provider`: Flagger's `-mesh-provider` when the input lacks its Deployment.
+    pub flagger_mesh_provider: Option<String>,
+    /// `--tracing`: the App Mesh controller's tracing backend when the input lacks it.
+    pub tracing: Option<crate::convert::tracing::TracingBackend>,
     pub apply: bool,
     pub change: ChangeArgs,
     pub force_conflicts: bool,
@@ -484,6 +488,8 @@ fn convert_and_output(
         ingress_gateway_selector: parse_selector(&command.ingress_gateway_selector)?,
         target: command.target,
         gateway_api_channel: command.gateway_api_channel,
+        flagger_mesh_provider: command.flagger_mesh_provider.clone(),
+        tracing: command.tracing,
         ..ConvertOptions::default()
     };
     let conversion = match convert(inventory, &resolved, &opts) {
@@ -500,7 +506,10 @@ fn convert_and_output(
     };
 
     let worst = conversion.report.worst_fidelity();
-    if inventory.appmesh.is_empty() && worst != Fidelity::NotConverted {
+    if inventory.appmesh.is_empty()
+        && inventory.flagger.is_empty()
+        && worst != Fidelity::NotConverted
+    {
         eprintln!("error: no App Mesh objects found in {inputs}");
         return Ok(exit::FAILURE);
     }
@@ -686,8 +695,19 @@ async fn run_apply(
         Some(format) => install_output::not_applied_reason(format, &install_dir(command)),
         None => "not a cluster object: input for `istioctl install -f`".to_owned(),
     };
+    // Canaries, Rollouts and their Services replace objects the user's tools own (Flagger,
+    // Argo, GitOps); --apply writes Istio objects only and leaves those to the user.
+    let reason_for = |key: &crate::change::ObjectKey| {
+        if key.kind == crate::istio::IstioOperator::KIND {
+            reason.clone()
+        } else {
+            "not an Istio object: it replaces what Flagger, Argo Rollouts or your manifests own; review it in \
+             `convert -o yaml` and apply it where that object is managed, after the Istio objects"
+                .to_owned()
+        }
+    };
     for key in &not_applied {
-        eprintln!("note: {key} is not applied: {reason}");
+        eprintln!("note: {key} is not applied: {}", reason_for(key));
     }
     if targets.is_empty() {
         eprintln!("nothing to apply: the conversion generated no objects");
@@ -711,7 +731,7 @@ async fn run_apply(
             json!(not_applied
                 .iter()
                 .map(|k| json!({"apiVersion": k.api_version, "kind": k.kind, "namespace": k.namespace, "name": k.name,
-                    "reason": reason}))
+                    "reason": reason_for(k)}))
                 .collect::<Vec<_>>()),
         );
     }

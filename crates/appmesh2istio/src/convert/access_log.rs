@@ -95,6 +95,7 @@ pub(crate) fn access_log_provider(file: &FileAccessLog) -> AccessLogProvider {
     AccessLogProvider::Custom(ExtensionProvider {
         name: format!("appmesh-access-log-{}", names::short_hash(&identity)),
         envoy_file_access_log: Some(provider),
+        ..ExtensionProvider::default()
     })
 }
 
@@ -300,6 +301,7 @@ mod tests {
                 opts: &opts,
                 output: OutputSet::default(),
                 report: ReportBuilder::default(),
+                flagger_managed: Default::default(),
             };
             let logging = access_logging(
                 &mut ctx,

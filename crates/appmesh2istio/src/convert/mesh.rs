@@ -173,6 +173,7 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
     }
 
     let providers = custom_providers(ctx);
+    let tracing = super::tracing::settings(ctx);
     let extra_ports = virtual_gateway::ingress_ports_to_add(ctx);
     let retry = ctx.opts.preserve_defaults.then(defaults::retry_policy);
     // The outbound mode is stated per Mesh; these are the other mesh-wide settings.
@@ -194,6 +195,9 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
             "extensionProviders {} (access logs)",
             providers.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
+    }
+    if let Some(t) = &tracing {
+        settings.push(format!("extensionProviders {} (tracing)", t.provider.name));
     }
     if !extra_ports.is_empty() {
         settings.push(format!(
@@ -229,7 +233,11 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
     let mesh_config = MeshConfig {
         outbound_traffic_policy: chosen.map(|mode| OutboundTrafficPolicy { mode }),
         enable_auto_mtls: Some(true),
-        extension_providers: providers.values().map(|(p, _)| p.clone()).collect(),
+        extension_providers: providers
+            .values()
+            .map(|(p, _)| p.clone())
+            .chain(tracing.iter().map(|t| t.provider.clone()))
+            .collect(),
         default_http_retry_policy: retry,
         ..MeshConfig::default()
     };
@@ -277,6 +285,7 @@ pub(crate) fn translate(ctx: &mut Context<'_>) {
             .values()
             .flat_map(|(_, users)| users.iter().cloned()),
     );
+    sources.extend(tracing.and_then(|t| t.seen_on));
     sources.sort();
     sources.dedup();
     let Some((first, rest)) = sources.split_first() else {

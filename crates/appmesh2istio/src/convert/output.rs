@@ -282,6 +282,27 @@ impl OutputSet {
             .spec
     }
 
+    /// The mesh-bound VirtualService made for `host`, if any.
+    pub fn find_mesh_virtual_service(&self, host: &str) -> Option<&VirtualService> {
+        let &index = self.mesh_virtual_services.by_host.get(host)?;
+        self.mesh_virtual_services
+            .entries
+            .get(index)
+            .map(|e| &e.object)
+    }
+
+    /// [`OutputSet::find_mesh_virtual_service`], to change its routes, recording `source`.
+    pub fn find_mesh_virtual_service_mut(
+        &mut self,
+        host: &str,
+        source: &ObjectRef,
+    ) -> Option<&mut VirtualService> {
+        let &index = self.mesh_virtual_services.by_host.get(host)?;
+        let entry = self.mesh_virtual_services.entries.get_mut(index)?;
+        entry.sources.insert(source.clone());
+        Some(&mut entry.object)
+    }
+
     /// Every object, sorted, stamped with our label and the source annotation, with the
     /// sources of each. DestinationRules that ended up with nothing to say are dropped (an
     /// empty one is invalid in Istio and would mean nothing anyway), as are VirtualServices

@@ -102,6 +102,38 @@ pub(crate) fn retry_on_tokens(policy: &RetryPolicy<'_>) -> Vec<&'static str> {
     tokens
 }
 
+/// App Mesh retry event names written as one comma-separated string (Flagger's
+/// `service.retries.retryOn` with an App Mesh provider, which Flagger splits into the
+/// VirtualRouter's `httpRetryEvents`) as Istio `retryOn` tokens, with the same mapping as
+/// routes. Returns the tokens and the names App Mesh does not know (kept out).
+pub(crate) fn app_mesh_retry_on(events: &str) -> (Vec<&'static str>, Vec<String>) {
+    let mut http = Vec::new();
+    let mut tcp = Vec::new();
+    let mut unknown = Vec::new();
+    for name in events.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let value = serde_json::Value::String(name.to_owned());
+        if let Ok(event) = serde_json::from_value::<HttpRetryPolicyEvent>(value.clone()) {
+            http.push(event);
+        } else if let Ok(event) = serde_json::from_value::<TcpRetryPolicyEvent>(value) {
+            tcp.push(event);
+        } else {
+            unknown.push(name.to_owned());
+        }
+    }
+    let no_timeout = AppMeshDuration {
+        unit: crate::appmesh::common::DurationUnit::Milliseconds,
+        value: 0,
+    };
+    let tokens = retry_on_tokens(&RetryPolicy {
+        max_retries: 0,
+        per_retry_timeout: &no_timeout,
+        http_events: &http,
+        tcp_events: &tcp,
+        grpc_events: &[],
+    });
+    (tokens, unknown)
+}
+
 /// An explicit App Mesh retry policy as Istio retries. `field` is the path of `retryPolicy`.
 pub(crate) fn retry_policy(policy: &RetryPolicy<'_>, field: &str, notes: &mut Notes) -> HttpRetry {
     if policy.max_retries <= 0 {
@@ -274,6 +306,17 @@ mod tests {
             notes.iter().map(|n| n.code).collect::<Vec<_>>(),
             vec![CODE_ATTEMPTS_CLAMPED]
         );
+    }
+
+    #[test]
+    fn flagger_retry_on_uses_the_route_mapping() {
+        let (tokens, unknown) = app_mesh_retry_on("gateway-error,client-error, stream-error");
+        assert_eq!(tokens, ["gateway-error", "reset", "409", "refused-stream"]);
+        assert!(unknown.is_empty());
+        let (tokens, unknown) = app_mesh_retry_on("server-error,connection-error,5xx");
+        assert_eq!(tokens.len(), 13, "{tokens:?}");
+        assert_eq!(tokens.last(), Some(&"connect-failure"));
+        assert_eq!(unknown, ["5xx"]);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub(crate) fn convert_virtual_services<'a>(ctx: &mut Context<'a>) {
     let resolved: &'a crate::resolve::Resolved<'a> = ctx.resolved;
     let mut by_host: BTreeMap<String, Vec<&'a VirtualServiceEntry<'a>>> = BTreeMap::new();
     for (key, entry) in &resolved.virtual_services {
+        if ctx.managed_by_flagger(&key.object_ref(AppMeshKind::VirtualService)) {
+            continue;
+        }
         let host = ctx.qualify(entry.host(), &key.namespace);
         by_host.entry(host).or_default().push(entry);
     }
@@ -61,7 +64,7 @@ pub(crate) fn convert_virtual_services<'a>(ctx: &mut Context<'a>) {
     virtual_router::apply_idle_timeouts(ctx, idle);
     for (key, router) in &resolved.virtual_routers {
         let subject = key.object_ref(AppMeshKind::VirtualRouter);
-        if used.contains(&subject) {
+        if used.contains(&subject) || ctx.managed_by_flagger(&subject) {
             continue;
         }
         if router.virtual_services.is_empty() {

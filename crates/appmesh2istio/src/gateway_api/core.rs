@@ -1,5 +1,6 @@
 //! `v1 Service`: the per-version Services generated when App Mesh told versions of one
-//! Service apart by pod labels, which Gateway API backendRefs cannot (no subsets).
+//! Service apart by pod labels, which Gateway API backendRefs cannot (no subsets), and the
+//! canary and stable copies Argo Rollouts' host-level splitting needs (`convert::argo`).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::gateway_api_kind;
 
 gateway_api_kind!(
-    /// A ClusterIP Service selecting the pods of one version.
+    /// A ClusterIP Service selecting the pods of one version (or of a Rollout's canary or
+    /// stable side).
     Service,
     Service,
     ServiceSpec,
@@ -39,5 +41,13 @@ pub struct ServicePort {
     pub app_protocol: Option<String>,
     pub port: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_port: Option<u32>,
+    pub target_port: Option<TargetPort>,
+}
+
+/// `targetPort`: a number, or the name of a container port (as a copied Service wrote it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetPort {
+    Number(u32),
+    Name(String),
 }

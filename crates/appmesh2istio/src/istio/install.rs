@@ -81,6 +81,23 @@ pub struct ExtensionProvider {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envoy_file_access_log: Option<EnvoyFileAccessLogProvider>,
+    /// Zipkin-protocol tracing (what App Mesh's Jaeger tracing sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zipkin: Option<TracingService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datadog: Option<TracingService>,
+    /// OTLP over gRPC to a collector (for X-Ray, one with the AWS X-Ray exporter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opentelemetry: Option<TracingService>,
+}
+
+/// Where a tracing provider sends spans: `service` is a fully qualified host (or
+/// `namespace/host`), as Istio's `extensionProviders` take it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TracingService {
+    pub service: String,
+    pub port: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -203,6 +220,7 @@ mod tests {
                                 "%RESPONSE_CODE%".into(),
                             )]))),
                         }),
+                        ..ExtensionProvider::default()
                     }],
                     ..Default::default()
                 }),

@@ -16,7 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::gateway_api;
 use crate::origin::ObjectRef;
 
+pub mod argo;
 pub mod duration;
+pub mod flagger;
 pub mod helm;
 pub mod install;
 pub mod networking;
@@ -24,7 +26,9 @@ pub mod security;
 pub mod telemetry;
 pub mod uri_index;
 
+pub use argo::{Rollout, RolloutSpec};
 pub use duration::{Duration, DurationError};
+pub use flagger::{Canary, CanaryRetries, CanaryService, CanarySpec};
 pub use install::*;
 pub use networking::*;
 pub use security::*;
@@ -240,6 +244,10 @@ pub enum IstioObject {
     GrpcRoute(gateway_api::GrpcRoute),
     TcpRoute(gateway_api::TcpRoute),
     ReferenceGrant(gateway_api::ReferenceGrant),
+    /// Not Istio's, but it drives Istio: a Flagger Canary moved to `provider: istio`.
+    Canary(Canary),
+    /// Not Istio's either: an Argo Rollout moved to `trafficRouting.istio`.
+    Rollout(Rollout),
 }
 
 /// Applies `$body` to the inner object whatever the variant.
@@ -261,6 +269,8 @@ macro_rules! each_kind {
             IstioObject::GrpcRoute($inner) => $body,
             IstioObject::TcpRoute($inner) => $body,
             IstioObject::ReferenceGrant($inner) => $body,
+            IstioObject::Canary($inner) => $body,
+            IstioObject::Rollout($inner) => $body,
         }
     };
 }
@@ -283,6 +293,8 @@ impl IstioObject {
             IstioObject::GrpcRoute(_) => gateway_api::GrpcRoute::API_VERSION,
             IstioObject::TcpRoute(_) => gateway_api::TcpRoute::API_VERSION,
             IstioObject::ReferenceGrant(_) => gateway_api::ReferenceGrant::API_VERSION,
+            IstioObject::Canary(_) => Canary::API_VERSION,
+            IstioObject::Rollout(_) => Rollout::API_VERSION,
         }
     }
 
@@ -303,6 +315,8 @@ impl IstioObject {
             IstioObject::GrpcRoute(_) => gateway_api::GrpcRoute::KIND,
             IstioObject::TcpRoute(_) => gateway_api::TcpRoute::KIND,
             IstioObject::ReferenceGrant(_) => gateway_api::ReferenceGrant::KIND,
+            IstioObject::Canary(_) => Canary::KIND,
+            IstioObject::Rollout(_) => Rollout::KIND,
         }
     }
 
@@ -349,6 +363,8 @@ impl IstioObject {
             IstioObject::PeerAuthentication(_) => 12,
             IstioObject::AuthorizationPolicy(_) => 13,
             IstioObject::Telemetry(_) => 14,
+            // After the Istio objects its workloads' routing and egress depend on.
+            IstioObject::Canary(_) | IstioObject::Rollout(_) => 15,
         }
     }
 
@@ -409,6 +425,8 @@ impl<'de> Deserialize<'de> for IstioObject {
             gateway_api::GrpcRoute::KIND => IstioObject::GrpcRoute(typed(value)?),
             gateway_api::TcpRoute::KIND => IstioObject::TcpRoute(typed(value)?),
             gateway_api::ReferenceGrant::KIND => IstioObject::ReferenceGrant(typed(value)?),
+            Canary::KIND => IstioObject::Canary(typed(value)?),
+            Rollout::KIND => IstioObject::Rollout(typed(value)?),
             other => {
                 return Err(D::Error::custom(format!(
                     "unsupported Istio kind {other:?}"

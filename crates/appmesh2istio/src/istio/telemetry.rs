@@ -1,4 +1,4 @@
-//! `telemetry.istio.io/v1`: Telemetry (access logging only; that is what App Mesh has).
+//! `telemetry.istio.io/v1`: Telemetry (access logging and tracing: what App Mesh has).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,19 @@ pub struct TelemetrySpec {
     pub selector: Option<WorkloadSelector>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub access_logging: Vec<AccessLogging>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tracing: Vec<Tracing>,
+}
+
+/// `tracing[]`: which providers receive spans, and how many requests are sampled.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Tracing {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderRef>,
+    /// 0 to 100 (a JSON number, so the type stays `Eq`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub random_sampling_percentage: Option<serde_json::Number>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -96,6 +109,7 @@ mod tests {
                 }),
                 ..AccessLogging::to_providers(["envoy"])
             }],
+            ..TelemetrySpec::default()
         };
         assert_eq!(
             serde_json::to_value(&spec).unwrap(),

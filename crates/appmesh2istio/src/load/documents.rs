@@ -140,6 +140,24 @@ impl Loader<'_> {
             return;
         }
         let ns = self.opts.default_namespace.as_str();
+        if group == crate::convert::flagger::GROUP
+            && matches!(kind.as_str(), "Canary" | "MetricTemplate")
+        {
+            let value = with_namespace(value, ns);
+            self.inventory.flagger.push(Sourced {
+                object: value,
+                origin,
+            });
+            return;
+        }
+        if group == crate::convert::argo::GROUP && kind == "Rollout" {
+            let value = with_namespace(value, ns);
+            self.inventory.rollouts.push(Sourced {
+                object: value,
+                origin,
+            });
+            return;
+        }
         let added = match (api_version.as_str(), kind.as_str()) {
             ("v1", "Namespace") => k8s::namespace_from_value(&value)
                 .map(|object| self.inventory.namespaces.push(Sourced { object, origin })),
@@ -349,6 +367,16 @@ fn converted_as_is(value: &Value) -> bool {
     api_version.starts_with("appmesh.k8s.aws/")
         || (api_version == "v1" && matches!(kind, "Namespace" | "Service"))
         || kind.is_empty()
+}
+
+/// `value` with `metadata.namespace` set to `namespace` when it has none (as `kubectl apply -n`).
+fn with_namespace(mut value: Value, namespace: &str) -> Value {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut)
+        && !meta.get("namespace").is_some_and(Value::is_string)
+    {
+        meta.insert("namespace".to_owned(), Value::String(namespace.to_owned()));
+    }
+    value
 }
 
 /// Keys that v1beta1 (or common misspellings) used where v1beta2 has another name.

@@ -100,6 +100,12 @@ pub struct Inventory {
     pub namespaces: Vec<Sourced<Namespace>>,
     pub services: Vec<Sourced<Service>>,
     pub workloads: Vec<Sourced<Workload>>,
+    /// Flagger `Canary` and `MetricTemplate` objects (`flagger.app/v1beta1`), as read, with
+    /// `metadata.namespace` filled in: canaries driven through App Mesh move with the mesh.
+    pub flagger: Vec<Sourced<Value>>,
+    /// Argo Rollouts `Rollout` objects (`argoproj.io/v1alpha1`), as read, with
+    /// `metadata.namespace` filled in: canaries App Mesh split move to Istio's splitting.
+    pub rollouts: Vec<Sourced<Value>>,
     /// Input findings (AMI10xx): unknown fields, unsupported kinds/versions, invalid objects,
     /// duplicates.
     pub findings: Vec<Finding>,
@@ -279,6 +285,7 @@ pub fn from_values(values: Vec<Value>, origin: &Origin, opts: &LoadOptions) -> I
         }
         let mut inventory = loader.inventory;
         dedupe(&mut inventory);
+        crate::convert::argo::strip_run_time_selectors(&mut inventory);
         inventory
     })
 }
@@ -320,6 +327,7 @@ fn load_sources_here(sources: &[InputSource], opts: &LoadOptions) -> Result<Inve
     }
     let mut inventory = loader.inventory;
     dedupe(&mut inventory);
+    crate::convert::argo::strip_run_time_selectors(&mut inventory);
     Ok(inventory)
 }
 

@@ -360,6 +360,16 @@ fn telemetry_providers(out: &mut Out, objs: &[IstioObject]) {
         let IstioObject::Telemetry(Telemetry { spec, .. }) = o else {
             continue;
         };
+        // Tracing providers are never built in: the generated IstioOperator must define them.
+        for (i, tracing) in spec.tracing.iter().enumerate() {
+            for (j, p) in tracing.providers.iter().enumerate() {
+                if !p.name.is_empty() && !defined.contains(p.name.as_str()) && !operators.is_empty()
+                {
+                    out.add(o, ViolationSeverity::Error, "TM-PROVIDER", format!("spec.tracing[{i}].providers[{j}].name"),
+                        format!("tracing provider {:?} is not defined in meshConfig.extensionProviders of the generated IstioOperator", p.name));
+                }
+            }
+        }
         for (i, a) in spec.access_logging.iter().enumerate() {
             if a.providers.is_empty() && a.disabled != Some(true) && !has_default {
                 out.add(o, ViolationSeverity::Warning, "IST0157", format!("spec.accessLogging[{i}].providers"),
@@ -652,6 +662,7 @@ mod tests {
             TelemetrySpec {
                 selector: selector.map(|s| WorkloadSelector::new(labels(s))),
                 access_logging: vec![AccessLogging::to_providers([provider])],
+                ..TelemetrySpec::default()
             },
         )
         .into()
@@ -717,6 +728,7 @@ mod tests {
                             path: "/dev/stdout".into(),
                             log_format: None,
                         }),
+                        ..ExtensionProvider::default()
                     }],
                     ..Default::default()
                 }),
@@ -746,6 +758,7 @@ mod tests {
             TelemetrySpec {
                 selector: None,
                 access_logging: vec![AccessLogging::default()],
+                ..TelemetrySpec::default()
             },
         )
         .into();

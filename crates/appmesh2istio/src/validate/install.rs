@@ -184,8 +184,37 @@ fn mesh_config(c: &mut Checker, mc: &MeshConfig) {
             );
         }
         defined.insert(p.name.as_str());
+        let tracing = [
+            ("zipkin", &p.zipkin),
+            ("datadog", &p.datadog),
+            ("opentelemetry", &p.opentelemetry),
+        ];
+        let kinds = usize::from(p.envoy_file_access_log.is_some())
+            + tracing.iter().filter(|(_, t)| t.is_some()).count();
+        if kinds != 1 {
+            c.error(
+                "IOP-3",
+                f.clone(),
+                "an extension provider sets exactly one kind of provider settings",
+            );
+        }
+        for (kind, settings) in tracing {
+            let Some(t) = settings else { continue };
+            if t.service.is_empty() {
+                c.error(
+                    "IOP-3",
+                    format!("{f}.{kind}.service"),
+                    "the tracing service host must not be empty",
+                );
+            }
+            c.check(
+                "IOP-3",
+                format!("{f}.{kind}.port"),
+                super::primitives::port(t.port),
+            );
+        }
         match &p.envoy_file_access_log {
-            None => c.error("IOP-3", f, "extension provider has no provider settings"),
+            None => {}
             Some(log) => {
                 if log.path.is_empty() {
                     c.error(
@@ -319,6 +348,7 @@ mod tests {
                 path: path.into(),
                 log_format: None,
             }),
+            ..ExtensionProvider::default()
         };
         let ok = MeshConfig {
             trust_domain: Some("cluster.local".into()),

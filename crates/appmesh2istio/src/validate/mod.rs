@@ -18,6 +18,7 @@ use crate::findings::Finding;
 use crate::istio::IstioObject;
 use crate::origin::ObjectRef;
 
+pub(crate) mod canary;
 pub mod crd_limits;
 mod cross;
 mod destination_rule;
@@ -27,6 +28,7 @@ mod install;
 mod metadata;
 pub mod primitives;
 pub mod re2;
+mod rollout;
 mod security;
 mod selector;
 mod service_entry;
@@ -166,6 +168,8 @@ pub fn validate_object(obj: &IstioObject) -> Vec<Violation> {
         | IstioObject::GrpcRoute(_)
         | IstioObject::TcpRoute(_)
         | IstioObject::ReferenceGrant(_) => gateway_api::check(&mut c, obj),
+        IstioObject::Canary(o) => canary::check(&mut c, o),
+        IstioObject::Rollout(o) => rollout::check(&mut c, o),
     }
     let mut out = c.finish();
     // The CRD schema bounds, on the object as it is printed.
@@ -179,6 +183,7 @@ pub fn validate_all(objs: &[IstioObject]) -> Vec<Violation> {
     let mut out: Vec<Violation> = objs.iter().flat_map(validate_object).collect();
     out.extend(cross::check(objs));
     out.extend(gateway_api::check_set(objs));
+    out.extend(rollout::cross(objs));
     out
 }
 

@@ -13,6 +13,28 @@ pub(super) fn check(c: &mut Checker, t: &Telemetry) {
     for (i, a) in t.spec.access_logging.iter().enumerate() {
         access_logging(c, &format!("spec.accessLogging[{i}]"), a);
     }
+    for (i, tracing) in t.spec.tracing.iter().enumerate() {
+        let field = format!("spec.tracing[{i}]");
+        for (j, p) in tracing.providers.iter().enumerate() {
+            if p.name.is_empty() {
+                c.error(
+                    "TM-2",
+                    format!("{field}.providers[{j}].name"),
+                    "provider name must not be empty",
+                );
+            }
+        }
+        // TM-4: the CRD bounds randomSamplingPercentage to [0, 100].
+        if let Some(percent) = &tracing.random_sampling_percentage
+            && !percent.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p))
+        {
+            c.error(
+                "TM-4",
+                format!("{field}.randomSamplingPercentage"),
+                format!("{percent} is not a percentage between 0 and 100"),
+            );
+        }
+    }
 }
 
 /// TM-2: provider names are non-empty; TM-3: a filter has an expression.
@@ -50,6 +72,7 @@ mod tests {
             TelemetrySpec {
                 selector: Some(WorkloadSelector::new(labels(&[("app", "cart")]))),
                 access_logging: vec![AccessLogging::to_providers(["envoy"])],
+                ..TelemetrySpec::default()
             },
         );
         assert!(run(|c| check(c, &t)).is_empty());

@@ -165,6 +165,8 @@ pub fn convert_apply(cluster: &TestCluster, dir: &Path, namespace: &str, expecte
         },
         cluster_domain: "cluster.local".into(),
         ingress_gateway_selector: "istio=ingressgateway".into(),
+        flagger_mesh_provider: None,
+        tracing: None,
         ..ConvertCommand::default()
     };
     assert_eq!(

@@ -13,7 +13,7 @@ use crate::convert::destinations::{node_address, service_port};
 use crate::convert::names::{dns1123_label, service_of_host};
 use crate::gateway_api::{
     BackendRef, CORE_GROUP, GROUP, ReferenceGrant, ReferenceGrantFrom, ReferenceGrantSpec,
-    ReferenceGrantTo, Service, ServicePort, ServiceSpec,
+    ReferenceGrantTo, Service, ServicePort, ServiceSpec, TargetPort,
 };
 use crate::istio::{Destination, IstioObject, Metadata};
 use crate::origin::ObjectRef;
@@ -246,7 +246,9 @@ impl<'a> Backends<'a> {
                 // by port and protocol and refuses a port without one.
                 protocol: Some("TCP".into()),
                 port,
-                target_port: target_port.and_then(|t| u32::try_from(t).ok()),
+                target_port: target_port
+                    .and_then(|t| u32::try_from(t).ok())
+                    .map(TargetPort::Number),
                 ..ServicePort::default()
             });
             service.spec.ports.sort_by_key(|p| p.port);

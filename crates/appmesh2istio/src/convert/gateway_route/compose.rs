@@ -207,6 +207,7 @@ fn compose_router(
         opts: ctx.opts,
         output: OutputSet::default(),
         report: ReportBuilder::default(),
+        flagger_managed: ctx.flagger_managed.clone(),
     };
     let mut planned = virtual_router::plan_router(&mut scratch, router, multi_port);
     if multi_port {

@@ -175,6 +175,7 @@ pub(super) fn shared_access_log(ctx: &mut Context<'_>, logs: Vec<(ObjectRef, Vec
             ctx.opts.ingress_gateway_selector.clone(),
         )),
         access_logging: vec![crate::istio::AccessLogging::to_providers(providers)],
+        ..TelemetrySpec::default()
     };
     let Some((first, rest)) = sources.split_first() else {
         return;

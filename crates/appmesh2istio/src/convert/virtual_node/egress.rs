@@ -40,7 +40,7 @@ pub(super) struct Egress {
 
 /// The App Mesh VirtualService name inside a VirtualService ARN
 /// (`arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualService/<name>`).
-pub(super) fn virtual_service_name_of_arn(arn: &str) -> Option<&str> {
+pub(crate) fn virtual_service_name_of_arn(arn: &str) -> Option<&str> {
     let resource = arn.strip_prefix("arn:")?.splitn(5, ':').nth(4)?;
     let (_, name) = resource
         .strip_prefix("mesh/")?

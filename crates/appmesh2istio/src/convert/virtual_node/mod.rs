@@ -12,6 +12,7 @@
 
 mod cloud_map;
 mod egress;
+pub(crate) use egress::virtual_service_name_of_arn;
 mod listeners;
 mod selector;
 mod tls;
@@ -78,6 +79,9 @@ pub(crate) fn convert_virtual_nodes(ctx: &mut Context<'_>) {
     let nodes: Vec<NodeCtx<'_>> = resolved
         .virtual_nodes
         .values()
+        .filter(|entry| {
+            !ctx.managed_by_flagger(&entry.common.key.object_ref(AppMeshKind::VirtualNode))
+        })
         .map(|entry| NodeCtx {
             entry,
             node: entry.object,
@@ -347,6 +351,20 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
     }
     let claim = (n.namespace.to_owned(), labels.clone());
     if let Some(other) = state.claims.get(&claim) {
+        // The canary and stable nodes of an Argo Rollout select the same pods once the
+        // run-time hash is gone: the Rollout's pods get the pod-side objects of the first.
+        if let Some(rollout) = super::argo::splitting_rollout(ctx.inventory, other, &n.subject) {
+            ctx.note(
+                super::argo::CODE_SHARED_PODS,
+                &n.subject,
+                "spec.podSelector",
+                format!(
+                    "{other} and this node are the stable and canary nodes of {rollout} and select the same pods \
+                     without the run-time hash; the pods get {other}'s pod-side objects"
+                ),
+            );
+            return;
+        }
         ctx.note(
             CODE_SELECTOR_TAKEN,
             &n.subject,
@@ -426,6 +444,7 @@ fn workload_objects(ctx: &mut Context<'_>, n: &NodeCtx<'_>, state: &mut State) {
         let spec = TelemetrySpec {
             selector,
             access_logging: vec![logging],
+            ..TelemetrySpec::default()
         };
         ctx.output.insert(
             Telemetry::new(Metadata::new(name, n.namespace), spec),

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::*;
-use crate::gateway_api::{GatewaySpec, ReferenceGrantSpec, ServiceSpec, TlsMode};
+use crate::gateway_api::{GatewaySpec, ReferenceGrantSpec, ServiceSpec, TargetPort, TlsMode};
 use crate::validate::primitives::{label_key, label_value};
 
 /// "tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']", "tls mode must be
@@ -238,8 +238,22 @@ pub(super) fn service(c: &mut Checker, name: &str, spec: &ServiceSpec) {
             );
         }
         port(c, format!("{at}.port"), p.port);
-        if let Some(t) = p.target_port {
-            port(c, format!("{at}.targetPort"), t);
+        match &p.target_port {
+            Some(TargetPort::Number(t)) => port(c, format!("{at}.targetPort"), *t),
+            // An IANA service name, as a container port's name: a DNS-1123 label of at most
+            // 15 characters with a letter.
+            Some(TargetPort::Name(n))
+                if n.len() > 15
+                    || !crate::validate::primitives::is_k8s_label_name(n)
+                    || !n.chars().any(|ch| ch.is_ascii_lowercase()) =>
+            {
+                c.error(
+                    SERVICE,
+                    format!("{at}.targetPort"),
+                    format!("{n:?} is not a valid port name (at most 15 characters, lower case, with a letter)"),
+                );
+            }
+            _ => {}
         }
     }
     for (k, v) in &spec.selector {

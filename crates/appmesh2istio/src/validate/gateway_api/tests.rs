@@ -7,6 +7,7 @@ use super::cross::REFERENCE_GRANT;
 use super::gateway::*;
 use super::routes::*;
 use super::*;
+use crate::gateway_api::TargetPort;
 use crate::gateway_api::*;
 use crate::istio::{IstioObject, Metadata};
 use crate::validate::{validate_all, validate_object};
@@ -145,7 +146,7 @@ fn service() -> Service {
                 name: Some("http".into()),
                 app_protocol: Some("http".into()),
                 port: 8080,
-                target_port: Some(8080),
+                target_port: Some(TargetPort::Number(8080)),
                 ..Default::default()
             }],
             selector: BTreeMap::from([
