@@ -16,7 +16,9 @@ use super::scope::keep_relevant_meshes;
 use super::{Data, Mode, Object, ReadError, ReadOptions, Snapshot, VersionInfo};
 use crate::cluster::access::review_all;
 use crate::cluster::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, ISTIO_KINDS, KindInfo};
-use crate::cluster::list::{list_parsed, list_values, list_values_selected};
+use crate::cluster::list::{
+    list_parsed, list_values_lean, list_values_selected, without_bookkeeping,
+};
 use crate::cluster::{Cluster, ClusterError, NamespaceScope, describe_kube_error};
 use crate::istio::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::origin::Origin;
@@ -72,7 +74,7 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
     let core = async {
         let namespaces = async {
             match scope {
-                NamespaceScope::All => list_values(client, &kinds::NAMESPACES, scope).await,
+                NamespaceScope::All => list_values_lean(client, &kinds::NAMESPACES, scope).await,
                 NamespaceScope::One(ns) => get_namespace(client, ns).await,
             }
         };
@@ -84,7 +86,7 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
                     let lists = join_all(system_namespaces.iter().filter(|s| *s != ns).map(
                         |s| async move {
                             let scope = NamespaceScope::One(s.clone());
-                            list_values(client, &kinds::DEPLOYMENTS, &scope).await
+                            list_values_lean(client, &kinds::DEPLOYMENTS, &scope).await
                         },
                     ))
                     .await;
@@ -100,12 +102,12 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
             list_parsed(client, &kinds::PODS, scope, None, |pod: Value| {
                 Some(pod_summary(pod))
             }),
-            list_values(client, &kinds::SERVICES, scope),
-            list_values(client, &kinds::DEPLOYMENTS, scope),
-            list_values(client, &kinds::STATEFULSETS, scope),
-            list_values(client, &kinds::DAEMONSETS, scope),
-            list_values(client, &kinds::MUTATING_WEBHOOKS, scope),
-            list_values(client, &kinds::VALIDATING_WEBHOOKS, scope),
+            list_values_lean(client, &kinds::SERVICES, scope),
+            list_values_lean(client, &kinds::DEPLOYMENTS, scope),
+            list_values_lean(client, &kinds::STATEFULSETS, scope),
+            list_values_lean(client, &kinds::DAEMONSETS, scope),
+            list_values_lean(client, &kinds::MUTATING_WEBHOOKS, scope),
+            list_values_lean(client, &kinds::VALIDATING_WEBHOOKS, scope),
             system,
         )
     };
@@ -149,26 +151,25 @@ pub async fn read_cluster(cluster: &Cluster, options: &ReadOptions) -> Snapshot 
     snap.daemonsets = collect(daemonsets, &kinds::DAEMONSETS, &origin, errors);
     snap.mutating_webhooks = collect(mutating, &kinds::MUTATING_WEBHOOKS, &origin, errors);
     snap.validating_webhooks = collect(validating, &kinds::VALIDATING_WEBHOOKS, &origin, errors);
-    snap.system_deployments = match system {
-        Ok(None) => snap.deployments.clone(),
-        Ok(Some(extra)) => {
-            let mut all: Vec<Object> = extra
+    // With -A the control-plane Deployments are among `deployments`: not kept twice.
+    snap.system_deployments_elsewhere = match system {
+        Ok(None) => None,
+        Ok(Some(extra)) => Some(Data::Available(
+            extra
                 .into_iter()
                 .map(|value| Object {
                     value,
                     origin: origin.clone(),
                 })
-                .collect();
-            all.extend(snap.deployments.ok().into_iter().flatten().cloned());
-            Data::Available(all)
-        }
-        Err(e) => {
+                .collect(),
+        )),
+        Err(e) => Some({
             let d = collect(Err(e), &kinds::DEPLOYMENTS, &origin, errors);
             match d {
                 Data::Unavailable(r) => Data::Unavailable(r),
                 Data::Available(_) => Data::Unavailable("not read".into()),
             }
-        }
+        }),
     };
     let MeshApis {
         groups,
@@ -261,6 +262,7 @@ async fn get_namespace(client: &kube::Client, name: &str) -> Result<Vec<Value>, 
     match api.get_opt(name).await {
         Ok(Some(ns)) => {
             let mut value = serde_json::to_value(ns).unwrap_or(Value::Null);
+            without_bookkeeping(&mut value);
             if let Value::Object(map) = &mut value {
                 map.insert("apiVersion".into(), "v1".into());
                 map.insert("kind".into(), "Namespace".into());
@@ -407,7 +409,7 @@ async fn read_mesh_apis(client: &kube::Client, scope: &NamespaceScope) -> MeshAp
         let present = served_appmesh.contains(kind.kind);
         async move {
             if present {
-                (kind.kind, list_values(client, kind, scope).await)
+                (kind.kind, list_values_lean(client, kind, scope).await)
             } else {
                 (kind.kind, Ok(Vec::new()))
             }

@@ -1,7 +1,5 @@
 //! Conversion readiness: the convert engine on the snapshot's objects.
 
-use serde_json::Value;
-
 use super::{ConversionOutcome, Data, Mode, Snapshot};
 use crate::load::{Inventory, LoadOptions};
 use crate::origin::Origin;
@@ -35,16 +33,23 @@ pub(super) fn convert_cluster_objects(snap: &Snapshot) -> Data<ConversionOutcome
 /// The inventory convert would read from this snapshot's objects (App Mesh objects with every
 /// Mesh, Namespaces, Services and workloads): for conversion readiness and the mesh graph.
 pub fn cluster_inventory(snap: &Snapshot) -> Inventory {
-    let mut values: Vec<Value> = snap.appmesh_objects().map(|o| o.value.clone()).collect();
-    for data in [
-        &snap.namespaces,
-        &snap.services,
-        &snap.deployments,
-        &snap.statefulsets,
-        &snap.daemonsets,
-    ] {
-        values.extend(data.ok().into_iter().flatten().map(|o| o.value.clone()));
-    }
+    // Cloned one at a time as the loader takes them (it decodes each into its own types and
+    // drops the clone): never a second copy of every object at once.
+    let values = snap
+        .appmesh_objects()
+        .chain(
+            [
+                &snap.namespaces,
+                &snap.services,
+                &snap.deployments,
+                &snap.statefulsets,
+                &snap.daemonsets,
+            ]
+            .into_iter()
+            .filter_map(Data::ok)
+            .flatten(),
+        )
+        .map(|o| o.value.clone());
     let origin = match &snap.mode {
         Mode::Cluster { context, .. } => Origin::Cluster {
             context: context.clone(),

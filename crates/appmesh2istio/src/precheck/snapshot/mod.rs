@@ -203,9 +203,10 @@ pub struct Snapshot {
     pub deployments: Data<Vec<Object>>,
     pub statefulsets: Data<Vec<Object>>,
     pub daemonsets: Data<Vec<Object>>,
-    /// Deployments of the control-plane namespaces (App Mesh controller, istiod), also when the
-    /// scope is one namespace.
-    pub system_deployments: Data<Vec<Object>>,
+    /// With `-n`, the Deployments of the control-plane namespaces other than that one (App Mesh
+    /// controller, istiod); `None` when `deployments` already holds them (all namespaces), so
+    /// that they are not kept twice. Read through [`Snapshot::system_deployments`].
+    pub system_deployments_elsewhere: Option<Data<Vec<Object>>>,
     pub mutating_webhooks: Data<Vec<Object>>,
     pub validating_webhooks: Data<Vec<Object>>,
     /// App Mesh objects per kind (`Mesh`, `VirtualNode`, …).
@@ -243,7 +244,7 @@ impl Snapshot {
             deployments: unavailable(reason),
             statefulsets: unavailable(reason),
             daemonsets: unavailable(reason),
-            system_deployments: unavailable(reason),
+            system_deployments_elsewhere: Some(unavailable(reason)),
             mutating_webhooks: unavailable(reason),
             validating_webhooks: unavailable(reason),
             appmesh: APPMESH_KINDS
@@ -305,6 +306,20 @@ impl Snapshot {
             .flatten()
             .map(|n| (n.name(), n.labels()))
             .collect()
+    }
+
+    /// Deployments of the control-plane namespaces (App Mesh controller, istiod), also when the
+    /// scope is one namespace: those of the other control-plane namespaces first, then the
+    /// scope's own.
+    pub fn system_deployments(&self) -> Result<Vec<&Object>, Skipped> {
+        match &self.system_deployments_elsewhere {
+            None => Ok(self.deployments.get()?.iter().collect()),
+            Some(elsewhere) => {
+                let mut all: Vec<&Object> = elsewhere.get()?.iter().collect();
+                all.extend(self.deployments.ok().into_iter().flatten());
+                Ok(all)
+            }
+        }
     }
 
     /// Deployments, StatefulSets and DaemonSets that could be read.
