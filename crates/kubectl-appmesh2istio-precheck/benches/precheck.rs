@@ -15,6 +15,12 @@
 //! kubelet binds them), then times each command `PRECHECK_BENCH_RUNS` times (default 3) and
 //! prints the medians as a Markdown table, with precheck's peak RSS (VmHWM from /proc).
 //!
+//! `PRECHECK_BENCH_BASELINE=<path>` names another build of the precheck binary (e.g. main's)
+//! to run alternately with this one on the same loaded cluster, so a change's effect on time
+//! and peak RSS is measured under the same machine load. `PRECHECK_BENCH_HOLD=<file>` writes the
+//! cluster's kubeconfig path to that file after loading and waits until the file is removed,
+//! for profiling precheck by hand (heaptrack, massif) against the loaded cluster.
+//!
 //! Services are created headless (type ClusterIP, clusterIP None): the test API server's
 //! service CIDR is a /24.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -244,9 +250,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// One precheck run; its peak RSS is its VmHWM sampled every 5 ms until it exits (the high-water
 /// mark only grows, so the last sample is the peak up to 5 ms before the end).
-fn run_precheck(cluster: &TestCluster) -> Result<(Timing, Value)> {
+fn run_precheck(cluster: &TestCluster, binary: &str) -> Result<(Timing, Value)> {
     let started = Instant::now();
-    let mut child = Command::new(PRECHECK)
+    let mut child = Command::new(binary)
         .arg("--kubeconfig")
         .arg(cluster.kubeconfig_path())
         .args(["-o", "json"])
@@ -349,18 +355,38 @@ fn main() -> Result<()> {
         pods_time.as_secs_f64()
     );
 
+    if let Ok(hold) = std::env::var("PRECHECK_BENCH_HOLD") {
+        let hold = std::path::PathBuf::from(hold);
+        std::fs::write(&hold, cluster.kubeconfig_path().display().to_string())?;
+        eprintln!(
+            "holding the cluster until {} is removed (it names the kubeconfig)",
+            hold.display()
+        );
+        while hold.exists() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let baseline_binary = std::env::var("PRECHECK_BENCH_BASELINE").ok();
+
     // Warm-up: kubectl fills its discovery cache, both warm the API server's caches.
     let kubectl_cold = run_kubectl(&cluster, true)?;
-    let (_, report) = run_precheck(&cluster)?;
+    let (_, report) = run_precheck(&cluster, PRECHECK)?;
     let mut precheck = Vec::new();
     let mut floor = Vec::new();
     let mut precheck_requests = 0;
     let mut peak_rss_kib = Vec::new();
+    let mut baseline = Vec::new();
+    let mut baseline_rss_kib = Vec::new();
     for _ in 0..runs {
-        let (t, _) = run_precheck(&cluster)?;
+        let (t, _) = run_precheck(&cluster, PRECHECK)?;
         precheck_requests = t.requests;
         precheck.push(t.wall);
         peak_rss_kib.push(t.peak_rss_kib);
+        if let Some(binary) = &baseline_binary {
+            let (t, _) = run_precheck(&cluster, binary)?;
+            baseline.push(t.wall);
+            baseline_rss_kib.push(t.peak_rss_kib);
+        }
         floor.push(run_kubectl(&cluster, false)?.wall);
     }
     let kubectl_requests = run_kubectl(&cluster, true)?.requests;
@@ -400,6 +426,19 @@ fn main() -> Result<()> {
         peak_rss_kib.first().copied().unwrap_or(0) as f64 / 1024.0,
         peak_rss_kib.last().copied().unwrap_or(0) as f64 / 1024.0
     );
+    if !baseline.is_empty() {
+        baseline_rss_kib.sort_unstable();
+        println!(
+            "| baseline precheck ({}), wall time (median of {runs}) | {:.2} s |",
+            baseline_binary.as_deref().unwrap_or(""),
+            median(baseline).as_secs_f64()
+        );
+        println!(
+            "| baseline precheck peak RSS (VmHWM; min / max of {runs}) | {:.0} / {:.0} MiB |",
+            baseline_rss_kib.first().copied().unwrap_or(0) as f64 / 1024.0,
+            baseline_rss_kib.last().copied().unwrap_or(0) as f64 / 1024.0
+        );
+    }
     println!(
         "| kubectl get <same kinds> -A -o json (median of {runs}, warm discovery cache) | {:.2} s |",
         f.as_secs_f64()

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::change::object::get_value;
 use crate::change::{ChangeError, ObjectKey};
 use crate::cluster::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, ISTIO_KINDS, KindInfo};
-use crate::cluster::list::{list_all, list_values};
+use crate::cluster::list::{list_all, list_values, list_values_lean};
 use crate::cluster::{Cluster, ClusterError, NamespaceScope};
 use crate::istio::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::precheck::string_map;
@@ -162,6 +162,10 @@ async fn list_kind(
     kind: &KindInfo,
     scope: &NamespaceScope,
 ) -> Result<Vec<Value>, ClusterError> {
+    // Pods are only read (never backed up or written): their field bookkeeping is dropped.
+    if kind.kind == kinds::PODS.kind {
+        return list_values_lean(&cluster.client, kind, scope).await;
+    }
     list_values(&cluster.client, kind, scope).await
 }
 

@@ -9,7 +9,7 @@ use futures::future::join_all;
 use serde_json::Value;
 
 use super::kinds::{self, APPMESH_GROUP, APPMESH_KINDS, APPMESH_VERSION, KindInfo};
-use super::list::list_values;
+use super::list::{list_values_lean, without_bookkeeping};
 use super::{Cluster, ClusterError, NamespaceScope, describe_kube_error};
 use crate::load::{Inventory, LoadOptions, from_values};
 use crate::origin::Origin;
@@ -144,7 +144,7 @@ pub async fn read_inventory(
 
     let namespaces = async {
         match scope {
-            NamespaceScope::All => list_values(client, &kinds::NAMESPACES, scope).await,
+            NamespaceScope::All => list_values_lean(client, &kinds::NAMESPACES, scope).await,
             NamespaceScope::One(ns) => get_namespace(client, ns).await,
         }
     };
@@ -153,7 +153,7 @@ pub async fn read_inventory(
             .iter()
             .chain(core_kinds.iter())
             .chain(companions.iter())
-            .map(|kind| async move { (kind.kind, list_values(client, kind, scope).await) }),
+            .map(|kind| async move { (kind.kind, list_values_lean(client, kind, scope).await) }),
     );
     let (namespaces, lists) = futures::join!(namespaces, lists);
 
@@ -223,6 +223,7 @@ async fn get_namespace(client: &kube::Client, name: &str) -> Result<Vec<Value>, 
         })?;
     match client.request::<Value>(http_request).await {
         Ok(mut value) => {
+            without_bookkeeping(&mut value);
             if let Value::Object(map) = &mut value {
                 map.insert("apiVersion".into(), "v1".into());
                 map.insert("kind".into(), "Namespace".into());

@@ -132,6 +132,50 @@ pub async fn list_values_selected(
     .await
 }
 
+/// [`list_values`] without the server's bookkeeping that no reader of a listed object uses:
+/// `metadata.managedFields` (often as large as the object itself) and the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation (a copy of the whole object as
+/// last applied). Dropped page by page, so only one page of whole objects is in memory at a
+/// time. Not for callers that read field ownership (precheck's migration dashboard reads the
+/// managedFields of the Istio objects convert applied).
+pub async fn list_values_lean(
+    client: &kube::Client,
+    kind: &KindInfo,
+    scope: &NamespaceScope,
+) -> Result<Vec<serde_json::Value>, ClusterError> {
+    list_parsed(client, kind, scope, None, |item| {
+        let mut item: serde_json::Value = item;
+        without_bookkeeping(&mut item);
+        if let serde_json::Value::Object(map) = &mut item {
+            map.insert("apiVersion".into(), kind.api_version().into());
+            map.insert("kind".into(), kind.kind.into());
+        }
+        Some(item)
+    })
+    .await
+}
+
+/// The annotation `kubectl apply` keeps the whole applied object in.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Remove `metadata.managedFields` and the last-applied annotation from an object read from the
+/// cluster (see [`list_values_lean`]).
+pub fn without_bookkeeping(object: &mut serde_json::Value) {
+    let Some(metadata) = object
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    metadata.remove("managedFields");
+    if let Some(annotations) = metadata
+        .get_mut("annotations")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+}
+
 /// Every object of `kind` in `scope`, each parsed as `I` and kept as what `keep` makes of it,
 /// page by page: memory holds one page of `I` plus the kept results.
 pub async fn list_parsed<I, T>(
@@ -206,6 +250,37 @@ mod tests {
             (!n.is_multiple_of(10)).then_some(n)
         }));
         (result, asked.into_inner())
+    }
+
+    #[test]
+    fn without_bookkeeping_drops_managed_fields_and_last_applied_only() {
+        let mut object = serde_json::json!({
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+                "annotations": {
+                    LAST_APPLIED_ANNOTATION: "{\"kind\":\"Deployment\"}",
+                    "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled"
+                }
+            },
+            "spec": {"replicas": 2}
+        });
+        without_bookkeeping(&mut object);
+        assert_eq!(
+            object,
+            serde_json::json!({
+                "kind": "Deployment",
+                "metadata": {
+                    "name": "web",
+                    "annotations": {"appmesh.k8s.aws/sidecarInjectorWebhook": "enabled"}
+                },
+                "spec": {"replicas": 2}
+            })
+        );
+        let mut no_metadata = serde_json::json!({"kind": "List"});
+        without_bookkeeping(&mut no_metadata);
+        assert_eq!(no_metadata, serde_json::json!({"kind": "List"}));
     }
 
     #[test]

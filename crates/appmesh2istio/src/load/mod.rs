@@ -274,7 +274,15 @@ pub fn with_large_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 /// [`crate::cluster::inventory::read_inventory`]: each object is classified and decoded exactly as
 /// a document of a file would be (same findings, same deduplication), with `origin` as its
 /// origin. `List`s are not expanded: pass their items.
-pub fn from_values(values: Vec<Value>, origin: &Origin, opts: &LoadOptions) -> Inventory {
+///
+/// `values` is consumed one object at a time: a caller that hands an iterator of clones holds
+/// one clone at a time, not a second copy of everything.
+pub fn from_values<I>(values: I, origin: &Origin, opts: &LoadOptions) -> Inventory
+where
+    I: IntoIterator<Item = Value>,
+    I::IntoIter: Send,
+{
+    let values = values.into_iter();
     with_large_stack(move || {
         let mut loader = Loader {
             opts,

@@ -13,7 +13,7 @@ use super::RolloutCommand;
 use super::coupling::{self, MeshGraph};
 use crate::cluster::inventory::{ReadError, read_inventory};
 use crate::cluster::kinds::{DAEMONSETS, DEPLOYMENTS, PODS, STATEFULSETS};
-use crate::cluster::list::{list_all, list_values};
+use crate::cluster::list::{list_all, list_values, list_values_lean};
 use crate::cluster::{Cluster, NamespaceScope, describe_kube_error};
 use crate::precheck::labels::string_map;
 use crate::resolve::resolve;
@@ -89,8 +89,9 @@ pub async fn read(cluster: &Cluster, command: &RolloutCommand) -> Result<Read, S
                     .map_err(|e| e.to_string())?,
             );
         }
+        // Pods are only read here (never written): their field bookkeeping is dropped.
         out.pods.extend(
-            list_values(&cluster.client, &PODS, scope)
+            list_values_lean(&cluster.client, &PODS, scope)
                 .await
                 .map_err(|e| e.to_string())?,
         );

@@ -55,9 +55,9 @@ pub fn crds(snap: &Snapshot) -> Result<CheckOutput, Skipped> {
 
 /// The App Mesh controller Deployments found (preferring the configured namespace).
 pub(super) fn controllers(snap: &Snapshot) -> Result<Vec<&Object>, Skipped> {
-    let deployments = snap.system_deployments.get()?;
+    let deployments = snap.system_deployments()?;
     let mut found: Vec<&Object> = deployments
-        .iter()
+        .into_iter()
         .filter(|d| {
             d.name() == "appmesh-controller"
                 || d.name() == "appmesh-manager"

@@ -17,9 +17,9 @@ const FIRST_V1_MINOR: u32 = 22;
 
 /// istiod Deployments (one per revision).
 fn istiods(snap: &Snapshot) -> Result<Vec<&Object>, Skipped> {
-    let deployments = snap.system_deployments.get()?;
+    let deployments = snap.system_deployments()?;
     Ok(deployments
-        .iter()
+        .into_iter()
         .filter(|d| {
             d.name() == "istiod"
                 || d.name().starts_with("istiod-")
