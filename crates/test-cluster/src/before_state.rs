@@ -183,9 +183,14 @@ pub(crate) async fn apply_documents(
         } else {
             Api::all_with(client.clone(), &resource)
         };
-        api.patch(name, &params, &Patch::Apply(document))
-            .await
-            .with_context(|| format!("applying {kind} {name}"))?;
+        // Two tests loading the before state at once both create the objects they share (the
+        // controller's namespace and Service): the apply that loses the race gets 409
+        // AlreadyExists, and applied again it updates the object the other one created.
+        let mut result = api.patch(name, &params, &Patch::Apply(document)).await;
+        if matches!(&result, Err(kube::Error::Api(status)) if status.code == 409) {
+            result = api.patch(name, &params, &Patch::Apply(document)).await;
+        }
+        result.with_context(|| format!("applying {kind} {name}"))?;
     }
     Ok(())
 }
