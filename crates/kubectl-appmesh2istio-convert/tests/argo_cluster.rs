@@ -5,11 +5,14 @@
 //! findings as convert of the same manifests from files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use test_cluster::{TestCluster, cluster_or_skip};
+use support::kubectl;
+use test_cluster::cluster_or_skip;
 
 const ROLLOUT_CRD: &str = "
 apiVersion: apiextensions.k8s.io/v1
@@ -46,27 +49,6 @@ fn example(ns: &str) -> String {
         }
     }
     documents.join("\n---\n")
-}
-
-fn kubectl(cluster: &TestCluster, args: &[&str], stdin: Option<&str>) {
-    let mut child = cluster
-        .kubectl()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// convert with `args`: exit code, the objects on stdout, and the report's findings as

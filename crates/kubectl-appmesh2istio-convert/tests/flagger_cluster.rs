@@ -6,39 +6,20 @@
 //! Canary back with `provider: istio` and converts none of Flagger's App Mesh objects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use test_cluster::{TestCluster, cluster_or_skip};
+use support::kubectl;
+use test_cluster::cluster_or_skip;
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/flagger")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn kubectl(cluster: &TestCluster, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = cluster
-        .kubectl()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Flagger's Deployment as its App Mesh overlay configures it (kustomize/appmesh/patch.yaml).

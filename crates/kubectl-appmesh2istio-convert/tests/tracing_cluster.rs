@@ -5,6 +5,8 @@
 //! mesh-wide Telemetry with App Mesh's sampling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -12,22 +14,7 @@ use serde_json::{Value, json};
 use test_cluster::{TestCluster, cluster_or_skip};
 
 fn kubectl_apply(cluster: &TestCluster, yaml: &str) {
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), yaml.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::kubectl(cluster, &["apply", "-f", "-"], Some(yaml));
 }
 
 fn convert(cluster: &TestCluster, dir: &Path, args: &[&str]) -> (i32, String, String) {

@@ -220,3 +220,54 @@ async fn wait_established(
     }
     Ok(())
 }
+
+impl crate::cluster::TestCluster {
+    /// Installs the Gateway API v1.5.1 CRDs (experimental bundle) from `../shared/crds/` and
+    /// waits until they are served. Idempotent; not part of the default start, so that the
+    /// other tests see a cluster without them, as before.
+    /// Created with kubectl (one List, `--validate=false`: kubectl 1.20 does not know every
+    /// schema field of these CRDs).
+    pub fn install_gateway_api_crds(&self) -> Result<Vec<String>> {
+        let documents = load_gateway_api_crd_documents(&crate::binaries::shared_dir())?;
+        let names: Vec<String> = documents
+            .iter()
+            .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents});
+        let mut child = self
+            .kubectl()
+            .args(["create", "--validate=false", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, list.to_string().as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A second call finds them created: only "already exists" errors are fine.
+        if !out.status.success()
+            && stderr.lines().any(|l| {
+                l.starts_with("Error")
+                    && !l.contains("AlreadyExists")
+                    && !l.contains("already exists")
+            })
+        {
+            anyhow::bail!("kubectl create of the Gateway API CRDs failed: {stderr}");
+        }
+        let crd_names: Vec<String> = names.iter().map(|n| format!("crd/{n}")).collect();
+        let out = self
+            .kubectl()
+            .args(["wait", "--for", "condition=established", "--timeout=60s"])
+            .args(&crd_names)
+            .output()?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "Gateway API CRDs not Established: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(names)
+    }
+}

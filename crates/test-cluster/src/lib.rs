@@ -26,6 +26,7 @@ mod fault_proxy;
 mod identity;
 mod injectors;
 pub mod kubelet;
+mod objects;
 mod pki;
 mod process;
 mod selector;
