@@ -478,3 +478,86 @@ fn apply_with_install_applies_the_objects_and_writes_the_install_files() {
     );
     assert_eq!(applied.lines().count(), 3, "{applied}");
 }
+
+/// `--install` takes an optional format: bare before another flag or `-f` (the IstioOperator),
+/// `helm` as its value, `=istio-operator`; `--install-dir` after it.
+#[test]
+fn install_takes_an_optional_format_wherever_it_stands() {
+    let input = example();
+    let input = input.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--install", "-f", input, "-q"], "IstioOperator"),
+        (&["-f", input, "-q", "--install"], "IstioOperator"),
+        (
+            &["-f", input, "-q", "--install=istio-operator"],
+            "IstioOperator",
+        ),
+        (&["--install", "helm", "-f", input, "-q"], "helm"),
+    ];
+    // The example has one object convert cannot carry over: the plain run's exit code (3).
+    let plain = convert(tempfile::tempdir().unwrap().path(), &["-f", input, "-q"]).code;
+    assert_eq!(plain, 3);
+    for (args, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let run = convert(dir.path(), args);
+        assert_eq!(run.code, plain, "{args:?}: {}", run.stderr);
+        assert!(stdout_kinds(&run.stdout).contains(&"VirtualService".to_owned()));
+        let files = names(&dir.path().join("istio-install"));
+        if expected == "helm" {
+            assert_eq!(files, HELM_FILES.map(str::to_owned), "{args:?}");
+        } else {
+            assert_eq!(files.len(), 1, "{args:?}: {files:?}");
+            let operator = yaml(&dir.path().join("istio-install").join(&files[0]));
+            assert_eq!(operator["kind"], expected, "{args:?}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = convert(
+        dir.path(),
+        &["--install", "helm", "--install-dir", "d", "-q", "-f", input],
+    );
+    assert_eq!(run.code, plain, "{}", run.stderr);
+    assert_eq!(names(&dir.path().join("d")), HELM_FILES.map(str::to_owned));
+}
+
+/// An unknown format is a usage error naming the formats; `--install-dir` needs `--install`.
+#[test]
+fn install_refuses_unknown_formats_and_install_dir_needs_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = convert(dir.path(), &["--install", "x.yaml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("istio-operator"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let run = convert(dir.path(), &["-f", "x", "--install-dir", "d"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--install"), "{}", run.stderr);
+}
+
+/// Shell completion (`__complete`, what kubectl 1.26+ asks) offers the install formats and
+/// completes `--install-dir` to a directory.
+#[test]
+fn completion_knows_the_install_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let complete = |words: &[&str]| {
+        let args: Vec<&str> = std::iter::once("__complete")
+            .chain(words.iter().copied())
+            .collect();
+        let run = convert(dir.path(), &args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let formats = complete(&["--install", ""]);
+    assert!(formats.starts_with("istio-operator\t"), "{formats}");
+    assert!(formats.contains("\nhelm\t"), "{formats}");
+    assert_eq!(
+        complete(&["--install", "--install-d"])
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["--install-dir", ":4"]
+    );
+    assert_eq!(
+        complete(&["--install", "helm", "--install-dir", ""]),
+        ":0\n"
+    );
+}
