@@ -6,12 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::gateway_api_kind;
-
-gateway_api_kind!(
+crate::istio::istio_kind!(
     /// A ClusterIP Service selecting the pods of one version (or of a Rollout's canary or
     /// stable side).
-    Service,
     Service,
     ServiceSpec,
     "v1",

@@ -4,20 +4,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::gateway_api_kind;
-
-gateway_api_kind!(
+crate::istio::istio_kind!(
     /// Listeners of a gateway Istio deploys (`gatewayClassName: istio`) or of an ambient
     /// waypoint (`istio-waypoint`).
-    Gateway,
-    KubernetesGateway,
+    Gateway => KubernetesGateway,
     GatewaySpec,
     "gateway.networking.k8s.io/v1",
     "Gateway"
 );
-gateway_api_kind!(
+crate::istio::istio_kind!(
     /// Lets routes of other namespaces refer to objects of this one.
-    ReferenceGrant,
     ReferenceGrant,
     ReferenceGrantSpec,
     "gateway.networking.k8s.io/v1",

@@ -31,46 +31,6 @@ pub const ISTIO_GATEWAY_CLASS: &str = "istio";
 /// The `gatewayClassName` of Istio's ambient waypoints.
 pub const ISTIO_WAYPOINT_CLASS: &str = "istio-waypoint";
 
-macro_rules! gateway_api_kind {
-    ($(#[$doc:meta])* $name:ident, $variant:ident, $spec:ty, $api:literal, $kind:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default)]
-        pub struct $name {
-            pub metadata: $crate::istio::Metadata,
-            pub spec: $spec,
-        }
-
-        impl $name {
-            pub const API_VERSION: &'static str = $api;
-            pub const KIND: &'static str = $kind;
-
-            pub fn new(metadata: $crate::istio::Metadata, spec: $spec) -> $name {
-                $name { metadata, spec }
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                $crate::istio::serialize_full(serializer, $api, $kind, &self.metadata, &self.spec)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
-                let (metadata, spec) = $crate::istio::deserialize_full(deserializer, $api, $kind)?;
-                Ok($name { metadata, spec })
-            }
-        }
-
-        impl From<$name> for $crate::istio::IstioObject {
-            fn from(object: $name) -> $crate::istio::IstioObject {
-                $crate::istio::IstioObject::$variant(object)
-            }
-        }
-    };
-}
-pub(crate) use gateway_api_kind;
-
 /// `ParentReference`: what a route attaches to. A `Service` parent (group `""`) makes a mesh
 /// route (GAMMA); a `Gateway` parent an ingress route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]

@@ -3,27 +3,24 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BackendRef, Duration, ParentReference, gateway_api_kind};
+use super::{BackendRef, Duration, ParentReference};
 
-gateway_api_kind!(
+crate::istio::istio_kind!(
     /// HTTP routing rules for the Services or Gateway listeners in `parentRefs`.
-    HttpRoute,
     HttpRoute,
     HttpRouteSpec,
     "gateway.networking.k8s.io/v1",
     "HTTPRoute"
 );
-gateway_api_kind!(
+crate::istio::istio_kind!(
     /// gRPC routing rules (method matches; no timeouts or retries in v1.5.1).
-    GrpcRoute,
     GrpcRoute,
     GrpcRouteSpec,
     "gateway.networking.k8s.io/v1",
     "GRPCRoute"
 );
-gateway_api_kind!(
+crate::istio::istio_kind!(
     /// TCP forwarding (no matches; experimental channel).
-    TcpRoute,
     TcpRoute,
     TcpRouteSpec,
     "gateway.networking.k8s.io/v1alpha2",

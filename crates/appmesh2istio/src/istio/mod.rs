@@ -184,8 +184,14 @@ pub(crate) fn deserialize_full<'de, D: Deserializer<'de>, T: DeserializeOwned + 
     Ok((full.metadata, full.spec))
 }
 
+/// One kind we emit: its struct (metadata and spec), constants, serde in proto-JSON order,
+/// and its [`IstioObject`] variant (`Name => Variant` where the two differ, e.g. Gateway
+/// API's `Gateway`, whose variant is `KubernetesGateway` beside Istio's).
 macro_rules! istio_kind {
     ($(#[$doc:meta])* $name:ident, $spec:ty, $api:literal, $kind:literal) => {
+        $crate::istio::istio_kind!($(#[$doc])* $name => $name, $spec, $api, $kind);
+    };
+    ($(#[$doc:meta])* $name:ident => $variant:ident, $spec:ty, $api:literal, $kind:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name {
@@ -217,7 +223,7 @@ macro_rules! istio_kind {
 
         impl From<$name> for $crate::istio::IstioObject {
             fn from(object: $name) -> $crate::istio::IstioObject {
-                $crate::istio::IstioObject::$name(object)
+                $crate::istio::IstioObject::$variant(object)
             }
         }
     };
